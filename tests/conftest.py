@@ -1,0 +1,65 @@
+"""Test set-up shared by every test: no network, atlases from ../shared, a private cache per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_ATLASES = REPO.parent / "shared" / "atlases"
+
+# Set before nforge_app is imported by any test module.
+os.environ.setdefault("NFORGE_ATLAS_DIR", str(SHARED_ATLASES))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Every session gets an empty cache folder, so tests never see a user's cache."""
+    cache = tmp_path_factory.mktemp("nforge-cache")
+    old = os.environ.get("NFORGE_CACHE_DIR")
+    os.environ["NFORGE_CACHE_DIR"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("NFORGE_CACHE_DIR", None)
+    else:
+        os.environ["NFORGE_CACHE_DIR"] = old
+
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and (host in ("localhost", "::1") or host.startswith("127.") or host.startswith("/")):
+        return _real_connect(self, address)
+    raise RuntimeError(f"tests must not use the network (tried to connect to {address!r})")
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Block every socket connection that does not go to this machine."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    skip_browser = pytest.mark.skip(reason="needs Debian's chromium (/usr/bin/chromium) and playwright")
+    has_browser = shutil.which("chromium") is not None
+    for item in items:
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(skip_gpu)
+        if "browser" in item.keywords and not has_browser:
+            item.add_marker(skip_browser)
