@@ -1,0 +1,102 @@
+"""The npz format of a Prediction: plain arrays only, so it loads with ``allow_pickle=False``.
+
+==================  ==========================================================
+key                 content
+==================  ==========================================================
+``data``            float32 (T, V) predicted activity of the selected outputs
+``times_s``         float64 (T,) time of each row, on the axis ``time_axis``
+``tr_s``            float64 scalar, sampling period
+``hrf_offset_s``    float64 scalar, BOLD at t + offset is shown at t
+``model_id``        str scalar
+``space``           str scalar, the output space (``fsaverage5``, ``schaefer1000``)
+``subject``         str scalar
+``indices``         int64 (V,) which outputs of the space the columns are
+``metadata_json``   str scalar, JSON: the rest (time axis, model card, stimulus)
+``spread``          float32 (T, V), only for stochastic models
+==================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from nforge_app._files import atomic_path
+from nforge_app.errors import UserInputError
+from nforge_app.models import Prediction
+
+NPZ_KEYS = ("data", "times_s", "tr_s", "hrf_offset_s", "model_id", "space", "subject", "indices", "metadata_json")
+
+
+def save_npz(prediction: Prediction, path: str | os.PathLike) -> str:
+    """Write ``prediction`` to ``path`` (atomically) and return the path.
+
+    Parameters
+    ----------
+    prediction : Prediction
+        What to save.
+    path : str or PathLike
+        Target file; ``.npz`` is the expected suffix.
+
+    Returns
+    -------
+    str
+        The path written.
+    """
+    metadata = dict(prediction.metadata, time_axis=prediction.time_axis)
+    arrays = {
+        "data": np.asarray(prediction.data, dtype=np.float32),
+        "times_s": np.asarray(prediction.times_s, dtype=np.float64),
+        "tr_s": np.float64(prediction.tr_s),
+        "hrf_offset_s": np.float64(prediction.hrf_offset_s),
+        "model_id": np.str_(prediction.model_id),
+        "space": np.str_(prediction.space_id),
+        "subject": np.str_(prediction.subject),
+        "indices": np.asarray(prediction.indices, dtype=np.int64),
+        "metadata_json": np.str_(json.dumps(metadata, default=_jsonable, sort_keys=True)),
+    }
+    if prediction.spread is not None:
+        arrays["spread"] = np.asarray(prediction.spread, dtype=np.float32)
+    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    return os.fspath(path)
+
+
+def load_npz(path: str | os.PathLike) -> Prediction:
+    """Read a Prediction written by :func:`save_npz` (no pickles are read).
+
+    Raises
+    ------
+    UserInputError
+        When the file is missing, not an npz, or lacks a key.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [key for key in NPZ_KEYS if key not in npz.files]
+            if missing:
+                raise UserInputError(f"{path} is not an NForge prediction: missing keys {missing}; "
+                                     f"expected {list(NPZ_KEYS)}")
+            metadata = json.loads(str(npz["metadata_json"]))
+            return Prediction(
+                data=npz["data"], times_s=npz["times_s"], tr_s=float(npz["tr_s"]), space_id=str(npz["space"]),
+                indices=npz["indices"], model_id=str(npz["model_id"]), subject=str(npz["subject"]),
+                hrf_offset_s=float(npz["hrf_offset_s"]), time_axis=metadata.pop("time_axis", "stimulus"),
+                metadata=metadata, spread=npz["spread"] if "spread" in npz.files else None,
+            )
+    except FileNotFoundError:
+        raise UserInputError(f"no such file: {path}") from None
+    except (zipfile.BadZipFile, ValueError, OSError) as error:
+        if isinstance(error, UserInputError):
+            raise
+        raise UserInputError(f"{path} is not a readable .npz file ({error})") from None
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
