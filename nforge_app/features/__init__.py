@@ -1,5 +1,35 @@
-"""Features: extractors per modality, the ``FeatureSet`` they fill, and the on-disk feature cache."""
+"""Features: extractors per modality, the ``FeatureSet`` they fill, and the on-disk feature cache.
+
+Every extractor is registered once in ``_REGISTRY`` (id -> "module:Class"); models build theirs with
+:func:`get_extractor`, so adding an extractor means adding its class and one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 from nforge_app.features._base import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
+from nforge_app.features._cache import FeatureCache
 
-__all__ = ["FeatureExtractor", "FeatureSet", "ProgressFn", "n_steps", "no_progress"]
+_REGISTRY: dict[str, str] = {
+    "lite-text": "nforge_app.features.lite:LiteTextExtractor",
+    "lite-audio": "nforge_app.features.lite:LiteAudioExtractor",
+    "lite-video": "nforge_app.features.lite:LiteVideoExtractor",
+}
+
+
+def get_extractor(extractor_id: str, **params) -> FeatureExtractor:
+    """Build the extractor registered as ``extractor_id`` with ``params``."""
+    if extractor_id not in _REGISTRY:
+        raise ValueError(f"unknown feature extractor {extractor_id!r}; registered: {', '.join(_REGISTRY)}")
+    module_name, class_name = _REGISTRY[extractor_id].split(":")
+    return getattr(importlib.import_module(module_name), class_name)(**params)
+
+
+def list_extractor_ids() -> list[str]:
+    """The registered extractor ids."""
+    return list(_REGISTRY)
+
+
+__all__ = ["FeatureCache", "FeatureExtractor", "FeatureSet", "ProgressFn", "get_extractor", "list_extractor_ids",
+           "n_steps", "no_progress"]
