@@ -76,8 +76,6 @@ def _predict(args) -> int:
         except (OSError, UnicodeDecodeError) as error:
             raise UserInputError(f"cannot read {path} as UTF-8 text for --per-tr: {error}") from None
     mask = _read_mask(args.mask) if args.mask else None
-    if card.baseline:
-        print(f"note: {card.model_id} is a knowledge-based baseline, not trained on fMRI.", file=sys.stderr)
     progress = None if args.quiet else _TqdmProgress()
     try:
         prediction = engine.predict(stimulus, args.model, subject=args.subject, roi=args.roi, mask=mask,
@@ -112,7 +110,7 @@ def _models(args) -> int:
 
 def _weights_status(model_class) -> str:
     status = getattr(model_class, "weights_status", None)
-    return status() if status else "embedded"
+    return status() if status else "no download needed"
 
 
 def _info(args) -> int:

@@ -170,7 +170,8 @@ class Engine:
             loaded = self.load_model(model_id, variant, **options)
             features = self.extract_features(loaded, stimulus, progress)
             progress(_FEATURES, "predicting")
-            prediction = loaded.predict(features, stimulus, subject, indices, progress)
+            prediction = loaded.predict(features, stimulus, subject, indices,
+                                        lambda f, s: progress(_FEATURES + (1 - _FEATURES) * f, s))
             prediction.metadata.setdefault("stimulus", {"source": os.path.basename(stimulus.source),
                                                         "kind": stimulus.kind, "duration_s": stimulus.duration_s,
                                                         "word_timing": stimulus.word_timing,

@@ -297,6 +297,5 @@ class LiteModel(EncodingModel):
                 "channels": [CHANNELS[i].name for i in used],
                 "region_table": {CHANNELS[i].name: sorted(CHANNELS[i].regions) for i in used},
                 "spatial_sigma_mm": SIGMA_MM,
-                "stimulus": stimulus.source,
             },
         )
