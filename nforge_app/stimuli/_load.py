@@ -1,6 +1,21 @@
-"""Entry points of the stimuli package (implementation pending)."""
+"""Entry points of the stimuli package: a cheap content key, and loading any accepted input as a ``Stimulus``."""
 
 from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from nforge_app._files import file_sha256, text_sha256
+from nforge_app.config import Settings
+from nforge_app.errors import UserInputError
+from nforge_app.stimuli._media import FfmpegVideoReader, decode_audio, measure_duration, probe
+from nforge_app.stimuli._speech import speak_text
+from nforge_app.stimuli._transcripts import read_cues, read_tsv
+from nforge_app.stimuli._types import Stimulus, Word
+from nforge_app.stimuli._words import split_words, spread_words
 
 SUPPORTED_EXTENSIONS: dict[str, tuple[str, ...]] = {
     "video": (".mp4", ".avi", ".mkv", ".mov", ".webm"),
@@ -8,11 +23,190 @@ SUPPORTED_EXTENSIONS: dict[str, tuple[str, ...]] = {
     "text": (".txt",),
     "transcript": (".srt", ".vtt", ".tsv"),
 }
+TR_TEXT_SOURCE = "<per-TR text>"
+_ACCEPTED = "; ".join(f"{kind} {' '.join(extensions)}" for kind, extensions in SUPPORTED_EXTENSIONS.items())
 
 
-def stimulus_key(source, tr_s=None) -> str:
-    raise NotImplementedError
+def _file_kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    for kind, extensions in SUPPORTED_EXTENSIONS.items():
+        if suffix in extensions:
+            return kind
+    raise UserInputError(f"{path.name}: files ending in {suffix or '(no extension)'!r} are not accepted; "
+                         f"accepted: {_ACCEPTED}")
 
 
-def load_stimulus(source, settings=None, tr_s=None):
-    raise NotImplementedError
+def _checked_file(source: str | os.PathLike) -> tuple[Path, str]:
+    """The path of an accepted, existing, non-empty file, and its kind."""
+    path = Path(source).expanduser()
+    try:
+        is_file = path.is_file()
+    except OSError:  # a name too long to be a path (text given in place of a file name)
+        is_file = False
+    if not is_file:
+        hint = ("" if path.suffix else "; to give text directly, pass a list with one string per TR (and tr_s) "
+                "or save it as a .txt file")
+        raise UserInputError(f"no file at {str(source)[:200]!r}{hint}")
+    kind = _file_kind(path)
+    if path.stat().st_size == 0:
+        raise UserInputError(f"{path.name} is empty (0 bytes); accepted: {_ACCEPTED}")
+    return path, kind
+
+
+def _checked_tr_texts(source: Sequence, tr_s: float | None) -> tuple[tuple[str, ...], float]:
+    """The per-TR strings and the TR, checked."""
+    not_text = [(i, type(item).__name__) for i, item in enumerate(source) if not isinstance(item, str)]
+    if not_text:
+        index, type_name = not_text[0]
+        raise UserInputError(f"per-TR text must be a list of strings (one per TR, '' for silence); item {index} "
+                             f"is a {type_name} ({len(not_text)} item(s) are not strings)")
+    if not source:
+        raise UserInputError("the per-TR text list is empty; give one string per TR ('' for silence)")
+    if tr_s is None:
+        raise UserInputError("per-TR text needs tr_s, the repetition time in seconds of the TRs the strings "
+                             "belong to (1.49 for the Algonauts 2025 / CNeuroMod data)")
+    if isinstance(tr_s, bool) or not isinstance(tr_s, numbers.Real) or not math.isfinite(tr_s) or tr_s <= 0:
+        raise UserInputError(f"tr_s must be a positive number of seconds, got {tr_s!r}")
+    return tuple(source), float(tr_s)
+
+
+def stimulus_key(source: str | os.PathLike | Sequence[str], tr_s: float | None = None) -> str:
+    """A content key of a stimulus, computed without decoding it (equal to ``Stimulus.content_hash``).
+
+    Parameters
+    ----------
+    source : str, path-like, or list of str
+        A file, or one string per TR.
+    tr_s : float, optional
+        The TR of per-TR strings (required for them, unused for files).
+
+    Returns
+    -------
+    str
+        Hex sha256 of the file bytes, or of the per-TR strings together with ``tr_s``.
+
+    Raises
+    ------
+    UserInputError
+        For a missing, empty or unaccepted file, or per-TR text that is not a list of strings with a TR.
+    """
+    if isinstance(source, list | tuple):
+        texts, tr = _checked_tr_texts(source, tr_s)
+        return text_sha256("per-TR text", repr(tr), *texts)
+    path, _ = _checked_file(source)
+    return file_sha256(path)
+
+
+def _check_duration(duration_s: float, name: str, settings: Settings, cut_short: bool = False) -> None:
+    """Refuse a stimulus longer than the limit (``cut_short``: its length was only measured up to a point)."""
+    if duration_s > settings.max_duration_s:
+        found = f"more than {settings.max_duration_s:g} s" if cut_short else f"{duration_s:.1f} s"
+        raise UserInputError(f"{name} lasts {found}, more than the limit of {settings.max_duration_s:g} s "
+                             "(setting max_duration_s, environment variable NFORGE_MAX_DURATION_S)")
+
+
+def _load_tr_texts(texts: tuple[str, ...], tr_s: float, key: str, settings: Settings) -> Stimulus:
+    _check_duration(len(texts) * tr_s, f"the per-TR text ({len(texts)} TRs of {tr_s:g} s)", settings)
+    words = tuple(word for tr, text in enumerate(texts) for word in spread_words(text, tr * tr_s, tr_s))
+    if not words:
+        raise UserInputError(f"the per-TR text holds no words in any of its {len(texts)} TRs")
+    return Stimulus(kind="tr_text", source=TR_TEXT_SOURCE, content_hash=key, duration_s=len(texts) * tr_s,
+                    words=words, tr_texts=texts, tr_s=tr_s, word_timing="per-TR",
+                    notes=("word times spread evenly inside each TR",))
+
+
+def _load_media(path: Path, key: str, settings: Settings) -> Stimulus:
+    info = probe(path)
+    is_video_file = path.suffix.lower() in SUPPORTED_EXTENSIONS["video"]
+    with_video = info.has_video and is_video_file  # a picture in an audio file is cover art, not the stimulus
+    if not with_video and not info.has_audio:
+        raise UserInputError(f"{path.name} holds no {'video or ' if is_video_file else ''}sound stream; "
+                             f"accepted: {_ACCEPTED}")
+    duration_s = info.duration_s if info.duration_s is not None else measure_duration(path)
+    _check_duration(duration_s, path.name, settings)
+    audio = decode_audio(path, info) if info.has_audio else None
+    if not with_video:
+        return Stimulus(kind="audio", source=str(path), content_hash=key, duration_s=audio.duration_s,
+                        audio=audio, notes=("the file has no video stream: only its sound is used",)
+                        if is_video_file else ())
+    return Stimulus(kind="video", source=str(path), content_hash=key, duration_s=duration_s, audio=audio,
+                    video=FfmpegVideoReader(path, info, duration_s),
+                    notes=() if audio is not None else ("the video has no sound track: no audio and no words",))
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UserInputError(f"{path.name} is not UTF-8 text (byte {error.start} is {data[error.start]:#04x}); "
+                             "save it as UTF-8") from None
+
+
+def _end_s(words: tuple[Word, ...]) -> float:
+    return max(word.start_s + word.duration_s for word in words)
+
+
+def _load_text(path: Path, key: str, settings: Settings) -> Stimulus:
+    text = _read_text(path)
+    if not text.strip():
+        raise UserInputError(f"{path.name} holds no text (only whitespace); write the words to speak in it")
+    if not split_words(text):
+        raise UserInputError(f"{path.name} holds no words (only punctuation or symbols)")
+    spoken = speak_text(text, settings.max_duration_s)
+    duration_s = spoken.audio.duration_s if spoken.audio is not None else _end_s(spoken.words)
+    _check_duration(duration_s, f"{path.name} (spoken)", settings, cut_short=spoken.audio is not None)
+    return Stimulus(kind="text", source=str(path), content_hash=key, duration_s=duration_s, words=spoken.words,
+                    audio=spoken.audio, word_timing=spoken.word_timing, notes=(spoken.note,))
+
+
+def _load_transcript(path: Path, key: str, settings: Settings) -> Stimulus:
+    text = _read_text(path)
+    suffix = path.suffix.lower()
+    transcript = read_tsv(text, path.name) if suffix == ".tsv" else read_cues(text, path.name, suffix == ".vtt")
+    _check_duration(transcript.duration_s, path.name, settings)
+    return Stimulus(kind="transcript", source=str(path), content_hash=key, duration_s=transcript.duration_s,
+                    words=transcript.words, tr_texts=transcript.tr_texts, tr_s=transcript.tr_s,
+                    word_timing="transcript", notes=(transcript.note,))
+
+
+_LOADERS = {"video": _load_media, "audio": _load_media, "text": _load_text, "transcript": _load_transcript}
+
+
+def load_stimulus(source: str | os.PathLike | Sequence[str], settings: Settings | None = None,
+                  tr_s: float | None = None) -> Stimulus:
+    """Load a video, audio, text or transcript file, or per-TR strings, as one ``Stimulus`` timeline.
+
+    Parameters
+    ----------
+    source : str, path-like, or list of str
+        A file (see ``SUPPORTED_EXTENSIONS``; the kind comes from the extension, any letter case), or one
+        string per TR (``""`` for silence).
+    settings : Settings, optional
+        Limits on duration and file size; ``Settings.from_env()`` when None.
+    tr_s : float, optional
+        The TR in seconds of per-TR strings: required for them, unused for files.
+
+    Returns
+    -------
+    Stimulus
+        Video files get a frame reader and their sound track (16 kHz mono); audio files their sound; text is
+        spoken by espeak-ng, which also times the words (paced at a fixed rate when espeak-ng is missing);
+        transcripts give words with their times; per-TR strings give words spread evenly inside their TR.
+
+    Raises
+    ------
+    UserInputError
+        For a missing, empty, damaged or unaccepted file, text that is not UTF-8 or holds no words,
+        malformed transcripts or per-TR lists, and inputs over the duration or file-size limit.
+    """
+    settings = settings if settings is not None else Settings.from_env()
+    if isinstance(source, list | tuple):
+        texts, tr = _checked_tr_texts(source, tr_s)
+        return _load_tr_texts(texts, tr, stimulus_key(texts, tr), settings)
+    path, kind = _checked_file(source)
+    size_mb = path.stat().st_size / 1e6
+    if size_mb > settings.max_file_mb:
+        raise UserInputError(f"{path.name} is {size_mb:.1f} MB, more than the limit of {settings.max_file_mb:g} MB "
+                             "(setting max_file_mb, environment variable NFORGE_MAX_FILE_MB)")
+    return _LOADERS[kind](path, file_sha256(path), settings)
