@@ -93,8 +93,23 @@ def stimulus_key(source: str | os.PathLike | Sequence[str], tr_s: float | None =
     if isinstance(source, list | tuple):
         texts, tr = _checked_tr_texts(source, tr_s)
         return text_sha256("per-TR text", repr(tr), *texts)
-    path, _ = _checked_file(source)
-    return file_sha256(path)
+    path, kind = _checked_file(source)
+    return _file_key(path, kind)
+
+
+def _sidecar_transcript(path: Path) -> Path | None:
+    """A transcript beside a media file (``clip.srt``, ``clip.vtt`` or ``clip.tsv`` for ``clip.mp4``)."""
+    for suffix in SUPPORTED_EXTENSIONS["transcript"]:
+        candidate = path.with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _file_key(path: Path, kind: str) -> str:
+    # A transcript beside a media file gives its words, so it is part of the content.
+    sidecar = _sidecar_transcript(path) if kind in ("video", "audio") else None
+    return file_sha256(path) if sidecar is None else text_sha256(file_sha256(path), "transcript", file_sha256(sidecar))
 
 
 def _check_duration(duration_s: float, name: str, settings: Settings, cut_short: bool = False) -> None:
@@ -125,13 +140,27 @@ def _load_media(path: Path, key: str, settings: Settings) -> Stimulus:
     duration_s = info.duration_s if info.duration_s is not None else measure_duration(path)
     _check_duration(duration_s, path.name, settings)
     audio = decode_audio(path, info) if info.has_audio else None
+    words, word_timing, notes = _sidecar_words(path)
     if not with_video:
+        notes += ("the file has no video stream: only its sound is used",) if is_video_file else ()
         return Stimulus(kind="audio", source=str(path), content_hash=key, duration_s=audio.duration_s,
-                        audio=audio, notes=("the file has no video stream: only its sound is used",)
-                        if is_video_file else ())
+                        audio=audio, words=words, word_timing=word_timing, notes=notes)
+    notes += () if audio is not None else ("the video has no sound track: no audio",)
     return Stimulus(kind="video", source=str(path), content_hash=key, duration_s=duration_s, audio=audio,
-                    video=FfmpegVideoReader(path, info, duration_s),
-                    notes=() if audio is not None else ("the video has no sound track: no audio and no words",))
+                    video=FfmpegVideoReader(path, info, duration_s), words=words, word_timing=word_timing,
+                    notes=notes)
+
+
+def _sidecar_words(path: Path) -> tuple[tuple[Word, ...], str, tuple[str, ...]]:
+    """Words from a transcript beside a media file; without one, no words (and a note saying how to add them)."""
+    sidecar = _sidecar_transcript(path)
+    if sidecar is None:
+        return (), "none", (f"no words: put a transcript beside the file ({path.stem}.srt, .vtt or .tsv) to "
+                            "add the text modality",)
+    text = _read_text(sidecar)
+    suffix = sidecar.suffix.lower()
+    transcript = read_tsv(text, sidecar.name) if suffix == ".tsv" else read_cues(text, sidecar.name, suffix == ".vtt")
+    return transcript.words, "transcript", (f"words and times from {sidecar.name}",)
 
 
 def _read_text(path: Path) -> str:
@@ -209,4 +238,4 @@ def load_stimulus(source: str | os.PathLike | Sequence[str], settings: Settings 
     if size_mb > settings.max_file_mb:
         raise UserInputError(f"{path.name} is {size_mb:.1f} MB, more than the limit of {settings.max_file_mb:g} MB "
                              "(setting max_file_mb, environment variable NFORGE_MAX_FILE_MB)")
-    return _LOADERS[kind](path, file_sha256(path), settings)
+    return _LOADERS[kind](path, _file_key(path, kind), settings)

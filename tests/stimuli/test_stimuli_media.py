@@ -162,3 +162,17 @@ def test_frame_arguments_are_checked(clip):
         clip[1].video.iter_frames(0)
     with pytest.raises(ValueError, match="size"):
         clip[1].video.frames_at([0.0], size=(0, 10))
+
+
+def test_transcript_beside_a_video_gives_its_words(tmp_path):
+    from nforge_app.stimuli import load_stimulus, stimulus_key
+
+    clip = make_video(tmp_path / "clip.mp4", 3.0, audio="tone")
+    bare_key = stimulus_key(clip)
+    bare = load_stimulus(clip)
+    assert bare.words == () and bare.word_timing == "none" and any("clip.srt" in n for n in bare.notes)
+    (tmp_path / "clip.srt").write_text("1\n00:00:00,500 --> 00:00:02,000\nhello brave world\n", encoding="utf-8")
+    with_words = load_stimulus(clip)
+    assert [w.text for w in with_words.words] == ["hello", "brave", "world"]
+    assert with_words.word_timing == "transcript" and with_words.modalities == ("text", "audio", "video")
+    assert with_words.content_hash == stimulus_key(clip) != bare_key
