@@ -15,6 +15,7 @@ _REGISTRY: dict[str, str] = {
     "lite-text": "nforge_app.features.lite:LiteTextExtractor",
     "lite-audio": "nforge_app.features.lite:LiteAudioExtractor",
     "lite-video": "nforge_app.features.lite:LiteVideoExtractor",
+    "lm-per-tr": "nforge_app.features.lm_tr:LMPerTRExtractor",
 }
 
 

@@ -1,0 +1,200 @@
+"""The Text2fMRI encoding head (Dixit 2026): per-TR language-model features -> 1000 Schaefer parcels.
+
+Architecture (from the released ``config.json`` fields and the reference wrapper in BERG):
+``concat(feature, subject embedding) -> Linear -> pre-norm transformer encoder -> Linear (no bias) +
+per-subject bias``. The encoder is bidirectional, with rotary position embeddings on queries and keys
+(interleaved pairs, base 10000, rotary dim = head dim), ScaleNorm before every block and after the last one
+(one learned scalar per norm, stored as an offset from 1), a GELU feed-forward of width 4 x dim with biases,
+attention projections without biases, and dropout 0.1 on attention weights, inside the feed-forward and on
+whole blocks (stochastic depth) during training only.
+
+Parameter names follow the released ``model.pt`` so it loads with ``strict=True``:
+``subj_emb.weight``, ``inp.{weight,bias}``, ``encoder.layers.{2i}.0.0.g`` (norm before attention ``i``),
+``encoder.layers.{2i}.1.to_{q,k,v,out}.weight``, ``encoder.layers.{2i+1}.0.0.g`` (norm before feed-forward
+``i``), ``encoder.layers.{2i+1}.1.ff.0.0.{weight,bias}``, ``encoder.layers.{2i+1}.1.ff.2.{weight,bias}``,
+``encoder.rotary_pos_emb.inv_freq``, ``encoder.final_norm.g``, ``out.weight``, ``out_bias.weight``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DROPOUT = 0.1
+FF_MULT = 4
+ROTARY_BASE = 10000.0
+
+
+@dataclass(frozen=True)
+class Text2fMRIConfig:
+    """The fields of a Text2fMRI release's ``config.json`` (defaults: the Qwen-2.5-0.5B variant)."""
+
+    tr: float = 1.49
+    num_subjects: int = 4
+    num_rois: int = 1000
+    num_transformer_layers: int = 4
+    num_transformer_heads: int = 8
+    transformer_dim: int = 1024
+    subject_embedding_dim: int = 128
+    extractor_LLM: str = "Qwen/Qwen2.5-0.5B"
+    extractor_LLM_feature_size: int = 896
+    extractor_LLM_num_last_hidden_states: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("num_subjects", "num_rois", "num_transformer_layers", "num_transformer_heads",
+                     "transformer_dim", "subject_embedding_dim", "extractor_LLM_feature_size",
+                     "extractor_LLM_num_last_hidden_states"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"config field {name} must be a positive integer, got {value!r}")
+        if self.transformer_dim % self.num_transformer_heads:
+            raise ValueError(f"transformer_dim ({self.transformer_dim}) must be divisible by "
+                             f"num_transformer_heads ({self.num_transformer_heads})")
+        if (self.transformer_dim // self.num_transformer_heads) % 2:
+            raise ValueError("the head dimension (transformer_dim / num_transformer_heads) must be even for "
+                             "rotary embeddings")
+        if not self.tr > 0:
+            raise ValueError(f"config field tr must be a positive number of seconds, got {self.tr!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Text2fMRIConfig:
+        """Build from a ``config.json`` dict; keys this head does not use (dtype, architectures) are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> Text2fMRIConfig:
+        """Read a release's ``config.json``."""
+        with open(path, encoding="utf-8") as handle:
+            values = json.load(handle)
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} does not hold a JSON object")
+        return cls.from_dict(values)
+
+    @property
+    def head_dim(self) -> int:
+        return self.transformer_dim // self.num_transformer_heads
+
+
+class ScaleNorm(nn.Module):
+    """``x / |x| * sqrt(dim) * (1 + g)`` with one learned scalar ``g`` (zero at initialisation)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.scale = dim ** 0.5
+        self.g = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1) * self.scale * (self.g + 1.0)
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotation angles per position, each frequency repeated for the two members of its pair."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        inv_freq = 1.0 / (ROTARY_BASE ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+        self.register_buffer("inv_freq", inv_freq)
+
+    def forward(self, n_positions: int) -> torch.Tensor:
+        positions = torch.arange(n_positions, device=self.inv_freq.device, dtype=torch.float32)
+        return torch.outer(positions, self.inv_freq.float()).repeat_interleave(2, dim=-1)
+
+
+def _rotate(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Rotate each adjacent pair ``(x[2k], x[2k+1])`` of the last axis by its angle (computed in float32)."""
+    pairs = x.float().unflatten(-1, (-1, 2))
+    turned = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+    return (x.float() * angles.cos() + turned * angles.sin()).to(x.dtype)
+
+
+class SelfAttention(nn.Module):
+    """Bidirectional multi-head self-attention with rotary queries and keys, no projection biases."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.to_q = nn.Linear(dim, dim, bias=False)
+        self.to_k = nn.Linear(dim, dim, bias=False)
+        self.to_v = nn.Linear(dim, dim, bias=False)
+        self.to_out = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+        q, k, v = (proj(x).unflatten(-1, (self.heads, -1)).transpose(1, 2)
+                   for proj in (self.to_q, self.to_k, self.to_v))
+        q, k = _rotate(q, angles), _rotate(k, angles)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=DROPOUT if self.training else 0.0)
+        return self.to_out(out.transpose(1, 2).flatten(-2))
+
+
+class FeedForward(nn.Module):
+    """``Linear(dim, 4 dim) -> GELU -> dropout -> Linear(4 dim, dim)``."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        inner = dim * FF_MULT
+        self.ff = nn.Sequential(nn.Sequential(nn.Linear(dim, inner), nn.GELU()), nn.Dropout(DROPOUT),
+                                nn.Linear(inner, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ff(x)
+
+
+class Encoder(nn.Module):
+    """Pre-norm encoder: ``depth`` pairs of (attention, feed-forward) blocks, each with its own ScaleNorm."""
+
+    def __init__(self, dim: int, depth: int, heads: int) -> None:
+        super().__init__()
+        blocks = [block for _ in range(depth) for block in (SelfAttention(dim, heads), FeedForward(dim))]
+        # Each entry is [[norm], block], the nesting the released weights were saved with.
+        self.layers = nn.ModuleList(nn.ModuleList([nn.ModuleList([ScaleNorm(dim)]), block]) for block in blocks)
+        self.rotary_pos_emb = RotaryEmbedding(dim // heads)
+        self.final_norm = ScaleNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        angles = self.rotary_pos_emb(x.shape[1])
+        for (norm,), block in self.layers:
+            if self.training and random.random() < DROPOUT:
+                continue  # stochastic depth: skip the whole block
+            h = norm(x)
+            x = x + (block(h, angles) if isinstance(block, SelfAttention) else block(h))
+        return self.final_norm(x)
+
+
+class Text2fMRIHead(nn.Module):
+    """Per-TR features ``(B, T, F)`` and subject indices ``(B,)`` -> parcel activity ``(B, T, V)``.
+
+    Parameters
+    ----------
+    config : Text2fMRIConfig
+        Sizes of the head (from the release's ``config.json``).
+    """
+
+    def __init__(self, config: Text2fMRIConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.subj_emb = nn.Embedding(config.num_subjects, config.subject_embedding_dim)
+        self.inp = nn.Linear(config.extractor_LLM_feature_size + config.subject_embedding_dim,
+                             config.transformer_dim)
+        self.encoder = Encoder(config.transformer_dim, config.num_transformer_layers,
+                               config.num_transformer_heads)
+        self.out = nn.Linear(config.transformer_dim, config.num_rois, bias=False)
+        self.out_bias = nn.Embedding(config.num_subjects, config.num_rois)
+        nn.init.zeros_(self.out_bias.weight)
+
+    def forward(self, features: torch.Tensor, subjects: torch.Tensor,
+                roi_indices: torch.Tensor | None = None) -> torch.Tensor:
+        """Predict all parcels, or only ``roi_indices`` (the same numbers, fewer computed)."""
+        batch, n_steps, _ = features.shape
+        subject = self.subj_emb(subjects)[:, None, :].expand(batch, n_steps, -1)
+        hidden = self.encoder(self.inp(torch.cat([features, subject], dim=-1)))
+        weight, bias = self.out.weight, self.out_bias(subjects)
+        if roi_indices is not None:
+            weight, bias = weight[roi_indices], bias[:, roi_indices]
+        return F.linear(hidden, weight) + bias[:, None, :]
