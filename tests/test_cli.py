@@ -4,8 +4,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from _media import make_video
+
 from nforge_app.cli import main
 
 

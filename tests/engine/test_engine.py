@@ -3,8 +3,8 @@ import time
 
 import numpy as np
 import pytest
-
 from _media import make_audio, make_video
+
 from nforge_app.config import Settings
 from nforge_app.engine import Engine
 from nforge_app.errors import UserInputError
