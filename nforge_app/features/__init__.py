@@ -16,6 +16,9 @@ _REGISTRY: dict[str, str] = {
     "lite-audio": "nforge_app.features.lite:LiteAudioExtractor",
     "lite-video": "nforge_app.features.lite:LiteVideoExtractor",
     "lm-per-tr": "nforge_app.features.lm_tr:LMPerTRExtractor",
+    "tribev2-text": "nforge_app.features.tribe:TribeTextExtractor",
+    "tribev2-audio": "nforge_app.features.tribe:TribeAudioExtractor",
+    "tribev2-video": "nforge_app.features.tribe:TribeVideoExtractor",
 }
 
 

@@ -1,0 +1,200 @@
+"""Load transformers models and their pre-processors from the Hugging Face hub or a local folder.
+
+One function, :func:`load_hf_model`, for every extractor built on transformers: a hub id
+(``meta-llama/Llama-3.2-3B``) or a local folder (a snapshot, or a tiny test model saved with
+``save_pretrained``) go through the same code. Failures a user can meet (a gated repository, no
+network and nothing cached, a broken download) become :class:`~nforge_app.errors.ModelUnavailableError`
+with a message that says what to do, and that the offline ``nforge-lite`` model always works.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from nforge_app.config import Settings
+from nforge_app.errors import ModelUnavailableError, UserInputError
+
+logger = logging.getLogger(__name__)
+
+HF_KINDS = ("model", "tokenizer", "feature_extractor", "video_processor_config")
+DTYPES = ("float32", "bfloat16", "float16", "auto")
+_DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16",
+                  "float": "float32"}
+
+_LITE_HINT = "The offline model 'nforge-lite' needs no download and always works."
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` pass."""
+    device = str(device).strip().lower()
+    if device != "auto" and device != "cpu" and not device.startswith("cuda"):
+        raise UserInputError(f"device must be 'auto', 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
+    if device == "cpu":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda" if device == "auto" else device
+    if device == "auto":
+        return "cpu"
+    raise UserInputError(f"device {device!r} was asked for but torch sees no CUDA GPU; use 'cpu' or 'auto'")
+
+
+def resolve_dtype(dtype, device: str) -> str:
+    """The name of the dtype a model is loaded in, from a name, a ``torch.dtype`` or None.
+
+    ``None`` means float32 on CPU (deterministic; bf16 matmuls on CPU are slow and vary run to run) and
+    ``"auto"`` on a GPU: the dtype the checkpoint was saved in, as the TRIBE v2 reference loads them
+    (bfloat16 for Llama-3.2-3B).
+    """
+    if dtype is None:
+        return "float32" if device == "cpu" else "auto"
+    name = str(dtype).strip().lower().removeprefix("torch.")
+    name = _DTYPE_ALIASES.get(name, name)
+    if name not in DTYPES:
+        raise UserInputError(f"dtype must be one of {DTYPES} (or fp32, bf16, fp16), got {dtype!r}")
+    return name
+
+
+def _source(repo_or_dir: str | Path, settings: Settings) -> tuple[str, bool]:
+    """``(what to pass to from_pretrained, is it a local folder)``."""
+    text = str(repo_or_dir).strip()
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return str(path), True
+    if settings.weights_dir is not None and (settings.weights_dir / text).is_dir():
+        return str(settings.weights_dir / text), True
+    looks_like_path = path.is_absolute() or text.startswith((".", "~")) or "\\" in text or text.count("/") > 1
+    if looks_like_path:
+        raise UserInputError(f"model folder {text!r} does not exist; give an existing folder saved with "
+                             "save_pretrained, or a Hugging Face hub id such as 'facebook/w2v-bert-2.0'")
+    return text, False
+
+
+def _chain(err: BaseException):
+    """The exception and everything it was raised from, outermost first."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def _unavailable(err: Exception, source: str, is_local: bool, cache_dir: Path) -> ModelUnavailableError | None:
+    """Translate a loading failure into a message for the user, or None when it is a bug to re-raise."""
+    import httpx
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+    )
+
+    if isinstance(err, (ImportError, UserInputError)):
+        return None
+    chain = list(_chain(err))
+    if any(isinstance(e, GatedRepoError) for e in chain):
+        return ModelUnavailableError(
+            f"{source} is a gated model on the Hugging Face hub. Accept its terms at "
+            f"https://huggingface.co/{source} with your account, then run `hf auth login` (or set the HF_TOKEN "
+            f"environment variable to a token of that account) and try again. {_LITE_HINT}")
+    if any(isinstance(e, RepositoryNotFoundError) for e in chain):
+        return ModelUnavailableError(
+            f"{source} was not found on the Hugging Face hub (or it is private and no token of an account "
+            f"that can read it was given: run `hf auth login` or set HF_TOKEN). {_LITE_HINT}")
+    offline = (LocalEntryNotFoundError, OfflineModeIsEnabled, ConnectionError, httpx.TransportError)
+    repo_cache = cache_dir / ("models--" + source.replace("/", "--"))
+    # Some loaders swallow the hub's error; a repository with nothing in the cache was simply never fetched.
+    if not is_local and (any(isinstance(e, offline) for e in chain) or not repo_cache.is_dir()):
+        return ModelUnavailableError(
+            f"{source} is not in the model cache ({cache_dir}) and the Hugging Face hub cannot be reached "
+            "(no network, or HF_HUB_OFFLINE=1). Connect once so it downloads, or put a copy saved with "
+            f"save_pretrained in a folder and give that folder. {_LITE_HINT}")
+    broken = (OSError, ValueError, RuntimeError, EOFError)
+    if any(isinstance(e, broken) or type(e).__name__ == "SafetensorError" for e in chain):
+        where = source if is_local else f"{source} in the model cache {cache_dir}"
+        fix = ("replace the folder with a complete copy" if is_local else
+               f"delete {repo_cache} and load it again to re-download")
+        return ModelUnavailableError(
+            f"the files of {where} are incomplete or corrupt ({type(err).__name__}: {err}); {fix}. {_LITE_HINT}")
+    return None
+
+
+def load_hf_model(kind: str, repo_or_dir: str | Path, *, device: str = "cpu", dtype=None,
+                  cache_dir: str | Path | None = None, token: str | None = None):
+    """Load a transformers model or pre-processor from a hub id or a local folder.
+
+    Parameters
+    ----------
+    kind : str
+        ``"model"`` (``AutoModel``, moved to ``device`` in eval mode), ``"tokenizer"``
+        (``AutoTokenizer``), ``"feature_extractor"`` (``AutoFeatureExtractor``) or
+        ``"video_processor_config"`` (the video processor's settings as a dict; the extractors apply
+        them with torch, so torchvision is not needed).
+    repo_or_dir : str or Path
+        A local folder saved with ``save_pretrained``, a hub id such as ``"facebook/w2v-bert-2.0"``, or a
+        hub id found as a sub-folder of ``NFORGE_WEIGHTS_DIR`` (used before the hub).
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (models only).
+    dtype : str, torch.dtype or None
+        ``"float32"``, ``"bfloat16"``, ``"float16"`` or ``"auto"`` (or the torch dtype); None picks float32
+        on CPU and the checkpoint's dtype on GPU (models only).
+    cache_dir : str, Path or None
+        Hub cache folder; default ``<NFORGE_CACHE_DIR>/hub``.
+    token : str or None
+        Hugging Face token; default the ``HF_TOKEN`` environment variable, then the token stored by
+        ``hf auth login``.
+
+    Returns
+    -------
+    object
+        The loaded model, tokenizer or feature extractor, or a dict of video processor settings.
+
+    Raises
+    ------
+    ModelUnavailableError
+        Gated repository without access, no network and nothing cached, or incomplete/corrupt files.
+    UserInputError
+        Unknown ``kind``, ``device`` or ``dtype``, or a folder that does not exist.
+    """
+    if kind not in HF_KINDS:
+        raise UserInputError(f"kind must be one of {HF_KINDS}, got {kind!r}")
+    settings = Settings.from_env()
+    source, is_local = _source(repo_or_dir, settings)
+    cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else settings.cache_dir / "hub"
+    hub = {} if is_local else {"cache_dir": str(cache_dir), "token": token or os.environ.get("HF_TOKEN") or None}
+    if kind == "model":
+        device = resolve_device(device)
+        dtype = resolve_dtype(dtype, device)
+    try:
+        if kind == "model":
+            return _load_model(source, device, dtype, hub)
+        if kind == "tokenizer":
+            from transformers import AutoTokenizer
+
+            return AutoTokenizer.from_pretrained(source, **hub)
+        if kind == "feature_extractor":
+            from transformers import AutoFeatureExtractor
+
+            return AutoFeatureExtractor.from_pretrained(source, **hub)
+        from transformers.video_processing_utils import BaseVideoProcessor
+
+        settings_dict, _ = BaseVideoProcessor.get_video_processor_dict(source, **hub)
+        return settings_dict
+    except Exception as err:
+        translated = _unavailable(err, source, is_local, cache_dir)
+        if translated is None:
+            raise
+        raise translated from err
+
+
+def _load_model(source: str, device: str, dtype: str, hub: dict):
+    import torch
+    from transformers import AutoModel
+
+    torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
+    logger.info("loading %s (%s) on %s", source, dtype, device)
+    model = AutoModel.from_pretrained(source, dtype=torch_dtype, **hub)
+    return model.to(device).eval()
