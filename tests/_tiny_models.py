@@ -7,6 +7,7 @@ well under a second each. Reuse them with a module- or session-scoped ``tmp_path
 
 - ``save_tiny_llama``: ``LlamaModel`` + byte-level BPE tokenizer (Llama 3 special tokens);
 - ``save_tiny_w2v_bert``: ``Wav2Vec2BertModel`` + ``SeamlessM4TFeatureExtractor`` (16 kHz, 80 mel bins);
+- ``save_tiny_qwen2``: ``Qwen2ForCausalLM`` + byte-level BPE tokenizer split like Qwen2's (Text2fMRI);
 - ``save_tiny_vjepa2``: ``VJEPA2Model`` (patch 8, 4 frames, crop 32) + video processor settings.
 
 All have 4 layers (5 hidden states, so the release's layer fractions give 2 groups) and hidden size 32.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 SEED = 0
@@ -106,4 +108,65 @@ def save_tiny_vjepa2(directory: str | Path, *, crop_size: int = 32, frames_per_c
         "do_convert_rgb": True,
     }
     (directory / "video_preprocessor_config.json").write_text(json.dumps(processor, indent=2))
+    return directory
+
+
+# The pre-tokenizer pattern of the Qwen2 tokenizer: line breaks are grouped, punctuation takes the line
+# breaks after it, letters never take a line break before them.
+QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+               r"\s*[\r\n]+|\s+(?!\S)|\s+")
+_QWEN2_CORPUS = ("Hello, are you\nawake? Yes,\n\nI am here.\n", "The café serves crème brûlée.\n\n\n",
+           "日本語 😀 emoji\n", "people listen to music and watch movies\n\nabout brains, neurons and language.\n")
+
+
+def save_tiny_qwen2(directory: str | Path, *, max_position_embeddings: int = 64) -> Path:
+    """Save a seeded 4-layer ``Qwen2ForCausalLM`` (hidden 32) and a byte-level BPE tokenizer built like Qwen2's."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    directory = Path(directory)
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    backend.post_processor = processors.ByteLevel(trim_offsets=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    backend.train_from_iterator(list(_QWEN2_CORPUS) * 8, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=backend.get_vocab_size(), hidden_size=HIDDEN, intermediate_size=2 * HIDDEN,
+                         num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=max_position_embeddings, tie_word_embeddings=True)
+    Qwen2ForCausalLM(config).eval().save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+TINY_TEXT2FMRI = dict(num_rois=1000, num_transformer_layers=1, num_transformer_heads=2, transformer_dim=16,
+            subject_embedding_dim=4, extractor_LLM_feature_size=HIDDEN)
+
+
+def filled_state(head, seed: int = 0, scale: float = 0.3) -> dict:
+    """Every parameter drawn from a seeded numpy generator (independent of torch's initialisers)."""
+    rng = np.random.default_rng(seed)
+    state = head.state_dict()
+    for name in sorted(state):
+        if not name.endswith("inv_freq"):
+            state[name] = torch.as_tensor(rng.standard_normal(tuple(state[name].shape)) * scale, dtype=torch.float32)
+    return state
+
+
+def save_tiny_text2fmri(directory: Path, lm_dir: Path, **config) -> Path:
+    """A Text2fMRI release folder (config.json + model.pt) whose head reads the tiny LM."""
+    directory.mkdir(parents=True, exist_ok=True)
+    values = {"tr": 1.49, "num_subjects": 4, **TINY_TEXT2FMRI, "extractor_LLM": str(lm_dir),
+              "extractor_LLM_num_last_hidden_states": 4, "extractor_LLM_dtype": "float16",
+              "architectures": ["Text2fMRIModel"], **config}
+    (directory / "config.json").write_text(json.dumps(values))
+    from nforge_app.models._text2fmri_net import Text2fMRIConfig, Text2fMRIHead
+
+    head = Text2fMRIHead(Text2fMRIConfig.from_dict(values))
+    torch.save(filled_state(head), directory / "model.pt")
     return directory

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _tiny_models import HIDDEN, save_tiny_qwen2
 
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.features import FeatureExtractor
@@ -19,41 +20,6 @@ from nforge_app.features.lm_tr import (
 from nforge_app.stimuli import Stimulus, Word
 
 TR = 1.49
-HIDDEN = 32
-# The pre-tokenizer pattern of the Qwen2 tokenizer: line breaks are grouped, punctuation takes the line
-# breaks after it, letters never take a line break before them.
-QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
-               r"\s*[\r\n]+|\s+(?!\S)|\s+")
-_CORPUS = ("Hello, are you\nawake? Yes,\n\nI am here.\n", "The café serves crème brûlée.\n\n\n",
-           "日本語 😀 emoji\n", "people listen to music and watch movies\n\nabout brains, neurons and language.\n")
-
-
-def save_tiny_qwen2(directory: str | Path, *, max_position_embeddings: int = 64) -> Path:
-    """Save a seeded 4-layer ``Qwen2ForCausalLM`` (hidden 32) and a byte-level BPE tokenizer built like Qwen2's."""
-    import torch
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    directory = Path(directory)
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    backend.post_processor = processors.ByteLevel(trim_offsets=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    backend.train_from_iterator(list(_CORPUS) * 8, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
-    torch.manual_seed(0)
-    config = Qwen2Config(vocab_size=backend.get_vocab_size(), hidden_size=HIDDEN, intermediate_size=2 * HIDDEN,
-                         num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=max_position_embeddings, tie_word_embeddings=True)
-    Qwen2ForCausalLM(config).eval().save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
-
-
 def per_tr_stimulus(texts: list[str], tr_s: float = TR) -> Stimulus:
     return Stimulus(kind="tr_text", source="<per-TR text>", content_hash="x" * 64, duration_s=len(texts) * tr_s,
                     tr_texts=tuple(texts), tr_s=tr_s, word_timing="per-TR")

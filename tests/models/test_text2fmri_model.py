@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _tiny_models import TINY_TEXT2FMRI, filled_state, save_tiny_qwen2, save_tiny_text2fmri
 
 from nforge_app.config import Settings
 from nforge_app.errors import ModelUnavailableError, UserInputError
@@ -16,46 +16,17 @@ from nforge_app.features import FeatureSet
 from nforge_app.features.lm_tr import LMPerTRExtractor
 from nforge_app.models._text2fmri_net import Text2fMRIConfig, Text2fMRIHead
 from nforge_app.models.text2fmri import VARIANTS, Text2fMRIModel
-
-_spec = importlib.util.spec_from_file_location(
-    "lm_tr_helpers", Path(__file__).resolve().parents[1] / "features" / "test_lm_tr.py")
-_helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_helpers)
-
-TINY = dict(num_rois=1000, num_transformer_layers=1, num_transformer_heads=2, transformer_dim=16,
-            subject_embedding_dim=4, extractor_LLM_feature_size=_helpers.HIDDEN)
-
-
-def filled_state(head: Text2fMRIHead, seed: int = 0, scale: float = 0.3) -> dict:
-    """Every parameter drawn from a seeded numpy generator (independent of torch's initialisers)."""
-    rng = np.random.default_rng(seed)
-    state = head.state_dict()
-    for name in sorted(state):
-        if not name.endswith("inv_freq"):
-            state[name] = torch.as_tensor(rng.standard_normal(tuple(state[name].shape)) * scale, dtype=torch.float32)
-    return state
-
-
-def save_release(directory: Path, lm_dir: Path, **config) -> Path:
-    """A Text2fMRI release folder (config.json + model.pt) whose head reads the tiny LM."""
-    directory.mkdir(parents=True, exist_ok=True)
-    values = {"tr": 1.49, "num_subjects": 4, **TINY, "extractor_LLM": str(lm_dir),
-              "extractor_LLM_num_last_hidden_states": 4, "extractor_LLM_dtype": "float16",
-              "architectures": ["Text2fMRIModel"], **config}
-    (directory / "config.json").write_text(json.dumps(values))
-    head = Text2fMRIHead(Text2fMRIConfig.from_dict(values))
-    torch.save(filled_state(head), directory / "model.pt")
-    return directory
+from nforge_app.stimuli import load_stimulus
 
 
 @pytest.fixture(scope="module")
 def lm_dir(tmp_path_factory) -> Path:
-    return _helpers.save_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"))
+    return save_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"))
 
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory, lm_dir) -> Path:
-    return save_release(tmp_path_factory.mktemp("text2fmri") / "tiny", lm_dir)
+    return save_tiny_text2fmri(tmp_path_factory.mktemp("text2fmri") / "tiny", lm_dir)
 
 
 def settings(tmp_path, weights_dir=None) -> Settings:
@@ -102,9 +73,9 @@ def test_head_numbers_match_the_reference_encoder():
 
 
 def test_head_is_bidirectional_and_selects_parcels_exactly():
-    head = Text2fMRIHead(Text2fMRIConfig(**TINY)).eval()
+    head = Text2fMRIHead(Text2fMRIConfig(**TINY_TEXT2FMRI)).eval()
     head.load_state_dict(filled_state(head, seed=3))
-    x = torch.randn(1, 6, TINY["extractor_LLM_feature_size"])
+    x = torch.randn(1, 6, TINY_TEXT2FMRI["extractor_LLM_feature_size"])
     later = x.clone()
     later[0, -1] += 1.0
     with torch.no_grad():
@@ -112,7 +83,7 @@ def test_head_is_bidirectional_and_selects_parcels_exactly():
         subset = head(x, torch.tensor([1]), torch.tensor([999, 0, 500]))
     assert not torch.allclose(full[0, 0], changed[0, 0])  # a later TR changes the first one
     torch.testing.assert_close(subset, full[..., [999, 0, 500]])
-    assert not Text2fMRIHead(Text2fMRIConfig(**TINY)).out_bias.weight.any()  # zero-initialised
+    assert not Text2fMRIHead(Text2fMRIConfig(**TINY_TEXT2FMRI)).out_bias.weight.any()  # zero-initialised
 
 
 def test_config_checks_its_fields():
@@ -147,7 +118,7 @@ def test_subjects_map_to_head_rows(tmp_path):
 def test_subject_four_is_refused_before_anything_loads(tmp_path):
     features = FeatureSet({"text": np.zeros((1, 896, 2), np.float32)}, rate_hz=1 / 1.49, n_steps=2, duration_s=2.98)
     with pytest.raises(UserInputError, match="1, 2, 3, 5"):
-        Text2fMRIModel(settings(tmp_path)).predict(features, _helpers.per_tr_stimulus(["a", "b"]), subject=4)
+        Text2fMRIModel(settings(tmp_path)).predict(features, load_stimulus(["a", "b"], tr_s=1.49), subject=4)
 
 
 def test_predicts_parcels_from_per_tr_text_end_to_end(tmp_path, release, lm_dir):
@@ -157,7 +128,7 @@ def test_predicts_parcels_from_per_tr_text_end_to_end(tmp_path, release, lm_dir)
     assert isinstance(extractor, LMPerTRExtractor)
     assert (extractor.model, extractor.tr_s, extractor.num_last_hidden_states) == (str(lm_dir), 1.49, 4)
     texts = ["Hello, are you", "awake? Yes,", "", "I am here.", "日本語 😀"]
-    stimulus = _helpers.per_tr_stimulus(texts)
+    stimulus = load_stimulus(texts, tr_s=1.49)
     array = extractor.extract(stimulus)
     features = FeatureSet({"text": array}, rate_hz=extractor.rate_hz, n_steps=5, duration_s=stimulus.duration_s,
                           extractor_ids={"text": extractor.extractor_id})
@@ -184,11 +155,11 @@ def test_predicts_parcels_from_per_tr_text_end_to_end(tmp_path, release, lm_dir)
 
 def test_weights_dir_layout_is_found(tmp_path, lm_dir):
     weights = tmp_path / "weights"
-    save_release(weights / "text2fmri" / "Text2fMRI-Qwen-2.5-1.5B", lm_dir)
+    save_tiny_text2fmri(weights / "text2fmri" / "Text2fMRI-Qwen-2.5-1.5B", lm_dir)
     model = Text2fMRIModel(settings(tmp_path, weights), variant="ShreyDixit/Text2fMRI-Qwen-2.5-1.5B")
     model.load()
     assert model.model_config().extractor_LLM == str(lm_dir)
-    save_release(weights / "text2fmri", lm_dir, num_rois=7)  # the default variant may sit in the folder itself
+    save_tiny_text2fmri(weights / "text2fmri", lm_dir, num_rois=7)  # the default variant may sit in the folder itself
     default = Text2fMRIModel(settings(tmp_path, weights))
     default.load()
     assert default.model_config().num_rois == 7
@@ -202,7 +173,7 @@ def test_missing_or_wrong_weights_are_clear_errors(tmp_path, release, lm_dir):
     (only_config / "config.json").write_text((release / "config.json").read_text())
     with pytest.raises(ModelUnavailableError, match="model.pt"):
         Text2fMRIModel(settings(tmp_path), variant=str(only_config)).load()
-    wrong = save_release(tmp_path / "wrong", lm_dir)
+    wrong = save_tiny_text2fmri(tmp_path / "wrong", lm_dir)
     (wrong / "config.json").write_text(json.dumps({**json.loads((release / "config.json").read_text()),
                                                    "transformer_dim": 32}))
     with pytest.raises(ModelUnavailableError, match="does not fit"):
@@ -221,7 +192,7 @@ def test_list_variants_never_fails_offline():
 
 @pytest.mark.gpu
 def test_cuda_half_precision_matches_the_cpu(tmp_path, release):
-    stimulus = _helpers.per_tr_stimulus(["Hello, are you", "awake? Yes,", "", "I am here."])
+    stimulus = load_stimulus(["Hello, are you", "awake? Yes,", "", "I am here."], tr_s=1.49)
     results = {}
     for device in ("cpu", "cuda"):
         model = Text2fMRIModel(settings(tmp_path), variant=str(release), device=device)
