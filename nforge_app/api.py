@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nforge_app.config import Settings
 from nforge_app.engine import Engine
 from nforge_app.errors import UserInputError
 from nforge_app.models import Prediction, get_card, get_model_class, list_model_ids, resolve_model_id
@@ -24,9 +25,11 @@ _engine: Engine | None = None
 
 
 def _default_engine(device: str = "auto") -> Engine:
+    """One engine per process, made anew when the settings (environment) or the device change."""
     global _engine
-    if _engine is None or (device != "auto" and _engine.device != device):
-        _engine = Engine(device=device)
+    settings = Settings.from_env()
+    if _engine is None or _engine.settings != settings or (device != "auto" and _engine.device != device):
+        _engine = Engine(settings, device=device)
     return _engine
 
 

@@ -14,6 +14,7 @@ from nforge_app.models._base import EncodingModel, ModelCard, Prediction
 _REGISTRY: dict[str, str] = {
     "nforge-lite": "nforge_app.models.lite:LiteModel",
     "text2fmri": "nforge_app.models.text2fmri:Text2fMRIModel",
+    "flow-matching": "nforge_app.models.flow:FlowMatchingModel",
 }
 
 
