@@ -1,1 +1,24 @@
-"""viz package."""
+"""Pictures of predictions, drawn with numpy and Pillow: glass brains and fsaverage5 surface views.
+
+Every drawing is cached per view and size, so an animation costs a colour look-up per frame; animated
+runs share one set of colour limits over all their frames. The GIF and MP4 writers are in
+:mod:`nforge_app.export`.
+"""
+
+from nforge_app.viz._colors import COLORMAPS, Colormap, color_limits, get_colormap
+from nforge_app.viz.glass import VIEW_LETTERS, glass_brain_frames, plot_glass_brain
+from nforge_app.viz.surface import DEFAULT_VIEWS, SURFACE_VIEWS, render_surface, surface_frames
+
+__all__ = [
+    "plot_glass_brain",
+    "glass_brain_frames",
+    "VIEW_LETTERS",
+    "render_surface",
+    "surface_frames",
+    "SURFACE_VIEWS",
+    "DEFAULT_VIEWS",
+    "get_colormap",
+    "color_limits",
+    "Colormap",
+    "COLORMAPS",
+]
