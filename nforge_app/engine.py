@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nforge_app._device import resolve_device
 from nforge_app._files import text_sha256
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
@@ -31,7 +32,6 @@ from nforge_app.models import (
     get_model_class,
     resolve_model_id,
 )
-from nforge_app.models._device import resolve_device
 from nforge_app.spaces import get_space
 from nforge_app.stimuli import Stimulus, load_stimulus, stimulus_key
 

@@ -13,6 +13,7 @@ import logging
 import os
 from pathlib import Path
 
+from nforge_app._device import resolve_device
 from nforge_app.config import Settings
 from nforge_app.errors import ModelUnavailableError, UserInputError
 
@@ -24,22 +25,6 @@ _DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "hal
                   "float": "float32"}
 
 _LITE_HINT = "The offline model 'nforge-lite' needs no download and always works."
-
-
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; ``"cpu"``, ``"cuda"``, ``"cuda:N"`` pass."""
-    device = str(device).strip().lower()
-    if device != "auto" and device != "cpu" and not device.startswith("cuda"):
-        raise UserInputError(f"device must be 'auto', 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
-    if device == "cpu":
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda" if device == "auto" else device
-    if device == "auto":
-        return "cpu"
-    raise UserInputError(f"device {device!r} was asked for but torch sees no CUDA GPU; use 'cpu' or 'auto'")
 
 
 def resolve_dtype(dtype, device: str) -> str:

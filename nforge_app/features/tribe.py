@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nforge_app._device import resolve_device
 from nforge_app.errors import UserInputError
 from nforge_app.features._base import ProgressFn, n_steps, no_progress
-from nforge_app.features._hf import load_hf_model, resolve_device, resolve_dtype
+from nforge_app.features._hf import load_hf_model, resolve_dtype
 from nforge_app.features._layers import (
     RELEASE_LAYER_FRACTIONS,
     group_hidden_states,

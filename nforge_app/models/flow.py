@@ -47,10 +47,10 @@ from pathlib import Path
 
 import numpy as np
 
+from nforge_app._device import resolve_device
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
 from nforge_app.models._base import EncodingModel, ModelCard, Prediction
-from nforge_app.models._device import resolve_device
 from nforge_app.stimuli import Stimulus
 
 FORMAT = "nforge-flow-v1"
