@@ -13,8 +13,9 @@ from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.stimuli._media import FfmpegVideoReader, decode_audio, measure_duration, probe
 from nforge_app.stimuli._speech import speak_text
+from nforge_app.stimuli._transcribe import WHISPER_MODEL, transcribe, transcriber_id
 from nforge_app.stimuli._transcripts import read_cues, read_tsv
-from nforge_app.stimuli._types import Stimulus, Word
+from nforge_app.stimuli._types import AudioTrack, Stimulus, Word
 from nforge_app.stimuli._words import split_words, spread_words
 
 SUPPORTED_EXTENSIONS: dict[str, tuple[str, ...]] = {
@@ -107,9 +108,14 @@ def _sidecar_transcript(path: Path) -> Path | None:
 
 
 def _file_key(path: Path, kind: str) -> str:
-    # A transcript beside a media file gives its words, so it is part of the content.
-    sidecar = _sidecar_transcript(path) if kind in ("video", "audio") else None
-    return file_sha256(path) if sidecar is None else text_sha256(file_sha256(path), "transcript", file_sha256(sidecar))
+    # A transcript beside a media file gives its words, and so does a speech recogniser: both are content.
+    if kind not in ("video", "audio"):
+        return file_sha256(path)
+    sidecar = _sidecar_transcript(path)
+    if sidecar is not None:
+        return text_sha256(file_sha256(path), "transcript", file_sha256(sidecar))
+    transcriber = transcriber_id()
+    return file_sha256(path) if transcriber is None else text_sha256(file_sha256(path), transcriber)
 
 
 def _check_duration(duration_s: float, name: str, settings: Settings, cut_short: bool = False) -> None:
@@ -140,7 +146,7 @@ def _load_media(path: Path, key: str, settings: Settings) -> Stimulus:
     duration_s = info.duration_s if info.duration_s is not None else measure_duration(path)
     _check_duration(duration_s, path.name, settings)
     audio = decode_audio(path, info) if info.has_audio else None
-    words, word_timing, notes = _sidecar_words(path)
+    words, word_timing, notes = _media_words(path, audio, settings)
     if not with_video:
         notes += ("the file has no video stream: only its sound is used",) if is_video_file else ()
         return Stimulus(kind="audio", source=str(path), content_hash=key, duration_s=audio.duration_s,
@@ -151,12 +157,16 @@ def _load_media(path: Path, key: str, settings: Settings) -> Stimulus:
                     notes=notes)
 
 
-def _sidecar_words(path: Path) -> tuple[tuple[Word, ...], str, tuple[str, ...]]:
-    """Words from a transcript beside a media file; without one, no words (and a note saying how to add them)."""
+def _media_words(path: Path, audio: AudioTrack | None,
+                 settings: Settings) -> tuple[tuple[Word, ...], str, tuple[str, ...]]:
+    """Words of a media file: from a transcript beside it, else from WhisperX when installed, else none."""
     sidecar = _sidecar_transcript(path)
+    if sidecar is None and audio is not None and transcriber_id() is not None:
+        words = transcribe(audio, settings.device)
+        return words, "whisperx", (f"words recognised by WhisperX {WHISPER_MODEL} ({len(words)} words)",)
     if sidecar is None:
-        return (), "none", (f"no words: put a transcript beside the file ({path.stem}.srt, .vtt or .tsv) to "
-                            "add the text modality",)
+        return (), "none", (f"no words: put a transcript beside the file ({path.stem}.srt, .vtt or .tsv), or "
+                            "install the whisperx extra, to add the text modality",)
     text = _read_text(sidecar)
     suffix = sidecar.suffix.lower()
     transcript = read_tsv(text, sidecar.name) if suffix == ".tsv" else read_cues(text, sidecar.name, suffix == ".vtt")

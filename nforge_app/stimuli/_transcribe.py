@@ -1,0 +1,67 @@
+"""Word timings by speech recognition with WhisperX, when the optional ``whisperx`` extra is installed.
+
+The TRIBE v2 reference transcribes every clip with WhisperX (large-v3, English, word alignment). Here it
+runs only when ``whisperx`` can be imported and ``NFORGE_TRANSCRIBE`` is not ``0``, and only for media
+without a transcript beside them. On the CPU it computes in int8 (the reference's float16 fails there).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import os
+
+from nforge_app.stimuli._types import AudioTrack, Word
+
+log = logging.getLogger(__name__)
+
+WHISPER_MODEL = "large-v3"
+LANGUAGE = "en"
+
+
+def transcriber_id() -> str | None:
+    """The id of the transcriber that would run (part of the stimulus key), or None when none will."""
+    if os.environ.get("NFORGE_TRANSCRIBE", "1").strip() == "0" or importlib.util.find_spec("whisperx") is None:
+        return None
+    return f"whisperx-{WHISPER_MODEL}-{LANGUAGE}"
+
+
+def compute_type(device: str) -> str:
+    """float16 on a GPU, int8 on the CPU (float16 is not supported there)."""
+    return "float16" if device.startswith("cuda") else "int8"
+
+
+@functools.lru_cache(maxsize=2)
+def _models(device: str):
+    import whisperx
+
+    model = whisperx.load_model(WHISPER_MODEL, device, compute_type=compute_type(device), language=LANGUAGE)
+    align_model, align_meta = whisperx.load_align_model(language_code=LANGUAGE, device=device)
+    return model, align_model, align_meta
+
+
+def transcribe(audio: AudioTrack, device: str = "auto") -> tuple[Word, ...]:
+    """Words with start and duration recognised in ``audio`` (16 kHz mono float32).
+
+    Words that alignment could not place in time are left out (and counted in the log).
+    """
+    import whisperx
+
+    from nforge_app._device import resolve_device
+
+    device = resolve_device(device)
+    model, align_model, align_meta = _models(device)
+    result = model.transcribe(audio.samples, batch_size=16 if device.startswith("cuda") else 4)
+    aligned = whisperx.align(result["segments"], align_model, align_meta, audio.samples, device,
+                             return_char_alignments=False)
+    words, unplaced = [], 0
+    for segment in aligned["segments"]:
+        for item in segment.get("words", []):
+            if "start" not in item or "end" not in item:
+                unplaced += 1
+                continue
+            words.append(Word(item["word"].strip(), float(item["start"]), max(0.0, float(item["end"]) - float(item["start"]))))
+    if unplaced:
+        log.info("whisperx could not time %d word(s); they are left out", unplaced)
+    return tuple(sorted(words, key=lambda word: word.start_s))
