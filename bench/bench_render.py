@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from _common import media_helpers, report
 
 N_TRS = 60

@@ -4,9 +4,10 @@ import sys
 
 import numpy as np
 import pytest
-from _media import make_video
 
 from nforge_app.cli import main
+
+from _media import make_video
 
 
 def run_cli(*args, cwd=None):

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _media import make_video
-from _tiny_models import save_tiny_qwen2, save_tiny_text2fmri
 from nforge_app import api
 from nforge_app.api import BERG
 from nforge_app.errors import UserInputError
+
+from _media import make_video
+from _tiny_models import save_tiny_qwen2, save_tiny_text2fmri
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,12 @@ import time
 
 import numpy as np
 import pytest
-from _media import make_audio, make_video
 
 from nforge_app.config import Settings
 from nforge_app.engine import Engine
 from nforge_app.errors import UserInputError
+
+from _media import make_audio, make_video
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from _media import FFMPEG, make_audio, make_video
 from PIL import Image
 
 from nforge_app.errors import UserInputError
 from nforge_app.export._media import gif_frame_duration_ms, write_gif, write_mp4
+
+from _media import FFMPEG, make_audio, make_video
 
 
 def _frames(n: int, size=(121, 75)) -> list[Image.Image]:

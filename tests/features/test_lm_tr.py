@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _tiny_models import HIDDEN, save_tiny_qwen2
 
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.features import FeatureExtractor
@@ -18,6 +17,8 @@ from nforge_app.features.lm_tr import (
     window_plan,
 )
 from nforge_app.stimuli import Stimulus, Word
+
+from _tiny_models import HIDDEN, save_tiny_qwen2
 
 TR = 1.49
 def per_tr_stimulus(texts: list[str], tr_s: float = TR) -> Stimulus:

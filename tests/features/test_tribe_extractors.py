@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 import torch
-from _tiny_models import HIDDEN, save_tiny_llama, save_tiny_vjepa2, save_tiny_w2v_bert
 
 from nforge_app.features import FeatureExtractor, n_steps
 from nforge_app.features._hf import load_hf_model
 from nforge_app.features._layers import group_hidden_states, layer_group_indices
 from nforge_app.features.tribe import TribeAudioExtractor, TribeTextExtractor, TribeVideoExtractor
 from nforge_app.stimuli import AudioTrack, Stimulus, VideoReader, Word
+
+from _tiny_models import HIDDEN, save_tiny_llama, save_tiny_vjepa2, save_tiny_w2v_bert
 
 GROUPS_20 = layer_group_indices(5, cache_n_layers=20)  # the tiny models have 5 hidden states
 GROUPS_PLAIN = layer_group_indices(5)
@@ -235,9 +236,9 @@ def test_models_stay_loaded_unless_low_mem_use(tiny):
 # ---------------------------------------------------------------------------------------------------------------
 # from files, through load_stimulus
 def test_a_generated_video_through_load_stimulus(tiny, tmp_path):
-    from _media import make_video
-
     from nforge_app.stimuli import load_stimulus
+
+    from _media import make_video
 
     stim = load_stimulus(make_video(tmp_path / "clip.mp4", 3.0, fps=12))
     video = TribeVideoExtractor(tiny["video"]).extract(stim)

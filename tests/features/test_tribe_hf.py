@@ -3,12 +3,13 @@
 import httpx
 import pytest
 import torch
-from _tiny_models import save_tiny_llama, save_tiny_vjepa2, save_tiny_w2v_bert
 from huggingface_hub.errors import GatedRepoError
 
 from nforge_app._device import resolve_device
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.features._hf import load_hf_model, resolve_dtype
+
+from _tiny_models import save_tiny_llama, save_tiny_vjepa2, save_tiny_w2v_bert
 
 
 @pytest.fixture(scope="module")

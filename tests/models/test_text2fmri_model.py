@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _tiny_models import TINY_TEXT2FMRI, filled_state, save_tiny_qwen2, save_tiny_text2fmri
 
 from nforge_app.config import Settings
 from nforge_app.errors import ModelUnavailableError, UserInputError
@@ -17,6 +16,8 @@ from nforge_app.features.lm_tr import LMPerTRExtractor
 from nforge_app.models._text2fmri_net import Text2fMRIConfig, Text2fMRIHead
 from nforge_app.models.text2fmri import VARIANTS, Text2fMRIModel
 from nforge_app.stimuli import load_stimulus
+
+from _tiny_models import TINY_TEXT2FMRI, filled_state, save_tiny_qwen2, save_tiny_text2fmri
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from _media import make_audio, make_video
 
 from nforge_app._files import file_sha256
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.stimuli import SUPPORTED_EXTENSIONS, load_stimulus, stimulus_key
+
+from _media import make_audio, make_video
 
 ALL_EXTENSIONS = [ext for extensions in SUPPORTED_EXTENSIONS.values() for ext in extensions]
 

@@ -6,10 +6,11 @@ import subprocess
 
 import numpy as np
 import pytest
-from _media import FFMPEG, ffmpeg, make_audio, make_video, speak
 
 from nforge_app.stimuli import VideoReader, load_stimulus, stimulus_key
 from nforge_app.stimuli._media import AUDIO_RATE_HZ, probe
+
+from _media import FFMPEG, ffmpeg, make_audio, make_video, speak
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ import types
 import numpy as np
 import pytest
 
-from _media import make_audio
 from nforge_app.stimuli import _transcribe, load_stimulus, stimulus_key
+
+from _media import make_audio
 
 
 @pytest.fixture()
