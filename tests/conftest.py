@@ -33,19 +33,33 @@ def _private_cache(tmp_path_factory):
 
 
 _real_connect = socket.socket.connect
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _is_local(host) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode()
+    return host is None or (isinstance(host, str) and (
+        host in ("localhost", "::1", "0.0.0.0", "") or host.startswith("127.") or host.startswith("/")))
 
 
 def _guarded_connect(self, address):
-    host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, str) and (host in ("localhost", "::1") or host.startswith("127.") or host.startswith("/")):
+    if _is_local(address[0] if isinstance(address, tuple) else address):
         return _real_connect(self, address)
-    raise RuntimeError(f"tests must not use the network (tried to connect to {address!r})")
+    raise OSError(f"tests must not use the network (tried to connect to {address!r})")
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    if _is_local(host):
+        return _real_getaddrinfo(host, *args, **kwargs)
+    raise OSError(f"tests must not use the network (tried to look up {host!r})")
 
 
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
-    """Block every socket connection that does not go to this machine."""
+    """Block every name lookup and socket connection that does not stay on this machine."""
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
 
 
 def pytest_collection_modifyitems(config, items):

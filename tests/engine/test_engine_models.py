@@ -1,0 +1,54 @@
+"""Every registered model behind the same engine call, with local weights from NFORGE_WEIGHTS_DIR."""
+
+import numpy as np
+import pytest
+import torch
+
+from _media import make_audio
+from _tiny_models import save_tiny_qwen2, save_tiny_text2fmri
+from nforge_app.config import Settings
+from nforge_app.engine import Engine
+from nforge_app.errors import ModelUnavailableError
+from nforge_app.models._flow_net import FlowMatchingDecoder, MultiSubjectConvLinearEncoder
+from nforge_app.models.flow import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("weights")
+    save_tiny_text2fmri(root / "text2fmri", save_tiny_qwen2(tmp_path_factory.mktemp("qwen")))
+    torch.manual_seed(0)
+    stage1 = MultiSubjectConvLinearEncoder({"audio": 8}, n_subjects=4, n_outputs=1000, embed_dim=8, kernel_size=5)
+    stage2 = FlowMatchingDecoder(n_outputs=1000, n_subjects=4, latent_dim=16, channels=[16, 16], n_heads=2,
+                                 head_dim=8, n_mid_blocks=1, dropout=0.0)
+    save_checkpoint(stage1, root / "flow-matching" / "stage1_best.pt", extractors=["lite-audio"])
+    save_checkpoint(stage2, root / "flow-matching" / "stage2.pt")
+    return root
+
+
+@pytest.fixture()
+def engine(tmp_path, weights_dir):
+    return Engine(Settings.from_env(cache_dir=tmp_path / "cache", weights_dir=weights_dir), device="cpu")
+
+
+def test_text2fmri_with_per_tr_text_and_network_selection(engine):
+    pred = engine.predict(["Hello, are you", "awake? Yes,", "", "I am here."], "fmri-cneuromod_algo2025-text2fmri",
+                          subject=2, roi=["Default"])
+    assert pred.model_id == "text2fmri" and pred.subject == "2" and pred.tr_s == 1.49
+    assert pred.data.shape == (4, int(engine.select("text2fmri", "Default").size))
+    np.testing.assert_allclose(pred.times_s, np.arange(4) * 1.49)
+
+
+def test_flow_matching_from_an_audio_file_gives_mean_and_spread(engine, tmp_path):
+    clip = make_audio(tmp_path / "talk.wav", 6.0)
+    pred = engine.predict(clip, "flow-matching", subject=3, roi="Vis", n_samples=3, n_steps=4)
+    assert pred.space_id == "schaefer1000" and pred.spread is not None and pred.spread.shape == pred.data.shape
+    assert pred.data.shape[0] == int(np.ceil(6.0 / 1.49)) and (pred.spread > 0).all()
+    again = engine.predict(clip, "flow-matching", subject=3, roi="Vis", n_samples=3, n_steps=4)
+    np.testing.assert_array_equal(again.spread, pred.spread)
+
+
+def test_tribe_without_weights_says_how_to_get_them(tmp_path):
+    engine = Engine(Settings.from_env(cache_dir=tmp_path / "cache"), device="cpu")
+    with pytest.raises(ModelUnavailableError, match="nforge-lite"):
+        engine.load_model("tribe-v2")
