@@ -11,8 +11,9 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	$(BIN)/nforge predict assets/example_clip.mp4 --roi "V*" "*STS*" A1 --out example_clip.nforge-lite.npz
-	$(BIN)/nforge info example_clip.nforge-lite.npz
+	$(BIN)/nforge example demo
+	$(BIN)/nforge predict demo/nforge_example_clip.mp4 --roi "V*" "*STS*" A1 --out demo/example.nforge-lite.npz
+	$(BIN)/nforge info demo/example.nforge-lite.npz
 
 run: setup
 	$(BIN)/python app.py

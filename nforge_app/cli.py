@@ -44,6 +44,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("models", help="list the models, their inputs, outputs and weights")
 
+    example = commands.add_parser("example", help="write a 20-s example clip (speech, colour, motion) to try")
+    example.add_argument("folder", nargs="?", default=".", help="where to write it (default: here)")
+
     info = commands.add_parser("info", help="describe a saved prediction (.npz)")
     info.add_argument("path", help="a .npz written by `nforge predict`")
     return parser
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _build_parser().parse_args(argv)
     try:
-        return {"predict": _predict, "models": _models, "info": _info}[args.command](args)
+        return {"predict": _predict, "models": _models, "info": _info, "example": _example}[args.command](args)
     except UserInputError as error:
         print(f"nforge: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -105,6 +108,15 @@ def _models(args) -> int:
         print(f"  subjects:   {', '.join(map(str, card.subjects))}")
         print(f"  weights:    {card.weights} ({weights})")
         print(f"  licence:    {card.licence}")
+    return 0
+
+
+def _example(args) -> int:
+    from nforge_app.stimuli import make_example_clip
+
+    clip, transcript = make_example_clip(Path(args.folder) / "nforge_example_clip.mp4")
+    print(f"wrote {clip} and its transcript {transcript.name}")
+    print(f"try:  nforge predict {clip} --roi 'V*' '*STS*' A1")
     return 0
 
 

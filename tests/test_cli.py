@@ -64,3 +64,14 @@ def test_bad_file_through_the_real_command(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "empty" in result.stderr.lower()
     assert list(tmp_path.iterdir()) == [empty]
+
+
+def test_example_then_predict(tmp_path):
+    result = run_cli("example", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    clip = tmp_path / "nforge_example_clip.mp4"
+    assert clip.stat().st_size > 10_000 and (tmp_path / "nforge_example_clip.srt").read_text().count("-->") == 2
+    assert main(["predict", str(clip), "--quiet", "--out", str(tmp_path / "p.npz")]) == 0
+    with np.load(tmp_path / "p.npz", allow_pickle=False) as npz:
+        assert npz["data"].shape == (20, 20484)
+        assert "transcript" in str(npz["metadata_json"])

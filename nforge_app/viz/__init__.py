@@ -6,6 +6,16 @@ runs share one set of colour limits over all their frames. The GIF and MP4 write
 """
 
 from nforge_app.viz._colors import COLORMAPS, Colormap, color_limits, get_colormap
+from nforge_app.viz._viewer import (
+    VIEWER_COLORMAPS,
+    geometry_payload,
+    pack_payload,
+    prediction_payload,
+    quantise,
+    unpack_payload,
+    value_stats,
+    viewer_limits,
+)
 from nforge_app.viz.glass import VIEW_LETTERS, glass_brain_frames, plot_glass_brain
 from nforge_app.viz.surface import DEFAULT_VIEWS, SURFACE_VIEWS, render_surface, surface_frames
 
@@ -21,4 +31,12 @@ __all__ = [
     "color_limits",
     "Colormap",
     "COLORMAPS",
+    "geometry_payload",
+    "prediction_payload",
+    "pack_payload",
+    "unpack_payload",
+    "quantise",
+    "value_stats",
+    "viewer_limits",
+    "VIEWER_COLORMAPS",
 ]

@@ -1,0 +1,846 @@
+// NForge brain viewer: the body of gr.HTML's js_on_load (runs once per mount).
+// In scope: element (the component's root), props (props.value: JSON string {geometry, payload, title,
+// message}), watch (runs a callback after a prop changes). Everything after the first load happens here:
+// the mesh is fetched once per page, every frame of a prediction once; a time step recolours the vertices
+// in the browser (no request to the server).
+"use strict";
+
+const root = element.querySelector(".nfv");
+const $ = (selector) => root.querySelector(selector);
+const glCanvas = $(".nfv-gl");
+const ui = {
+  surface: $(".nfv-surface"), hemi: $(".nfv-hemi"), cmap: $(".nfv-cmap"), thr: $(".nfv-thr"),
+  thrValue: $(".nfv-thr-value"), outline: $(".nfv-outline"), outlineLabel: $(".nfv-outline-label"),
+  play: $(".nfv-play"), time: $(".nfv-time"), speed: $(".nfv-speed"), clock: $(".nfv-clock"),
+  axisNote: $(".nfv-axis-note"), title: $(".nfv-title"), message: $(".nfv-message"), colorbar: $(".nfv-colorbar"),
+  glass: $(".nfv-glass"), glassWhat: $(".nfv-glass-what"), lines: $(".nfv-lines"), linesWhat: $(".nfv-lines-what"),
+  pick: $(".nfv-pick"), pickWhat: $(".nfv-pick-what"), marker: $(".nfv-marker"),
+};
+const LINE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+                     "#7f7f7f", "#bcbd22", "#393b79", "#ad494a"];
+const INK = "#333", MUTED = "#888", NO_VALUE = 255;
+
+function say(text, state) {
+  ui.message.textContent = text || "";
+  ui.message.style.display = text ? "flex" : "none";
+  if (state) root.dataset.state = state;
+}
+
+// ---------- payloads (see nforge_app/viz/_viewer.py) ----------
+const TYPED = { int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array, int32: Int32Array,
+                uint32: Uint32Array, float32: Float32Array };
+
+function parsePayload(buffer) {
+  const bytes = new Uint8Array(buffer);
+  if (String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]) !== "NFV1") throw new Error("not a viewer payload");
+  const length = new DataView(buffer).getUint32(4, true);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
+  const arrays = {};
+  for (const [name, spec] of Object.entries(header.arrays)) {
+    const count = spec.shape.reduce((a, b) => a * b, 1);
+    arrays[name] = new TYPED[spec.dtype](buffer, 8 + length + spec.offset, count);
+  }
+  return { meta: header.meta, arrays };
+}
+
+async function fetchPayload(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error("could not download " + url.split("/").pop() + " (HTTP " + response.status + ")");
+  return parsePayload(await response.arrayBuffer());
+}
+
+// The mesh is the same for every prediction: one download per page, shared by every viewer.
+window.__nforgeGeometry = window.__nforgeGeometry || new Map();
+function geometryFor(url) {
+  if (!window.__nforgeGeometry.has(url)) window.__nforgeGeometry.set(url, fetchPayload(url));
+  return window.__nforgeGeometry.get(url);
+}
+
+// ---------- WebGL ----------
+const gl = glCanvas.getContext("webgl2", { antialias: false });
+if (!gl) {
+  say("This browser cannot draw WebGL2, which the 3D view needs. The exports (GIF, MP4) still work.", "error");
+  return;
+}
+
+// Each vertex's colour is worked out in JavaScript when the time step, the colours or the threshold change
+// (a 256-entry table per byte value, then one look-up per vertex) and sent as one attribute; the shaders only
+// light and write it. Software renderers (a browser without a GPU) then redraw a time step quickly.
+const VERTEX_SHADER = `#version 300 es
+in vec3 a_position;
+in vec3 a_normal;
+in vec4 a_color;
+uniform mat4 u_mvp;
+uniform mat3 u_rotation;
+out vec3 v_color;
+void main() {
+  float lambert = max(dot(u_rotation * a_normal, vec3(-0.26, 0.39, 0.88)), 0.0);
+  v_color = a_color.rgb * (a_color.a > 0.5 ? 0.62 + 0.38 * lambert : 0.42 + 0.58 * lambert);
+  gl_Position = u_mvp * vec4(a_position, 1.0);
+}`;
+
+const FRAGMENT_SHADER = `#version 300 es
+precision mediump float;
+in vec3 v_color;
+out vec4 color;
+void main() { color = vec4(v_color, 1.0); }`;
+
+function compile(type, source) {
+  const shader = gl.createShader(type);
+  gl.shaderSource(shader, source);
+  gl.compileShader(shader);
+  if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(shader));
+  return shader;
+}
+const program = gl.createProgram();
+gl.attachShader(program, compile(gl.VERTEX_SHADER, VERTEX_SHADER));
+gl.attachShader(program, compile(gl.FRAGMENT_SHADER, FRAGMENT_SHADER));
+gl.linkProgram(program);
+if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(program));
+const loc = {};
+for (const name of ["a_position", "a_normal", "a_color"]) loc[name] = gl.getAttribLocation(program, name);
+for (const name of ["u_mvp", "u_rotation"]) {
+  loc[name] = gl.getUniformLocation(program, name);
+}
+
+// ---------- state ----------
+const state = {
+  geometry: null,       // {meta, arrays, positions: {surface: Float32Array}, vaos, bounds}
+  data: null,           // {meta, arrays} of the prediction
+  colorKey: "", colors: null, colormaps: {}, layers: {}, colorbarKey: "",
+  frame: 0, picked: -1, view: "lateral", user: identity3(), zoom: 1, panes: [],
+  playing: false, lastStep: 0, drawQueued: false, loadId: 0,
+};
+const colorBuffer = gl.createBuffer();
+const indexBuffer = gl.createBuffer();
+
+// ---------- small linear algebra (row-major 3x3 as arrays of rows) ----------
+function identity3() { return [[1, 0, 0], [0, 1, 0], [0, 0, 1]]; }
+function mul3(a, b) {
+  return a.map((row) => [0, 1, 2].map((j) => row[0] * b[0][j] + row[1] * b[1][j] + row[2] * b[2][j]));
+}
+function rotX(angle) { const c = Math.cos(angle), s = Math.sin(angle); return [[1, 0, 0], [0, c, -s], [0, s, c]]; }
+function rotY(angle) { const c = Math.cos(angle), s = Math.sin(angle); return [[c, 0, s], [0, 1, 0], [-s, 0, c]]; }
+const dot3 = (a, b) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+
+// Rows: screen right, screen up, toward the viewer, in RAS mm (x left->right, y back->front, z down->up).
+const FROM = {
+  left: [[0, -1, 0], [0, 0, 1], [-1, 0, 0]],
+  right: [[0, 1, 0], [0, 0, 1], [1, 0, 0]],
+  above: [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+  below: [[-1, 0, 0], [0, 1, 0], [0, 0, -1]],
+};
+// view -> hemisphere -> camera; "both" in lateral/medial views means two panes side by side.
+const LAYOUTS = {
+  lateral: { lh: "left", rh: "right" },
+  medial: { lh: "right", rh: "left" },
+  dorsal: { lh: "above", rh: "above", both: "above" },
+  ventral: { lh: "below", rh: "below", both: "below" },
+};
+
+// ---------- geometry ----------
+function uploadGeometry(geometry) {
+  const { meta, arrays } = geometry;
+  const n = meta.n_vertices;
+  geometry.positions = {};
+  geometry.vaos = {};
+  geometry.ranges = { lh: [0, meta.n_faces_lh], rh: [meta.n_faces_lh, meta.n_faces - meta.n_faces_lh],
+                      both: [0, meta.n_faces] };
+  gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, indexBuffer);
+  gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, arrays.faces, gl.STATIC_DRAW);
+  gl.bindBuffer(gl.ARRAY_BUFFER, colorBuffer);
+  gl.bufferData(gl.ARRAY_BUFFER, new Uint8Array(4 * n), gl.DYNAMIC_DRAW);
+  // The bare brain: sulci dark, gyri light (alpha 0: lit as anatomy).
+  const anatomy = new Uint8Array(4 * n);
+  for (let i = 0; i < n; i++) anatomy.fill(Math.round(204 - 82 * arrays.sulc[i] / 255), 4 * i, 4 * i + 3);
+  geometry.anatomy = new Uint32Array(anatomy.buffer);
+  for (const [surface, info] of Object.entries(meta.surfaces)) {
+    const quantised = arrays[surface + ":position"];
+    const positions = new Float32Array(quantised.length);
+    for (let i = 0; i < quantised.length; i++) positions[i] = quantised[i] * info.scale + info.offset[i % 3];
+    geometry.positions[surface] = positions;
+    const vao = gl.createVertexArray();
+    gl.bindVertexArray(vao);
+    const attribute = (location, data, size, type, normalized) => {
+      const buffer = gl.createBuffer();
+      gl.bindBuffer(gl.ARRAY_BUFFER, buffer);
+      gl.bufferData(gl.ARRAY_BUFFER, data, gl.STATIC_DRAW);
+      gl.enableVertexAttribArray(location);
+      gl.vertexAttribPointer(location, size, type, normalized, 0, 0);
+    };
+    attribute(loc.a_position, positions, 3, gl.FLOAT, false);
+    attribute(loc.a_normal, arrays[surface + ":normal"], 3, gl.BYTE, true);
+    gl.bindBuffer(gl.ARRAY_BUFFER, colorBuffer);
+    gl.enableVertexAttribArray(loc.a_color);
+    gl.vertexAttribPointer(loc.a_color, 4, gl.UNSIGNED_BYTE, true, 0, 0);
+    gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, indexBuffer);
+    gl.bindVertexArray(null);
+    geometry.vaos[surface] = vao;
+  }
+  for (const [name, table] of Object.entries(meta.colormaps)) state.colormaps[name] = { lut: table.lut, name: table.name };
+  state.geometry = geometry;
+}
+
+function vertexRange(hemi) {
+  const meta = state.geometry.meta;
+  return hemi === "lh" ? [0, meta.n_lh] : hemi === "rh" ? [meta.n_lh, meta.n_vertices] : [0, meta.n_vertices];
+}
+
+// Panes side by side, each a hemisphere (or both) seen by one camera; fitted to the base view.
+function layout() {
+  if (!state.geometry) return;
+  const hemi = ui.hemi.value;
+  const cameras = LAYOUTS[state.view];
+  const hemis = hemi !== "both" ? [hemi] : cameras.both ? ["both"] : ["lh", "rh"];
+  const positions = state.geometry.positions[ui.surface.value];
+  const aspect = (glCanvas.width / hemis.length) / Math.max(1, glCanvas.height);
+  state.panes = hemis.map((h) => {
+    const base = FROM[cameras[h]];
+    const [start, end] = vertexRange(h);
+    const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
+    for (let i = start; i < end; i++) {
+      for (let k = 0; k < 3; k++) {
+        const value = positions[3 * i + k];
+        if (value < lo[k]) lo[k] = value;
+        if (value > hi[k]) hi[k] = value;
+      }
+    }
+    const centre = [0, 1, 2].map((k) => (lo[k] + hi[k]) / 2);
+    const half = [0, 1, 2].map((k) => (hi[k] - lo[k]) / 2);
+    const extentX = Math.abs(base[0][0]) * half[0] + Math.abs(base[0][1]) * half[1] + Math.abs(base[0][2]) * half[2];
+    const extentY = Math.abs(base[1][0]) * half[0] + Math.abs(base[1][1]) * half[1] + Math.abs(base[1][2]) * half[2];
+    const halfHeight = Math.max(extentY, extentX / aspect) * 1.06;
+    return { hemi: h, base, centre, halfHeight, halfWidth: halfHeight * aspect,
+             depth: Math.hypot(half[0], half[1], half[2]) * 1.05, range: state.geometry.ranges[h] };
+  });
+}
+
+function paneRotation(pane) { return mul3(state.user, pane.base); }
+
+function paneMatrix(pane) {
+  const r = paneRotation(pane);
+  const sx = pane.halfWidth / state.zoom, sy = pane.halfHeight / state.zoom, sz = pane.depth;
+  const c = pane.centre;
+  // Row-major: clip = [R0/sx; R1/sy; -R2/sz] (p - c); uploaded column-major.
+  const rows = [r[0].map((v) => v / sx), r[1].map((v) => v / sy), r[2].map((v) => -v / sz)];
+  const t = rows.map((row) => -dot3(row, c));
+  return new Float32Array([rows[0][0], rows[1][0], rows[2][0], 0, rows[0][1], rows[1][1], rows[2][1], 0,
+                           rows[0][2], rows[1][2], rows[2][2], 0, t[0], t[1], t[2], 1]);
+}
+
+// ---------- colours ----------
+function limits() {
+  const meta = state.data.meta, stats = meta.stats;
+  const fraction = Number(ui.thr.value) / 100;
+  if (ui.cmap.value === "symmetric") {
+    const bound = stats.abs_p99 > 0 ? stats.abs_p99 : Math.max(Math.abs(stats.min), Math.abs(stats.max), 1e-9);
+    return { vmin: -bound, vmax: bound, threshold: fraction * bound, symmetric: true };
+  }
+  const top = stats.p99 > 0 ? stats.p99 : Math.max(stats.max, 1e-9);
+  const threshold = fraction * top;
+  return { vmin: threshold, vmax: Math.max(top, threshold + 1e-9), threshold, symmetric: false };
+}
+
+function lutColor(lut, x) {
+  const i = 3 * Math.max(0, Math.min(255, Math.round(x * 255)));
+  return "rgb(" + lut[i] + "," + lut[i + 1] + "," + lut[i + 2] + ")";
+}
+
+function formatNumber(value) {
+  const magnitude = Math.abs(value);
+  return magnitude !== 0 && (magnitude < 0.01 || magnitude >= 1000) ? value.toExponential(1) : value.toFixed(2);
+}
+
+function drawColorbar(lim, lut) {
+  const canvas = ui.colorbar, ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height, barH = 12, pad = 26;
+  ctx.clearRect(0, 0, w, h);
+  ctx.fillStyle = "rgba(255,255,255,0.85)";
+  ctx.fillRect(0, 0, w, h);
+  for (let x = pad; x < w - pad; x++) {
+    const value = lim.vmin + (lim.vmax - lim.vmin) * (x - pad) / (w - 2 * pad - 1);
+    const hidden = lim.symmetric ? Math.abs(value) < lim.threshold : value < lim.threshold;
+    ctx.fillStyle = hidden ? "#c8c8c8" : lutColor(lut, (value - lim.vmin) / (lim.vmax - lim.vmin));
+    ctx.fillRect(x, 3, 1, barH);
+  }
+  ctx.fillStyle = INK;
+  ctx.font = "11px sans-serif";
+  ctx.textBaseline = "top";
+  ctx.textAlign = "left";
+  ctx.fillText(formatNumber(lim.vmin), 2, barH + 6);
+  ctx.textAlign = "right";
+  ctx.fillText(formatNumber(lim.vmax), w - 2, barH + 6);
+  ctx.textAlign = "center";
+  ctx.fillText(lim.symmetric ? "0" : "grey: below threshold", w / 2, barH + 6);
+}
+
+// The colour of every vertex at the current time step (RGBA; alpha 255 where the data show, 0 for anatomy).
+function uploadColors(lim, lut) {
+  const data = state.data, meta = data.meta, n = meta.n_vertices;
+  const outline = ui.outline.checked && !meta.whole_space;
+  const key = [state.frame, lim.vmin, lim.vmax, lim.threshold, lim.symmetric, outline].join();
+  if (key === state.colorKey) return;
+  const table = new Uint8Array(256 * 4);  // byte value -> colour; 0 (transparent) where the anatomy shows
+  for (let byte = 0; byte < NO_VALUE; byte++) {
+    const value = meta.offset + byte * meta.scale;
+    if (lim.symmetric ? Math.abs(value) < lim.threshold : value < lim.threshold) continue;
+    const row = 3 * Math.max(0, Math.min(255, Math.round(255 * (value - lim.vmin) / (lim.vmax - lim.vmin || 1))));
+    table.set([lut[row], lut[row + 1], lut[row + 2], 255], 4 * byte);
+  }
+  const table32 = new Uint32Array(table.buffer), anatomy = state.geometry.anatomy;
+  const frame = data.arrays.frames.subarray(state.frame * n, (state.frame + 1) * n), lines = data.arrays.outline;
+  if (!state.colors || state.colors.length !== n) state.colors = new Uint32Array(n);
+  const colors = state.colors, dark = new Uint32Array(new Uint8Array([26, 26, 26, 0]).buffer)[0];
+  for (let i = 0; i < n; i++) colors[i] = outline && lines[i] ? dark : table32[frame[i]] || anatomy[i];
+  gl.bindBuffer(gl.ARRAY_BUFFER, colorBuffer);
+  gl.bufferSubData(gl.ARRAY_BUFFER, 0, new Uint8Array(colors.buffer));
+  state.colorKey = key;
+}
+
+// ---------- drawing ----------
+function drawBrain() {
+  const geometry = state.geometry, data = state.data;
+  gl.viewport(0, 0, glCanvas.width, glCanvas.height);
+  gl.clearColor(1, 1, 1, 1);
+  gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT);
+  if (!geometry || !data) return;
+  const lim = limits();
+  const lut = state.colormaps[lim.symmetric ? "symmetric" : "one-sided"];
+  gl.useProgram(program);
+  gl.enable(gl.DEPTH_TEST);
+  gl.enable(gl.CULL_FACE);
+  gl.cullFace(gl.BACK);
+  gl.frontFace(gl.CCW);
+  gl.bindVertexArray(geometry.vaos[ui.surface.value]);
+  uploadColors(lim, lut.lut);
+  const paneWidth = Math.floor(glCanvas.width / state.panes.length);
+  state.panes.forEach((pane, i) => {
+    gl.viewport(i * paneWidth, 0, paneWidth, glCanvas.height);
+    gl.uniformMatrix4fv(loc.u_mvp, false, paneMatrix(pane));
+    const r = paneRotation(pane);
+    gl.uniformMatrix3fv(loc.u_rotation, false, new Float32Array([r[0][0], r[1][0], r[2][0], r[0][1], r[1][1],
+                                                                 r[2][1], r[0][2], r[1][2], r[2][2]]));
+    gl.drawElements(gl.TRIANGLES, pane.range[1] * 3, gl.UNSIGNED_SHORT, pane.range[0] * 6);
+  });
+  gl.bindVertexArray(null);
+  const colorbarKey = [lim.vmin, lim.vmax, lim.threshold, lim.symmetric].join();
+  if (colorbarKey !== state.colorbarKey) {
+    drawColorbar(lim, lut.lut);
+    state.colorbarKey = colorbarKey;
+  }
+  placeMarker();
+}
+
+// A ring over the clicked vertex, hidden when the vertex faces away from the camera. Placed in percent of
+// the stage (which the canvas fills), so that drawing a frame never waits for a layout.
+function placeMarker() {
+  const vertex = state.picked;
+  const hemi = vertex < 0 || !state.geometry ? null : vertex < state.geometry.meta.n_lh ? "lh" : "rh";
+  const paneIndex = hemi ? state.panes.findIndex((pane) => pane.hemi === hemi || pane.hemi === "both") : -1;
+  if (paneIndex < 0) { ui.marker.style.display = "none"; return; }
+  const pane = state.panes[paneIndex], m = paneMatrix(pane), r = paneRotation(pane);
+  const surface = ui.surface.value, p = state.geometry.positions[surface], n = state.geometry.arrays[surface + ":normal"];
+  const i = 3 * vertex;
+  const facing = r[2][0] * n[i] + r[2][1] * n[i + 1] + r[2][2] * n[i + 2] > 0;
+  const x = m[0] * p[i] + m[4] * p[i + 1] + m[8] * p[i + 2] + m[12];
+  const y = m[1] * p[i] + m[5] * p[i + 1] + m[9] * p[i + 2] + m[13];
+  ui.marker.style.display = facing && Math.abs(x) <= 1 && Math.abs(y) <= 1 ? "block" : "none";
+  ui.marker.style.left = (100 * (paneIndex + (x + 1) / 2) / state.panes.length) + "%";
+  ui.marker.style.top = (100 * (1 - y) / 2) + "%";
+}
+
+function valueAt(frame, vertex) {
+  const meta = state.data.meta;
+  const byte = state.data.arrays.frames[frame * meta.n_vertices + vertex];
+  return byte === NO_VALUE ? NaN : meta.offset + byte * meta.scale;
+}
+
+function fitCanvas(canvas) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.max(1, Math.round(canvas.clientWidth * ratio));
+  const height = Math.max(1, Math.round(canvas.clientHeight * ratio));
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+    return true;
+  }
+  return false;
+}
+
+// 2-D plots of time series: the lines are drawn once into a layer (when the data, the clicked point or the
+// size change); a time step only copies the layer and draws the marker. series: [{name, color, values}].
+function seriesLayer(canvas, series, times, xLabel, legend) {
+  const layer = document.createElement("canvas");
+  layer.width = canvas.width;
+  layer.height = canvas.height;
+  const ctx = layer.getContext("2d");
+  const ratio = window.devicePixelRatio || 1;
+  const w = canvas.width / ratio, h = canvas.height / ratio;
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  let lo = Infinity, hi = -Infinity;
+  for (const s of series) for (const v of s.values) if (Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (!Number.isFinite(lo)) { lo = -1; hi = 1; }
+  if (hi - lo < 1e-12) { lo -= 1; hi += 1; }
+  const margin = (hi - lo) * 0.08;
+  lo -= margin; hi += margin;
+  const legendW = legend ? Math.min(150, w * 0.3) : 0;
+  const left = 46, right = w - 10 - legendW, top = 8, bottom = h - 30;
+  const t0 = times[0], t1 = times.length > 1 ? times[times.length - 1] : times[0] + 1;
+  const x = (t) => left + (right - left) * (t - t0) / (t1 - t0);
+  const y = (v) => bottom - (bottom - top) * (v - lo) / (hi - lo);
+  ctx.strokeStyle = "#ddd";
+  ctx.lineWidth = 1;
+  ctx.strokeRect(left, top, right - left, bottom - top);
+  if (lo < 0 && hi > 0) {
+    ctx.beginPath(); ctx.moveTo(left, y(0)); ctx.lineTo(right, y(0)); ctx.stroke();
+  }
+  ctx.fillStyle = INK;
+  ctx.font = "11px sans-serif";
+  ctx.textAlign = "right"; ctx.textBaseline = "middle";
+  ctx.fillText(formatNumber(hi - margin), left - 4, y(hi - margin));
+  ctx.fillText(formatNumber(lo + margin), left - 4, y(lo + margin));
+  ctx.textAlign = "center"; ctx.textBaseline = "top";
+  ctx.fillText(t0.toFixed(1), left, bottom + 3);
+  ctx.fillText(t1.toFixed(1), right, bottom + 3);
+  ctx.fillStyle = MUTED;
+  ctx.fillText(xLabel, (left + right) / 2, bottom + 15);
+  for (const s of series) {
+    ctx.strokeStyle = s.color;
+    ctx.lineWidth = 1.6;
+    ctx.beginPath();
+    let pen = false;
+    s.values.forEach((v, i) => {
+      if (!Number.isFinite(v)) { pen = false; return; }
+      if (pen) ctx.lineTo(x(times[i]), y(v)); else ctx.moveTo(x(times[i]), y(v));
+      pen = true;
+    });
+    ctx.stroke();
+  }
+  if (legend) {
+    ctx.textAlign = "left"; ctx.textBaseline = "middle";
+    const rowH = Math.min(15, (bottom - top) / series.length);
+    series.forEach((s, i) => {
+      const ly = top + rowH * (i + 0.5);
+      ctx.fillStyle = s.color;
+      ctx.fillRect(right + 10, ly - 1.5, 12, 3);
+      ctx.fillStyle = INK;
+      ctx.fillText(s.name.length > 22 ? s.name.slice(0, 21) + "…" : s.name, right + 26, ly);
+    });
+  }
+  return { image: layer, series, times, x, y, top, bottom };
+}
+
+function drawSeries(canvas, layer, frame) {
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (!layer) return;
+  ctx.drawImage(layer.image, 0, 0);
+  const ratio = window.devicePixelRatio || 1;
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  const xt = layer.x(layer.times[frame]);
+  ctx.strokeStyle = "rgba(0,0,0,0.55)";
+  ctx.lineWidth = 1;
+  ctx.beginPath(); ctx.moveTo(xt, layer.top); ctx.lineTo(xt, layer.bottom); ctx.stroke();
+  for (const s of layer.series) {
+    const v = s.values[frame];
+    if (!Number.isFinite(v)) continue;
+    ctx.fillStyle = s.color;
+    ctx.beginPath(); ctx.arc(xt, layer.y(v), 3.2, 0, 2 * Math.PI); ctx.fill();
+  }
+}
+
+// The layer of a plot, rebuilt only when what it shows (its key) changes.
+function cachedLayer(name, key, build) {
+  const cache = state.layers[name];
+  if (cache && cache.key === key) return cache.layer;
+  const layer = build();
+  state.layers[name] = { key, layer };
+  return layer;
+}
+
+function drawRoiLines() {
+  const meta = state.data.meta;
+  const layer = cachedLayer("lines", state.loadId + ":" + ui.lines.width + "x" + ui.lines.height, () => {
+    const values = state.data.arrays.roi_lines, n = meta.roi_lines.names.length, T = meta.n_frames;
+    const series = meta.roi_lines.names.map((name, j) => ({
+      name, color: LINE_COLORS[j % LINE_COLORS.length],
+      values: Array.from({ length: T }, (_, t) => values[t * n + j]),
+    }));
+    return series.length ? seriesLayer(ui.lines, series, meta.times_s, meta.time_label, true) : null;
+  });
+  drawSeries(ui.lines, layer, state.frame);
+}
+
+function drawPick() {
+  const meta = state.data.meta;
+  const key = state.loadId + ":" + state.picked + ":" + ui.pick.width + "x" + ui.pick.height;
+  const layer = cachedLayer("pick", key, () => {
+    if (state.picked < 0) return null;
+    const values = Array.from({ length: meta.n_frames }, (_, t) => valueAt(t, state.picked));
+    if (!values.some(Number.isFinite)) return null;  // a point outside the selection has no time course
+    return seriesLayer(ui.pick, [{ name: "", color: "#0a8a3a", values }], meta.times_s, meta.time_label, false);
+  });
+  drawSeries(ui.pick, layer, state.frame);
+}
+
+// ---------- glass brain (2-D, three projections; the pial vertices make the glass) ----------
+// Points are discs of a fixed size stamped into the pixels of a copy of the background (far ones first).
+const GLASS_VIEWS = [
+  { label: ["A", "P"], u: (p) => -p[1], v: (p) => p[2], depth: (p) => -p[0] },  // sagittal, seen from the left
+  { label: ["L", "R"], u: (p) => p[0], v: (p) => p[2], depth: (p) => -p[1] },   // coronal, seen from behind
+  { label: ["L", "R"], u: (p) => p[0], v: (p) => p[1], depth: (p) => p[2] },    // axial, seen from above
+];
+
+function glassLayout() {
+  const canvas = ui.glass;
+  const positions = state.geometry.positions.pial;
+  const n = state.geometry.meta.n_vertices;
+  const ratio = window.devicePixelRatio || 1;
+  const boxes = GLASS_VIEWS.map((view) => {
+    let u0 = Infinity, u1 = -Infinity, v0 = Infinity, v1 = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const p = [positions[3 * i], positions[3 * i + 1], positions[3 * i + 2]];
+      const u = view.u(p), v = view.v(p);
+      u0 = Math.min(u0, u); u1 = Math.max(u1, u); v0 = Math.min(v0, v); v1 = Math.max(v1, v);
+    }
+    return { u0, u1, v0, v1 };
+  });
+  const w = canvas.width, h = canvas.height, gap = 18 * ratio;
+  const totalU = boxes.reduce((sum, b) => sum + b.u1 - b.u0, 0);
+  const maxV = Math.max(...boxes.map((b) => b.v1 - b.v0));
+  const scale = Math.min((w - 4 * gap) / totalU, (h - 2 * gap) / maxV);
+  let x = gap;
+  const panels = boxes.map((b) => {
+    const panel = { ...b, x, y: (h - (b.v1 - b.v0) * scale) / 2, scale };
+    x += (b.u1 - b.u0) * scale + gap;
+    return panel;
+  });
+  // The glass: how many pial vertices fall on each pixel, turned into a soft grey.
+  const counts = new Float32Array(w * h);
+  panels.forEach((panel, k) => {
+    const view = GLASS_VIEWS[k];
+    for (let i = 0; i < n; i++) {
+      const p = [positions[3 * i], positions[3 * i + 1], positions[3 * i + 2]];
+      const px = Math.round(panel.x + (view.u(p) - panel.u0) * scale);
+      const py = Math.round(panel.y + (panel.v1 - view.v(p)) * scale);
+      if (px >= 0 && px < w && py >= 0 && py < h) counts[py * w + px] += 1;
+    }
+  });
+  const image = new ImageData(w, h);
+  const density = 0.9 / Math.max(1, scale * scale);
+  for (let i = 0; i < w * h; i++) {
+    const alpha = 1 - Math.exp(-counts[i] * density);
+    const grey = Math.round(255 - 165 * 0.6 * alpha);
+    image.data.set([grey, grey, grey, 255], 4 * i);
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.putImageData(image, 0, 0);
+  ctx.fillStyle = MUTED;
+  ctx.font = Math.round(11 * ratio) + "px sans-serif";
+  ctx.textBaseline = "top";
+  panels.forEach((panel, k) => {
+    ctx.textAlign = "left";
+    ctx.fillText(GLASS_VIEWS[k].label[0], panel.x, 2);
+    ctx.textAlign = "right";
+    ctx.fillText(GLASS_VIEWS[k].label[1], panel.x + (panel.u1 - panel.u0) * panel.scale, 2);
+  });
+  const base = ctx.getImageData(0, 0, w, h);
+  // A disc stamp: pixel offsets inside the radius, and whether each is on the rim.
+  const radius = Math.max(2, Math.round(2.6 * ratio));
+  const stamp = [];
+  for (let dy = -radius; dy <= radius; dy++) {
+    for (let dx = -radius; dx <= radius; dx++) {
+      const r2 = dx * dx + dy * dy;
+      if (r2 <= radius * radius) stamp.push([dx, dy, r2 > (radius - 1) * (radius - 1)]);
+    }
+  }
+  return { panels, base: new Uint32Array(base.data.buffer.slice(0)), image: base, stamp, width: w, height: h };
+}
+
+// Per panel, the points' centre pixels ordered far to near.
+function glassPoints() {
+  const xyz = state.data.arrays.glass_xyz, n = state.data.meta.glass.names.length;
+  return state.glass.panels.map((panel, k) => {
+    const view = GLASS_VIEWS[k];
+    const points = Array.from({ length: n }, (_, i) => {
+      const p = [xyz[3 * i], xyz[3 * i + 1], xyz[3 * i + 2]];
+      return { i, depth: view.depth(p), x: Math.round(panel.x + (view.u(p) - panel.u0) * panel.scale),
+               y: Math.round(panel.y + (panel.v1 - view.v(p)) * panel.scale) };
+    });
+    return points.sort((a, b) => a.depth - b.depth);
+  });
+}
+
+function drawGlass() {
+  if (!state.glass) return;
+  const glass = state.glass, meta = state.data.meta, info = meta.glass, bytes = state.data.arrays.glass;
+  const n = info.names.length, w = glass.width, h = glass.height;
+  const pixels = new Uint32Array(glass.image.data.buffer);
+  pixels.set(glass.base);
+  if (n) {
+    const lim = limits();
+    const lut = state.colormaps[lim.symmetric ? "symmetric" : "one-sided"].lut;
+    // The points have their own range (region means are smaller than vertex values); same threshold share.
+    const bound = state.glassBound, share = Number(ui.thr.value) / 100;
+    const low = lim.symmetric ? -bound : share * bound, threshold = share * bound;
+    const fill = new Uint32Array(256), rim = new Uint32Array(256), rgba = new Uint8Array(4);
+    const rgba32 = new Uint32Array(rgba.buffer);
+    for (let byte = 0; byte < NO_VALUE; byte++) {
+      const value = info.offset + byte * info.scale;
+      if (lim.symmetric ? Math.abs(value) < threshold : value < threshold) continue;
+      const row = 3 * Math.max(0, Math.min(255, Math.round(255 * (value - low) / (bound - low || 1))));
+      rgba.set([lut[row], lut[row + 1], lut[row + 2], 255]);
+      fill[byte] = rgba32[0];
+      rgba.set([lut[row] * 0.75, lut[row + 1] * 0.75, lut[row + 2] * 0.75, 255]);
+      rim[byte] = rgba32[0];
+    }
+    const row = state.frame * n;
+    for (const points of state.glassPoints) {
+      for (const point of points) {
+        const byte = bytes[row + point.i];
+        if (!fill[byte]) continue;
+        for (const [dx, dy, edge] of glass.stamp) {
+          const px = point.x + dx, py = point.y + dy;
+          if (px >= 0 && px < w && py >= 0 && py < h) pixels[py * w + px] = edge ? rim[byte] : fill[byte];
+        }
+      }
+    }
+  }
+  ui.glass.getContext("2d").putImageData(glass.image, 0, 0);
+}
+
+function drawClock() {
+  const meta = state.data.meta;
+  ui.clock.textContent = "t = " + meta.times_s[state.frame].toFixed(1) + " s  (" + (state.frame + 1) + " / " + meta.n_frames + ")";
+  if (ui.time.value !== String(state.frame)) ui.time.value = String(state.frame);
+  root.dataset.frame = String(state.frame);
+  const lim = limits();
+  ui.thrValue.textContent = (lim.symmetric ? "|v| ≥ " : "v ≥ ") + formatNumber(lim.threshold);
+}
+
+function drawAll() {
+  state.drawQueued = false;
+  drawBrain();
+  if (!state.data) return;
+  drawClock();
+  drawGlass();
+  drawRoiLines();
+  drawPick();
+}
+
+function requestDraw() {
+  if (state.drawQueued) return;
+  state.drawQueued = true;
+  requestAnimationFrame(drawAll);
+}
+
+// ---------- time ----------
+function setFrame(frame) {
+  if (!state.data) return;
+  const n = state.data.meta.n_frames;
+  state.frame = Math.max(0, Math.min(n - 1, Math.round(frame)));
+  requestDraw();
+}
+
+function tick(now) {
+  if (!state.playing || !state.data) return;
+  const stepMs = 1000 * state.data.meta.tr_s / Number(ui.speed.value);
+  if (now - state.lastStep >= stepMs) {
+    state.lastStep = now;
+    setFrame((state.frame + 1) % state.data.meta.n_frames);
+  }
+  requestAnimationFrame(tick);
+}
+
+function setPlaying(playing) {
+  state.playing = playing && !!state.data;
+  ui.play.textContent = state.playing ? "❚❚" : "▶";
+  ui.play.setAttribute("aria-label", state.playing ? "Pause" : "Play");
+  if (state.playing) { state.lastStep = performance.now(); requestAnimationFrame(tick); }
+}
+
+// ---------- picking: a ray through the clicked pixel against the pane's triangles ----------
+function pickAt(clientX, clientY) {
+  if (!state.geometry || !state.data) return -1;
+  const rect = glCanvas.getBoundingClientRect();
+  const fx = (clientX - rect.left - glCanvas.clientLeft) / glCanvas.clientWidth;
+  const fy = (clientY - rect.top - glCanvas.clientTop) / glCanvas.clientHeight;
+  if (fx < 0 || fx >= 1 || fy < 0 || fy >= 1) return -1;
+  const paneIndex = Math.floor(fx * state.panes.length);
+  const pane = state.panes[paneIndex];
+  const ndcX = (fx * state.panes.length - paneIndex) * 2 - 1, ndcY = 1 - 2 * fy;
+  const r = paneRotation(pane);
+  const vx = ndcX * pane.halfWidth / state.zoom, vy = ndcY * pane.halfHeight / state.zoom;
+  const origin = [0, 1, 2].map((k) => pane.centre[k] + vx * r[0][k] + vy * r[1][k] + 2 * pane.depth * r[2][k]);
+  const dir = [-r[2][0], -r[2][1], -r[2][2]];
+  const positions = state.geometry.positions[ui.surface.value], faces = state.geometry.arrays.faces;
+  let best = Infinity, bestFace = -1, bestU = 0, bestV = 0;
+  const [first, count] = pane.range;
+  for (let f = first; f < first + count; f++) {
+    const a = 3 * faces[3 * f], b = 3 * faces[3 * f + 1], c = 3 * faces[3 * f + 2];
+    const e1x = positions[b] - positions[a], e1y = positions[b + 1] - positions[a + 1], e1z = positions[b + 2] - positions[a + 2];
+    const e2x = positions[c] - positions[a], e2y = positions[c + 1] - positions[a + 1], e2z = positions[c + 2] - positions[a + 2];
+    const px = dir[1] * e2z - dir[2] * e2y, py = dir[2] * e2x - dir[0] * e2z, pz = dir[0] * e2y - dir[1] * e2x;
+    const det = e1x * px + e1y * py + e1z * pz;
+    if (det < 1e-12) continue;  // back-facing (culled when drawn) or edge-on
+    const tx = origin[0] - positions[a], ty = origin[1] - positions[a + 1], tz = origin[2] - positions[a + 2];
+    const u = (tx * px + ty * py + tz * pz) / det;
+    if (u < 0 || u > 1) continue;
+    const qx = ty * e1z - tz * e1y, qy = tz * e1x - tx * e1z, qz = tx * e1y - ty * e1x;
+    const v = (dir[0] * qx + dir[1] * qy + dir[2] * qz) / det;
+    if (v < 0 || u + v > 1) continue;
+    const t = (e2x * qx + e2y * qy + e2z * qz) / det;
+    if (t > 0 && t < best) { best = t; bestFace = f; bestU = u; bestV = v; }
+  }
+  if (bestFace < 0) return -1;
+  const weights = [1 - bestU - bestV, bestU, bestV];
+  const corner = weights.indexOf(Math.max(...weights));
+  return faces[3 * bestFace + corner];
+}
+
+function showPick(vertex) {
+  state.picked = vertex;
+  if (vertex < 0) {
+    ui.pickWhat.textContent = "(nothing under the pointer: click the brain)";
+  } else {
+    const meta = state.data.meta, geometry = state.geometry.meta;
+    const region = state.data.arrays.region[vertex];
+    const hemi = vertex < geometry.n_lh ? "left" : "right";
+    const name = region >= 0 ? meta.region_names[region] : "medial wall";
+    const value = valueAt(state.frame, vertex);
+    ui.pickWhat.textContent = "vertex " + vertex + " (" + hemi + "), " + meta.region_kind + " " + name +
+      (Number.isFinite(value) ? "" : ": not in the selection");
+  }
+  root.dataset.picked = String(vertex);
+  requestDraw();
+}
+
+// ---------- loading a prediction ----------
+function glassBound(data) {
+  const glass = data.meta.glass, bytes = data.arrays.glass;
+  let bound = 0;
+  for (const byte of bytes) if (byte !== NO_VALUE) bound = Math.max(bound, Math.abs(glass.offset + byte * glass.scale));
+  return bound || 1;
+}
+
+async function load(raw) {
+  const loadId = ++state.loadId;
+  let value;
+  try { value = raw ? JSON.parse(raw) : {}; } catch (error) { value = {}; }
+  if (!value.payload) {
+    if (!state.data) say(value.message || "Run a prediction, or pick an example: the brain appears here.", "empty");
+    return;
+  }
+  setPlaying(false);
+  say("Loading the prediction…", "loading");
+  try {
+    const [geometry, data] = await Promise.all([geometryFor(value.geometry), fetchPayload(value.payload)]);
+    if (loadId !== state.loadId) return;  // a newer prediction arrived meanwhile
+    if (state.geometry !== geometry) uploadGeometry(geometry);
+    state.colorKey = "";
+    state.data = data;
+    state.frame = 0;
+    state.picked = -1;
+    state.glassBound = glassBound(data);
+    fitCanvas(ui.glass);
+    state.glass = glassLayout();
+    state.glassPoints = glassPoints();
+    ui.time.max = String(data.meta.n_frames - 1);
+    ui.title.textContent = value.title || data.meta.model_id;
+    ui.axisNote.textContent = "Time axis: " + data.meta.time_label + ". TR " + data.meta.tr_s + " s, " + data.meta.n_frames + " steps.";
+    ui.glassWhat.textContent = "— " + data.meta.glass.what;
+    ui.linesWhat.textContent = "— " + data.meta.roi_lines.what;
+    ui.outlineLabel.style.display = data.meta.whole_space ? "none" : "";
+    ui.pickWhat.textContent = "(click the brain)";
+    root.dataset.picked = "-1";
+    layout();
+    say("", "ready");
+    drawAll();
+  } catch (error) {
+    console.error(error);
+    if (loadId === state.loadId) say("The viewer could not load this prediction: " + error.message, "error");
+  }
+}
+
+// ---------- events ----------
+ui.time.addEventListener("input", () => setFrame(Number(ui.time.value)));
+ui.play.addEventListener("click", () => setPlaying(!state.playing));
+for (const select of [ui.surface, ui.hemi]) select.addEventListener("change", () => { layout(); requestDraw(); });
+for (const control of [ui.cmap, ui.thr, ui.outline]) control.addEventListener("input", requestDraw);
+ui.cmap.addEventListener("change", requestDraw);
+root.querySelectorAll(".nfv-views button").forEach((button) => {
+  button.addEventListener("click", () => {
+    state.view = button.dataset.view;
+    state.user = identity3();
+    state.zoom = 1;
+    root.querySelectorAll(".nfv-views button").forEach((b) => b.classList.toggle("nfv-on", b === button));
+    layout();
+    requestDraw();
+  });
+});
+
+let drag = null;
+glCanvas.addEventListener("pointerdown", (event) => {
+  drag = { x: event.clientX, y: event.clientY, startX: event.clientX, startY: event.clientY };
+  glCanvas.setPointerCapture(event.pointerId);
+});
+glCanvas.addEventListener("pointermove", (event) => {
+  if (!drag) return;
+  const dx = event.clientX - drag.x, dy = event.clientY - drag.y;
+  drag.x = event.clientX; drag.y = event.clientY;
+  if (Math.abs(event.clientX - drag.startX) + Math.abs(event.clientY - drag.startY) < 4) return;
+  state.user = mul3(mul3(rotX(-dy * 0.01), rotY(dx * 0.01)), state.user);
+  requestDraw();
+});
+glCanvas.addEventListener("pointerup", (event) => {
+  if (drag && Math.abs(event.clientX - drag.startX) + Math.abs(event.clientY - drag.startY) < 4) {
+    showPick(pickAt(event.clientX, event.clientY));
+  }
+  drag = null;
+});
+glCanvas.addEventListener("wheel", (event) => {
+  event.preventDefault();
+  state.zoom = Math.max(0.5, Math.min(8, state.zoom * Math.exp(-event.deltaY * 0.0015)));
+  requestDraw();
+}, { passive: false });
+glCanvas.addEventListener("keydown", (event) => {
+  if (event.key === "ArrowRight") setFrame(state.frame + 1);
+  else if (event.key === "ArrowLeft") setFrame(state.frame - 1);
+  else if (event.key === " ") { event.preventDefault(); setPlaying(!state.playing); }
+});
+
+new ResizeObserver(() => {
+  const resized = [glCanvas, ui.lines, ui.pick].map(fitCanvas).some(Boolean);
+  if (fitCanvas(ui.glass) && state.data) {
+    state.glass = glassLayout();
+    state.glassPoints = glassPoints();
+  }
+  if (resized || state.data) { layout(); requestDraw(); }
+}).observe(root);
+
+// Hooks for tests and benchmarks (window.nforgeViewer).
+const api = {
+  get state() { return root.dataset.state; },
+  get frame() { return state.frame; },
+  get nFrames() { return state.data ? state.data.meta.n_frames : 0; },
+  setFrame,
+  // Change to `frame`, draw everything now and wait for the pixels (reading one back forces the GPU to
+  // finish): the cost of one scrubbing step, in ms.
+  drawFrameTimed(frame) {
+    const start = performance.now();
+    state.frame = frame;
+    drawAll();
+    gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
+    return performance.now() - start;
+  },
+  pickAt(clientX, clientY) { const vertex = pickAt(clientX, clientY); showPick(vertex); return vertex; },
+  // Show another prediction: {geometry, payload, title} as the server sends them.
+  load(value) { return load(JSON.stringify(value)); },
+};
+element.nforgeViewer = api;
+window.nforgeViewer = api;
+
+load(props.value);
+watch("value", () => load(props.value));

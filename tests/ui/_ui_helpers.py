@@ -1,0 +1,32 @@
+"""Shared by the web-app tests: a model whose weights are never available, and a free local port."""
+
+from __future__ import annotations
+
+import socket
+
+from nforge_app.errors import ModelUnavailableError
+from nforge_app.models import EncodingModel, ModelCard
+
+UNAVAILABLE_ID = "test-no-weights"
+HOW_TO_GET = "download them with: nforge fetch test-no-weights"
+
+
+class UnavailableModel(EncodingModel):
+    """A registered model whose ``load`` always fails as a model without downloaded weights does."""
+
+    card = ModelCard(model_id=UNAVAILABLE_ID, name="Test model without weights", modalities=("text",),
+                     space_id="schaefer1000", tr_s=1.49, hrf_offset_s=0.0, time_axis="bold", licence="none",
+                     weights="test/no-weights", description="Stands in for a model whose weights are missing.")
+
+    def load(self) -> None:
+        raise ModelUnavailableError(f"the weights of {UNAVAILABLE_ID} are not on this machine: {HOW_TO_GET}; "
+                                    "the offline nforge-lite model always works")
+
+    def extractors(self):
+        return []
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

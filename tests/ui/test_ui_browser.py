@@ -1,0 +1,125 @@
+"""The page in Debian's headless chromium (Playwright): example, scrubbing, picking, a GIF download, errors.
+
+Screenshots are saved under ``artifacts/`` (git-ignored) for people to look at.
+"""
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _ui_helpers import HOW_TO_GET
+from PIL import Image
+
+from nforge_app.ui._examples import PER_TR_LINES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+LOAD_S = 120  # the first example may still be computing when the page opens
+
+
+@pytest.fixture(scope="module")
+def page(ui_server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1200}, accept_downloads=True)
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(ui_server.url)
+        page.wait_for_selector(".nfv[data-state=ready]", timeout=LOAD_S * 1000)
+        page.errors = errors
+        yield page
+        browser.close()
+
+
+def _pixels(locator) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB"), dtype=np.int16)
+
+
+def _wait_for_title(page, text):
+    page.wait_for_function(f"document.querySelector('.nfv-title').textContent.includes({text!r})", timeout=LOAD_S * 1000)
+    page.wait_for_selector(".nfv[data-state=ready]", timeout=LOAD_S * 1000)
+
+
+def test_example_scrub_pick_and_gif(page, tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert "nforge_example_clip" in page.locator(".nfv-title").text_content()
+    brain = page.locator(".nfv-gl")
+
+    # Scrub with the slider: the picture changes between time steps, and the clock follows.
+    slider = page.locator(".nfv-time")
+    slider.fill("2")
+    page.wait_for_selector(".nfv[data-frame='2']")
+    early = _pixels(brain)
+    slider.fill("9")
+    page.wait_for_selector(".nfv[data-frame='9']")
+    late = _pixels(brain)
+    changed = np.abs(early - late).sum(axis=2) > 30
+    assert changed.mean() > 0.01, "the brain looks the same at two time steps"
+    assert "t = 9.0 s" in page.locator(".nfv-clock").text_content()
+
+    # Click the left hemisphere: its time course is drawn below.
+    box = brain.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.5)
+    page.wait_for_function("document.querySelector('.nfv').dataset.picked > '-1'")
+    assert "vertex" in page.locator(".nfv-pick-what").text_content()
+    curve = _pixels(page.locator(".nfv-pick"))
+    assert (curve[..., 1] - curve[..., 0] > 60).sum() > 100  # the green line of the time course
+    page.screenshot(path=ARTIFACTS / "ui-example.png", full_page=True)
+
+    # Run another example, then download its GIF.
+    page.get_by_role("tab", name="Examples").click()
+    page.get_by_role("button", name="One line per TR (text box)").click()
+    _wait_for_title(page, "per-TR-text")
+    for fmt in ("mp4", "csv"):
+        page.get_by_label(fmt, exact=True).uncheck()
+    page.get_by_role("button", name="Export", exact=True).click()
+    link = page.locator("a[data-testid=download-link][href$='.gif']")
+    link.wait_for(timeout=LOAD_S * 1000)
+    with page.expect_download() as download:
+        link.click()
+    gif_path = tmp_path / "download.gif"
+    download.value.save_as(gif_path)
+    with Image.open(gif_path) as gif:
+        assert gif.n_frames == len(PER_TR_LINES)  # one per line of the per-TR example (TR 1 s)
+    page.screenshot(path=ARTIFACTS / "ui-per-tr-export.png", full_page=True)
+    assert not page.errors
+
+
+def test_errors_show_in_the_page(page, tmp_path):
+    page.get_by_role("tab", name="Text per TR").click()
+    page.get_by_label("One line of text per TR").fill("   ")
+    page.get_by_role("button", name="Run", exact=True).click()
+    status = page.locator(".nforge-status")
+    status.filter(has_text="text box is empty").first.wait_for(timeout=30_000)
+    assert "Traceback" not in page.content()
+    wrong = tmp_path / "notes.xyz"
+    wrong.write_text("not a stimulus")
+    page.get_by_role("tab", name="Video / audio").click()
+    page.locator("input[type=file]").first.set_input_files(wrong)
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Invalid file type").first.wait_for(timeout=30_000)
+    too_big = tmp_path / "big.mp4"
+    too_big.write_bytes(b"\0" * 4_000_000)  # over the test server's 3 MB limit
+    page.locator("input[type=file]").first.set_input_files(too_big)
+    page.get_by_text("exceed the maximum allowed size").first.wait_for(timeout=30_000)
+    page.screenshot(path=ARTIFACTS / "ui-errors.png", full_page=True)
+    assert page.locator(".nfv").get_attribute("data-state") == "ready"  # the last result is still shown
+
+
+def test_a_model_without_weights_offers_the_lite_model(page):
+    page.get_by_role("tab", name="Text per TR").click()
+    page.get_by_label("One line of text per TR").fill("The storm passed.\nThe sea was calm again.")
+    page.get_by_label("Model").click()
+    page.get_by_role("option", name=re.compile("Test model without weights")).click()
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.locator(".nforge-status").filter(has_text=HOW_TO_GET).first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Run with nforge-lite instead").click()
+    # The two lines keep the TR they were written for (the other model's 1.49 s): 3 s at nforge-lite's 1 Hz.
+    page.locator(".nforge-status").filter(has_text="3 time steps").first.wait_for(timeout=LOAD_S * 1000)
+    assert "nforge-lite" in page.locator(".nfv-title").text_content()
+    assert page.get_by_label("Model").input_value().startswith("NForge lite")
