@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from _media import make_audio
-from _tiny_models import save_tiny_qwen2, save_tiny_text2fmri
 from nforge_app.config import Settings
 from nforge_app.engine import Engine
 from nforge_app.errors import ModelUnavailableError
 from nforge_app.models._flow_net import FlowMatchingDecoder, MultiSubjectConvLinearEncoder
 from nforge_app.models.flow import save_checkpoint
+
+from _media import make_audio
+from _tiny_models import save_tiny_qwen2, save_tiny_text2fmri
 
 
 @pytest.fixture(scope="module")
