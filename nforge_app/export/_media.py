@@ -19,6 +19,7 @@ from nforge_app._files import atomic_path
 from nforge_app.errors import UserInputError
 
 # Colours kept exactly in the GIF palette (the page, the glass, text): the most frequent ones.
+_GREY_LEVELS = 32
 _EXACT_COLORS = 24
 _PALETTE_SAMPLE = 1 << 20  # pixels sampled over all frames to build the shared palette
 DEFAULT_FPS = 25.0
@@ -58,9 +59,10 @@ def _key15(rgb: np.ndarray) -> np.ndarray:
 def _shared_palette(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """One 256-colour palette for every frame, and the palette index of each 15-bit colour key.
 
-    The most frequent colours (page, outline, text) are kept exactly; the rest of the palette comes from
-    a median cut over the distinct colours of a sample of all frames, so that rare data colours keep
-    their own entries rather than being swamped by the background.
+    The most frequent colours (page, outline, text) are kept exactly; a ramp of neutral greys keeps the
+    shaded anatomy grey (a median cut alone tints it); the rest of the palette comes from a median cut
+    over the distinct colours of a sample of all frames, so that rare data colours keep their own entries
+    rather than being swamped by the background.
     """
     step = max(1, (len(arrays) * arrays[0].shape[0] * arrays[0].shape[1]) // _PALETTE_SAMPLE)
     sample = np.concatenate([a.reshape(-1, 3)[k % step::step] for k, a in enumerate(arrays)])
@@ -68,7 +70,11 @@ def _shared_palette(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
                              return_counts=True)
     colors = np.stack([keys >> 16, (keys >> 8) & 255, keys & 255], axis=1).astype(np.uint8)
     exact = colors[np.argsort(counts)[::-1][:_EXACT_COLORS]]
-    rest = colors[np.unique(_key15(colors), return_index=True)[1]]  # one colour per 15-bit cell
+    greys = np.repeat(np.arange(4, 256, 256 // _GREY_LEVELS, dtype=np.uint8)[:, None], 3, axis=1)
+    chroma = colors.astype(np.int16).max(axis=1) - colors.astype(np.int16).min(axis=1)
+    rest = colors[chroma > 6]
+    rest = rest[np.unique(_key15(rest), return_index=True)[1]]  # one colour per 15-bit cell
+    exact = np.concatenate([exact, greys])
     n_rest = 256 - len(exact)
     if len(rest) > n_rest:
         quantized = Image.fromarray(rest[None]).quantize(n_rest, method=Image.Quantize.MEDIANCUT)

@@ -90,3 +90,19 @@ def test_mp4_from_a_video_without_sound_is_silent(tmp_path):
     video = make_video(tmp_path / "silent.mp4", duration_s=1.0, audio=None)
     info = _probe(write_mp4(_frames(2), tmp_path / "run.mp4", 1.0, audio_path=video))
     assert "Video: h264" in info and "Audio:" not in info
+
+
+def test_gif_keeps_shaded_anatomy_neutral_grey(tmp_path):
+    ramp = np.repeat(np.linspace(40, 230, 200).astype(np.uint8)[None, :, None], 60, axis=0).repeat(3, axis=2)
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(3):
+        frame = ramp.copy()
+        frame[:20, :100] = rng.integers(0, 256, (20, 100, 3))  # many data colours competing for the palette
+        frames.append(Image.fromarray(frame))
+    path = write_gif(frames, tmp_path / "grey.gif", 1.0)
+    with Image.open(path) as gif:
+        decoded = np.asarray(gif.convert("RGB")).astype(int)
+    grey = decoded[30:, :]
+    assert np.abs(grey[..., 0] - grey[..., 2]).max() <= 1 and np.abs(grey[..., 0] - grey[..., 1]).max() <= 1
+    assert np.abs(grey[..., 0] - ramp[30:, :, 0]).max() <= 8
