@@ -13,6 +13,7 @@ from nforge_app.models._base import EncodingModel, ModelCard, Prediction
 # model id -> "module:Class". The class carries its ModelCard as `card`.
 _REGISTRY: dict[str, str] = {
     "nforge-lite": "nforge_app.models.lite:LiteModel",
+    "tribe-v2": "nforge_app.models.tribe:TribeModel",
     "text2fmri": "nforge_app.models.text2fmri:Text2fMRIModel",
     "flow-matching": "nforge_app.models.flow:FlowMatchingModel",
 }

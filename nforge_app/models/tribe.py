@@ -1,0 +1,192 @@
+"""TRIBE v2 (d'Ascoli et al. 2026, Meta FAIR): video, audio and text -> fMRI on fsaverage5 at 1 Hz.
+
+Public surface: :func:`from_pretrained` and :func:`load_encoder` give the encoder module (features ->
+predicted fMRI); :class:`TribeModel` is the registered :class:`EncodingModel` that the engine runs.
+
+How a stimulus is cut (as the reference does): features at 2 Hz go through the encoder in windows of
+100 s (200 steps), stride 100 s, no overlap; the last window is padded with zeros (no stimulus there,
+exactly what the reference's feature extractors give past the end). Each window gives 100 pooled outputs
+(1 Hz); windows are stitched end to end and the seconds past the stimulus end are dropped, keeping
+``ceil(duration_s)`` rows: the reference keeps every 1-s segment that overlaps the stimulus. Row ``t``
+is BOLD at ``t + 5 s`` reported at stimulus time ``t`` (``hrf_offset_s = 5``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nforge_app.errors import UserInputError
+from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
+from nforge_app.models._base import EncodingModel, ModelCard, Prediction
+from nforge_app.models._device import resolve_device
+from nforge_app.models._tribe_net import TribeEncoder, resolve_fast
+from nforge_app.models._tribe_release import (
+    RELEASE_REPO,
+    extractor_config,
+    from_pretrained,
+    load_encoder,
+    load_release,
+    release_files,
+    window_from_config,
+)
+from nforge_app.stimuli import Stimulus
+
+__all__ = ["TribeModel", "from_pretrained", "load_encoder"]
+
+HRF_OFFSET_S = 5.0
+SPACE_ID = "fsaverage5"
+BATCH_WINDOWS = 8
+
+
+class TribeModel(EncodingModel):
+    """TRIBE v2 as an :class:`EncodingModel`.
+
+    Options (keyword arguments): ``fast`` (bool or None: bfloat16 encoder where the hardware supports it,
+    see :func:`load_encoder`), ``token`` (Hugging Face token), ``low_mem_use`` and ``extractor_dtype``
+    (passed to the feature extractors), ``batch_windows`` (windows per encoder call, default 8). ``variant`` is a hub repository id
+    or a local release folder (default ``facebook/tribev2``, or ``<NFORGE_WEIGHTS_DIR>/tribe-v2`` when
+    present).
+    """
+
+    card = ModelCard(
+        model_id="tribe-v2",
+        name="TRIBE v2 (Meta FAIR)",
+        aliases=("fmri-dascoli_2026-tribe_v2", "fmri-multi_study-tribe_v2"),
+        modalities=("text", "audio", "video"),
+        space_id=SPACE_ID,
+        subjects=("average",),
+        tr_s=1.0,
+        hrf_offset_s=HRF_OFFSET_S,
+        time_axis="stimulus",
+        licence="CC-BY-NC-4.0",
+        weights=RELEASE_REPO,
+        variants=(RELEASE_REPO,),
+        description=(
+            "TRIBE v2: a tri-modal transformer from Meta FAIR trained on hundreds of hours of naturalistic fMRI "
+            "(movies, podcasts, silent videos). Llama-3.2-3B text, w2v-BERT 2.0 audio and V-JEPA2 video features "
+            "at 2 Hz feed an 8-layer transformer over 100-s windows that predicts the average subject's BOLD "
+            "response on the 20,484 fsaverage5 vertices at 1 Hz, shifted back 5 s onto stimulus time. Weights "
+            "are non-commercial (CC-BY-NC-4.0) and Llama-3.2-3B is gated on Hugging Face."),
+        citation=(
+            "d'Ascoli, S., et al. (2026). A foundation model of vision, audition, and language for in-silico "
+            "neuroscience. Meta FAIR. https://ai.meta.com/research/publications/"
+            "a-foundation-model-of-vision-audition-and-language-for-in-silico-neuroscience/"),
+    )
+
+    def load(self) -> None:
+        """Find the release (local folder given as variant, weights folder, or hub) and load the encoder."""
+        self.device_ = resolve_device(self.device)
+        config_path, checkpoint_path = release_files(self.variant or RELEASE_REPO, token=self.options.get("token"),
+                                                     settings=self.settings)
+        self.encoder_, self.config_ = load_release(config_path, checkpoint_path, self.device_,
+                                                   self.options.get("fast"))
+        self.release_path_ = str(checkpoint_path.parent)
+
+    def _loaded(self) -> TribeEncoder:
+        if not hasattr(self, "encoder_"):
+            self.load()
+        return self.encoder_
+
+    def extractors(self) -> list[FeatureExtractor]:
+        """Llama-3.2-3B, w2v-BERT 2.0 and V-JEPA2 extractors as the release configures them, on our device.
+
+        Their dtype is the ``extractor_dtype`` option, by default float32 on the CPU and the checkpoints'
+        own on a GPU (see ``nforge_app.features.tribe.extractors_from_config``).
+        """
+        from nforge_app.features.tribe import extractors_from_config
+
+        self._loaded()
+        if not hasattr(self, "extractors_"):  # built once: each keeps its loaded model between predictions
+            self.extractors_ = extractors_from_config(
+                extractor_config(self.config_, self.device_), device=self.device_,
+                dtype=self.options.get("extractor_dtype"), low_mem_use=bool(self.options.get("low_mem_use", False)))
+        return self.extractors_
+
+    def params(self) -> dict:
+        device = resolve_device(self.device)
+        return {**super().params(), "precision": "bf16" if resolve_fast(self.options.get("fast"), device) else "fp32"}
+
+    def predict(self, features: FeatureSet, stimulus: Stimulus, subject, indices: np.ndarray | None,
+                progress: ProgressFn = no_progress) -> Prediction:
+        """Predict the selected fsaverage5 vertices (all when ``indices`` is None) for one stimulus.
+
+        Parameters
+        ----------
+        features : FeatureSet
+            ``{modality: (L, D, T)}`` at the release's feature rate (2 Hz); missing modalities are zeros.
+        stimulus : Stimulus
+            The stimulus the features came from (for its duration and metadata).
+        subject : str or None
+            ``"average"`` (or None); TRIBE v2 predicts the average subject only.
+        indices : ndarray of int, optional
+            Vertices to predict.
+        progress : callable
+            ``progress(fraction, stage)``.
+
+        Returns
+        -------
+        Prediction
+            (ceil(duration_s), V) at 1 Hz on stimulus time, BOLD shifted back 5 s.
+        """
+        import torch
+
+        encoder = self._loaded()
+        if subject not in (None, "average"):
+            raise UserInputError(f"TRIBE v2 predicts the average subject only; got subject {subject!r}, "
+                                 "accepted: 'average'")
+        window_s, rate_hz = window_from_config(self.config_)
+        if not math.isclose(features.rate_hz, rate_hz):
+            raise UserInputError(f"TRIBE v2 reads features at {rate_hz:g} Hz; got {features.rate_hz:g} Hz")
+        steps = round(window_s * rate_hz)
+        per_window = encoder.spec.n_output_timesteps
+        tr_s = window_s / per_window
+        n_windows = max(1, math.ceil(features.n_steps / steps))
+        windows = stack_windows(features.features, n_windows, steps)
+        selection = None if indices is None else torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        batch = int(self.options.get("batch_windows", BATCH_WINDOWS))
+        outputs = []
+        for start in range(0, n_windows, batch):
+            progress(start / n_windows, f"TRIBE v2 encoder: windows {start + 1}-{min(start + batch, n_windows)} "
+                                        f"of {n_windows}")
+            chunk = {modality: torch.from_numpy(array[start:start + batch]) for modality, array in windows.items()}
+            outputs.append(encoder(chunk, pool_outputs=True, indices=selection).cpu().numpy())
+        progress(1.0, "TRIBE v2 encoder: done")
+        n_rows = n_steps(stimulus.duration_s, 1.0 / tr_s)
+        data = stitch_windows(np.concatenate(outputs), n_rows)
+        indices = np.arange(encoder.spec.n_outputs) if indices is None else np.asarray(indices, dtype=np.int64)
+        return Prediction(
+            data=data, times_s=np.arange(n_rows) * tr_s, tr_s=tr_s, space_id=SPACE_ID, indices=indices,
+            model_id=self.card.model_id, subject="average", hrf_offset_s=HRF_OFFSET_S, time_axis="stimulus",
+            metadata={
+                "model": self.card.name, "licence": self.card.licence, "release": self.release_path_,
+                "variant": self.variant or RELEASE_REPO, "device": str(self.device_),
+                "precision": encoder.precision(self.options.get("fast")), "n_windows": n_windows,
+                "window_s": window_s, "feature_rate_hz": rate_hz,
+                "modalities": [m for m in encoder.spec.feature_dims if m in features.features],
+                "zero_modalities": [m for m in encoder.spec.feature_dims if m not in features.features],
+                "extractor_ids": dict(features.extractor_ids), "word_timing": stimulus.word_timing,
+                "stimulus": stimulus.source, "duration_s": stimulus.duration_s,
+            },
+        )
+
+
+def stack_windows(features: dict[str, np.ndarray], n_windows: int, steps: int) -> dict[str, np.ndarray]:
+    """Cut ``{modality: (L, D, T)}`` into float32 ``(n_windows, L, D, steps)``, zero-padding the last window."""
+    stacked = {}
+    for modality, array in features.items():
+        n_layers, dim, n_in = array.shape
+        padded = np.zeros((n_layers, dim, n_windows * steps), dtype=np.float32)
+        padded[..., :n_in] = array
+        stacked[modality] = np.ascontiguousarray(padded.reshape(n_layers, dim, n_windows, steps).transpose(2, 0, 1, 3))
+    return stacked
+
+
+def stitch_windows(outputs: np.ndarray, n_rows: int) -> np.ndarray:
+    """Join per-window outputs ``(n_windows, V, per_window)`` into ``(n_rows, V)``, dropping the tail."""
+    n_windows, n_outputs, per_window = outputs.shape
+    joined = outputs.transpose(0, 2, 1).reshape(n_windows * per_window, n_outputs)
+    if n_rows > len(joined):
+        raise ValueError(f"{n_rows} rows asked from {len(joined)} stitched outputs")
+    return np.ascontiguousarray(joined[:n_rows], dtype=np.float32)

@@ -1,0 +1,231 @@
+"""The TRIBE v2 encoder module: release layout, and the fast forward pass against a plain reading of the spec."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nforge_app.errors import UserInputError
+from nforge_app.models import _tribe_net
+from nforge_app.models._tribe_net import EncoderSpec, TribeEncoder, bf16_supported, resolve_fast
+
+SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "spec"
+SMALL = EncoderSpec(feature_dims={"text": (2, 24), "audio": (2, 16), "video": (2, 20)}, n_outputs=40,
+                    n_output_timesteps=10, hidden=96, depth=2, heads=2, ff_mult=2, max_seq_len=64, low_rank=32)
+
+
+def small_encoder(spec: EncoderSpec = SMALL, seed: int = 0) -> TribeEncoder:
+    """A seeded random encoder whose norms and residual scales are not all ones (so mistakes show)."""
+    torch.manual_seed(seed)
+    encoder = TribeEncoder(spec, fast=False)
+    with torch.no_grad():
+        for name, parameter in encoder.named_parameters():
+            if name.endswith(".g") or name.endswith("residual_scale"):
+                parameter.uniform_(0.5, 1.5)
+            elif name == "predictor.bias":
+                parameter.normal_()
+    return encoder.eval()
+
+
+def random_features(spec: EncoderSpec, batch: int, n_steps: int, seed: int = 1, skip: tuple = ()) -> dict:
+    generator = torch.Generator().manual_seed(seed)
+    return {m: torch.randn(batch, n_layers, dim, n_steps, generator=generator)
+            for m, (n_layers, dim) in spec.feature_dims.items() if m not in skip}
+
+
+def oracle(encoder: TribeEncoder, features: dict, pool_outputs: bool = True,
+           dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The forward pass exactly as the spec words it (float64 by default; bench/bench_tribe.py times it)."""
+    spec = encoder.spec
+    sd = {k: v.to(dtype) for k, v in encoder.state_dict().items()}
+    batch, n_steps = next(iter(features.values())).shape[0], next(iter(features.values())).shape[-1]
+    parts = []
+    for modality, (n_layers, dim) in spec.feature_dims.items():
+        if modality not in features:
+            parts.append(torch.zeros(batch, n_steps, spec.hidden // len(spec.feature_dims), dtype=dtype))
+            continue
+        x = features[modality].to(dtype)
+        if x.ndim == 3:
+            x = x[:, None]
+        x = x.reshape(batch, n_layers * dim, n_steps).transpose(1, 2)
+        parts.append(x @ sd[f"projectors.{modality}.weight"].T + sd[f"projectors.{modality}.bias"])
+    x = torch.cat(parts, dim=-1) + sd["time_pos_embed"][:, :n_steps]
+
+    def scale_norm(v, g):
+        return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12) * math.sqrt(spec.hidden) * g
+
+    rot, head_dim = max(spec.head_dim // 2, 32), spec.head_dim
+    inv_freq = 1.0 / 10000 ** (torch.arange(0, rot, 2, dtype=dtype) / rot)
+    angles = torch.arange(n_steps, dtype=dtype)[:, None] * inv_freq
+    angles = torch.cat([angles, angles], dim=-1)
+
+    def rotary(t):
+        a, b = t[..., : rot // 2], t[..., rot // 2: rot]
+        turned = t[..., :rot] * angles.cos() + torch.cat([-b, a], dim=-1) * angles.sin()
+        return torch.cat([turned, t[..., rot:]], dim=-1)
+
+    def heads(t):
+        return t.reshape(batch, n_steps, spec.heads, head_dim).transpose(1, 2)
+
+    for i in range(2 * spec.depth):
+        p = f"encoder.layers.{i}."
+        h = scale_norm(x, sd[p + "0.0.g"])
+        if i % 2 == 0:
+            q, k, v = (heads(h @ sd[p + f"1.to_{n}.weight"].T) for n in "qkv")
+            q, k = rotary(q), rotary(k)
+            weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(head_dim), dim=-1)
+            out = (weights @ v).transpose(1, 2).reshape(batch, n_steps, spec.hidden) @ sd[p + "1.to_out.weight"].T
+        else:
+            inner = F.gelu(h @ sd[p + "1.ff.0.0.weight"].T + sd[p + "1.ff.0.0.bias"])
+            out = inner @ sd[p + "1.ff.2.weight"].T + sd[p + "1.ff.2.bias"]
+        x = out + x * sd[p + "2.residual_scale"]
+    x = scale_norm(x, sd["encoder.final_norm.g"])
+    y = (x @ sd["low_rank_head.weight"].T) @ sd["predictor.weights"][0] + sd["predictor.bias"][0]
+    y = y.transpose(1, 2)
+    if pool_outputs:
+        y = F.adaptive_avg_pool1d(y, spec.n_output_timesteps)
+    return y
+
+
+def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.flatten().double(), b.flatten().double()
+    return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
+
+
+# ---------------------------------------------------------------------------------------------------------
+def test_default_architecture_has_the_release_parameter_count():
+    encoder = TribeEncoder(EncoderSpec(), device="meta")
+    assert sum(p.numel() for p in encoder.parameters()) == 177_205_397
+    assert encoder.state_dict()["encoder.rotary_pos_emb.inv_freq"].shape == (36,)
+
+
+def test_state_dict_names_and_shapes_match_the_release_listing():
+    listing = SPEC_DIR / "tribev2_state_dict.txt"
+    if not listing.is_file():
+        pytest.skip(f"{listing} is not here")
+    expected = {}
+    for line in listing.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, shape = line.split(maxsplit=1)
+            expected[name] = tuple(int(n) for n in shape.strip("()").replace(",", " ").split())
+    found = {k: tuple(v.shape) for k, v in TribeEncoder(EncoderSpec(), device="meta").state_dict().items()}
+    assert found == expected
+    assert list(found) == list(TribeEncoder(EncoderSpec(), device="meta").state_dict())
+
+
+@pytest.mark.parametrize("skip", [(), ("video",), ("text", "audio")])
+def test_fp32_forward_matches_the_plain_reading_of_the_spec(skip):
+    encoder = small_encoder()
+    features = random_features(SMALL, batch=2, n_steps=23, skip=skip)
+    for pool in (True, False):
+        got = encoder(features, pool_outputs=pool, fast=False)
+        want = oracle(encoder, features, pool_outputs=pool)
+        assert got.shape == want.shape == (2, 40, 10 if pool else 23)
+        torch.testing.assert_close(got.double(), want, atol=1e-4, rtol=1e-4)
+
+
+def test_three_dimensional_input_means_one_layer():
+    spec = EncoderSpec(feature_dims={"text": (1, 24), "audio": (2, 16)}, n_outputs=12, n_output_timesteps=5,
+                       hidden=96, depth=1, heads=2, ff_mult=2, max_seq_len=32, low_rank=16)
+    encoder = small_encoder(spec)
+    features = {"text": torch.randn(1, 24, 10), "audio": torch.randn(1, 2, 16, 10)}
+    torch.testing.assert_close(encoder(features, fast=False).double(), oracle(encoder, features), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(encoder(features, fast=False), encoder({**features, "text": features["text"][:, None]},
+                                                                        fast=False))
+
+
+def test_bf16_path_correlates_with_fp32():
+    encoder = small_encoder()
+    features = random_features(SMALL, batch=2, n_steps=40)
+    exact, fast = encoder(features, fast=False), encoder(features, fast=True)
+    assert encoder.precision(True) == "bf16" and encoder.precision(False) == "fp32"
+    assert fast.dtype == torch.float32 and fast.shape == exact.shape
+    assert correlation(fast, exact) > 0.999
+
+
+def test_pooling_before_the_head_equals_pooling_after():
+    encoder = small_encoder()
+    features = random_features(SMALL, batch=1, n_steps=20)
+    unpooled = encoder(features, pool_outputs=False, fast=False)
+    torch.testing.assert_close(encoder(features, fast=False), F.adaptive_avg_pool1d(unpooled, 10), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_output_selection_equals_slicing(fast):
+    encoder = small_encoder()
+    features = random_features(SMALL, batch=2, n_steps=20)
+    indices = torch.tensor([39, 0, 7, 7, 21])
+    full = encoder(features, fast=fast)
+    tolerance = 1e-5 if not fast else 2e-2
+    torch.testing.assert_close(encoder(features, indices=indices, fast=fast), full[:, indices], atol=tolerance,
+                               rtol=tolerance)
+    with pytest.raises(UserInputError, match=r"\[0, 39\]"):
+        encoder(features, indices=torch.tensor([40]))
+
+
+def test_wrong_feature_shapes_are_named():
+    encoder = small_encoder()
+    with pytest.raises(ValueError, match=r"audio features have \(L, D\) = \(2, 17\).*expects \(L, D\) = \(2, 16\)"):
+        encoder({"audio": torch.randn(1, 2, 17, 8)})
+    with pytest.raises(UserInputError, match="unknown modalities"):
+        encoder({"image": torch.randn(1, 2, 16, 8)})
+    with pytest.raises(UserInputError, match="at least one"):
+        encoder({})
+    with pytest.raises(UserInputError, match="disagree"):
+        encoder({"audio": torch.randn(1, 2, 16, 8), "text": torch.randn(1, 2, 24, 9)})
+    with pytest.raises(UserInputError, match="1 to 64"):
+        encoder({"audio": torch.randn(1, 2, 16, 65)})
+
+
+def test_weights_changed_in_place_are_seen():
+    encoder = small_encoder()
+    features = random_features(SMALL, batch=1, n_steps=12)
+    before = encoder(features, fast=False)
+    with torch.no_grad():
+        encoder.encoder.layers[0][1].to_q.weight.mul_(2.0)
+        encoder.predictor.bias.add_(1.0)
+    after = encoder(features, fast=False)
+    assert not torch.allclose(before + 1.0, after, atol=1e-3)
+    torch.testing.assert_close(after.double(), oracle(encoder, features), atol=1e-4, rtol=1e-4)
+
+
+def test_an_encoder_made_under_inference_mode_runs():
+    with torch.inference_mode():
+        encoder = small_encoder()
+    features = random_features(SMALL, batch=1, n_steps=12)
+    torch.testing.assert_close(encoder(features, fast=False).double(), oracle(encoder, features), atol=1e-4, rtol=1e-4)
+
+
+def test_precision_choice(monkeypatch):
+    monkeypatch.delenv(_tribe_net.FP32_ENV, raising=False)
+    assert resolve_fast(None, "cpu") == bf16_supported("cpu")
+    assert resolve_fast(False, "cpu") is False and resolve_fast(True, "cpu") is True
+    monkeypatch.setenv(_tribe_net.FP32_ENV, "1")
+    assert resolve_fast(None, "cpu") is False
+    assert TribeEncoder(SMALL, device="meta").precision() == "fp32"
+
+
+@pytest.mark.slow
+def test_release_size_bf16_window_correlates_with_fp32():
+    torch.manual_seed(0)
+    encoder = TribeEncoder(EncoderSpec()).eval()
+    features = random_features(encoder.spec, batch=1, n_steps=200)
+    exact = encoder(features, fast=False)
+    fast = encoder(features, fast=True)
+    assert exact.shape == (1, 20484, 100)
+    assert correlation(fast, exact) >= 0.9995
+
+
+@pytest.mark.gpu
+def test_cuda_forward_matches_the_cpu_oracle():
+    encoder = small_encoder()
+    features = random_features(SMALL, batch=2, n_steps=30, skip=("text",))
+    want = oracle(encoder, features)
+    on_gpu = encoder.to("cuda")
+    assert resolve_fast(None, "cuda") == bf16_supported("cuda")
+    torch.testing.assert_close(on_gpu(features, fast=False).cpu().double(), want, atol=1e-4, rtol=1e-4)
+    assert correlation(on_gpu(features, fast=True).cpu(), want) > 0.999
