@@ -94,19 +94,21 @@ def _predict(args) -> int:
 
 
 def _models(args) -> int:
+    from nforge_app.config import Settings
     from nforge_app.models import get_model_class, list_model_ids
 
+    settings = Settings.from_env()
     for model_id in list_model_ids():
         model_class = get_model_class(model_id)
         card = model_class.card
-        weights = _weights_status(model_class)
+        weights = model_class.weights_status(settings)
         print(f"{card.model_id}  ({card.name})" + ("  [baseline, not trained on fMRI]" if card.baseline else ""))
         if card.aliases:
             print(f"  aliases:    {', '.join(card.aliases)}")
         print(f"  inputs:     {', '.join(card.modalities)}")
         print(f"  output:     {card.space_id}, one sample every {card.tr_s:g} s, {card.time_axis} time")
         print(f"  subjects:   {', '.join(map(str, card.subjects))}")
-        print(f"  weights:    {card.weights} ({weights})")
+        print(f"  weights:    {weights}")
         print(f"  licence:    {card.licence}")
     return 0
 
@@ -118,11 +120,6 @@ def _example(args) -> int:
     print(f"wrote {clip} and its transcript {transcript.name}")
     print(f"try:  nforge predict {clip} --roi 'V*' '*STS*' A1")
     return 0
-
-
-def _weights_status(model_class) -> str:
-    status = getattr(model_class, "weights_status", None)
-    return status() if status else "no download needed"
 
 
 def _info(args) -> int:

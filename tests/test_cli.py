@@ -35,10 +35,19 @@ def test_predict_then_info(clip, tmp_path):
     assert f"{n_selected} of its outputs selected" in info.stdout and "BOLD time" in info.stdout
 
 
-def test_models_lists_the_lite_model(capsys):
+def test_models_lists_every_model_and_whether_its_weights_are_here(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("NFORGE_WEIGHTS_DIR", str(tmp_path))
+    (tmp_path / "text2fmri").mkdir()
+    (tmp_path / "text2fmri" / "config.json").write_text("{}")
+    (tmp_path / "text2fmri" / "model.pt").write_bytes(b"x")
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "nforge-lite" in out and "baseline, not trained on fMRI" in out and "fsaverage5" in out
+    assert "embedded, no download" in out
+    assert "fetched from the hub (facebook/tribev2) on first use" in out
+    assert f"present in {tmp_path / 'text2fmri'}" in out
+    assert "missing: put stage1_best.pt, stage2*.pt in" in out
+    assert "fmri-cneuromod_algo2025-text2fmri" in out and "CC-BY-NC-4.0" in out
 
 
 @pytest.mark.parametrize(("args", "match"), [

@@ -138,6 +138,27 @@ class EncodingModel:
     """
 
     card: ModelCard
+    weight_files: tuple[str, ...] = ()
+    """Files (glob patterns) of a release; empty for a model whose weights ship with NForge."""
+
+    @classmethod
+    def weights_status(cls, settings: Settings) -> str:
+        """Whether the weights are here: embedded, in ``NFORGE_WEIGHTS_DIR``, in the hub cache, or missing."""
+        if not cls.weight_files:
+            return "embedded, no download"
+        local = settings.weights_dir / cls.card.model_id if settings.weights_dir else None
+        if local is not None and all(any(local.glob(pattern)) for pattern in cls.weight_files):
+            return f"present in {local}"
+        repo = cls.card.weights
+        if "/" in repo:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = [try_to_load_from_cache(repo, name, cache_dir=settings.cache_dir / "hub") for name in cls.weight_files]
+            if all(isinstance(path, str) for path in cached):
+                return "downloaded (hub cache)"
+            return f"not downloaded: fetched from the hub ({repo}) on first use"
+        where = local if local is not None else f"$NFORGE_WEIGHTS_DIR/{cls.card.model_id}"
+        return f"missing: put {', '.join(cls.weight_files)} in {where}"
 
     def __init__(self, settings: Settings, variant: str | None = None, device: str = "cpu", **options) -> None:
         self.settings = settings

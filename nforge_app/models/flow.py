@@ -500,6 +500,7 @@ class FlowMatchingModel(EncodingModel):
     of the loaded checkpoint.
     """
 
+    weight_files = ("stage1_best.pt", "stage2*.pt")
     card = ModelCard(
         model_id="flow-matching",
         name="Two-stage flow-matching encoder",

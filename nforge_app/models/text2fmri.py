@@ -52,6 +52,7 @@ class Text2fMRIModel(EncodingModel):
         ``"auto"``, ``"cpu"`` or ``"cuda"``; the language model runs in float16 on CUDA.
     """
 
+    weight_files = ("config.json", "model.pt")
     card = ModelCard(
         model_id="text2fmri",
         name="Text2fMRI (Dixit 2026)",

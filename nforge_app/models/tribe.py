@@ -50,6 +50,7 @@ class TribeModel(EncodingModel):
     present).
     """
 
+    weight_files = ("config.yaml", "best.ckpt")
     card = ModelCard(
         model_id="tribe-v2",
         name="TRIBE v2 (Meta FAIR)",
