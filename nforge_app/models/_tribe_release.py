@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from nforge_app._device import resolve_device
 from nforge_app.config import Settings
 from nforge_app.errors import ModelUnavailableError, UserInputError
-from nforge_app.models._device import resolve_device
-from nforge_app.models._tribe_net import EncoderSpec, TribeEncoder, resolve_fast
 
 if TYPE_CHECKING:
     import torch
+
+    from nforge_app.models._tribe_net import EncoderSpec, TribeEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,8 @@ def spec_from_release(config: dict, build_args: dict) -> EncoderSpec:
     UserInputError
         When the release uses an option this engine does not implement, or a size is missing.
     """
+    from nforge_app.models._tribe_net import EncoderSpec
+
     brain = config.get("brain_model_config")
     if not isinstance(brain, dict):
         raise UserInputError("config.yaml has no brain_model_config section; is this a TRIBE v2 release?")
@@ -246,6 +249,8 @@ def state_dict_diff(expected: dict[str, tuple], found: dict[str, torch.Tensor], 
 def load_release(config_path: str | Path, checkpoint_path: str | Path, device: str = "cpu",
                  fast: bool | None = None) -> tuple[TribeEncoder, dict]:
     """Build the encoder a release describes and load its weights strictly: ``(encoder, config)``."""
+    from nforge_app.models._tribe_net import TribeEncoder, resolve_fast
+
     config = load_config(config_path)
     state_dict, build_args = load_checkpoint(checkpoint_path)
     spec = spec_from_release(config, build_args)

@@ -14,14 +14,14 @@ is BOLD at ``t + 5 s`` reported at stimulus time ``t`` (``hrf_offset_s = 5``).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nforge_app._device import resolve_device
 from nforge_app.errors import UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
 from nforge_app.models._base import EncodingModel, ModelCard, Prediction
-from nforge_app.models._device import resolve_device
-from nforge_app.models._tribe_net import TribeEncoder, resolve_fast
 from nforge_app.models._tribe_release import (
     RELEASE_REPO,
     extractor_config,
@@ -32,6 +32,9 @@ from nforge_app.models._tribe_release import (
     window_from_config,
 )
 from nforge_app.stimuli import Stimulus
+
+if TYPE_CHECKING:
+    from nforge_app.models._tribe_net import TribeEncoder
 
 __all__ = ["TribeModel", "from_pretrained", "load_encoder"]
 
@@ -107,6 +110,8 @@ class TribeModel(EncodingModel):
 
     def params(self) -> dict:
         device = resolve_device(self.device)
+        from nforge_app.models._tribe_net import resolve_fast
+
         return {**super().params(), "precision": "bf16" if resolve_fast(self.options.get("fast"), device) else "fp32"}
 
     def predict(self, features: FeatureSet, stimulus: Stimulus, subject, indices: np.ndarray | None,

@@ -73,6 +73,21 @@ def test_audio_only_and_concurrent_requests_share_one_result(engine, tmp_path):
 def test_bad_requests_are_user_errors(engine, clip, kwargs, match):
     with pytest.raises(UserInputError, match=match):
         engine.predict(clip, **kwargs)
+    assert not [p for p in engine.cache_dir.rglob("*") if p.is_file()]  # nothing half-written
+
+
+@pytest.mark.parametrize(("name", "content", "match"), [
+    ("empty.mp4", b"", "empty"),
+    ("broken.mp4", None, "broken.mp4"),
+    ("bad.txt", b"caf\xe9", "UTF-8"),
+    ("notes.xyz", b"hello", "accepted"),
+])
+def test_bad_files_leave_nothing_in_the_cache(engine, clip, tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_bytes(content if content is not None else clip.read_bytes()[: clip.stat().st_size // 2])
+    with pytest.raises(UserInputError, match=match):
+        engine.predict(path, "nforge-lite")
+    assert not [p for p in engine.cache_dir.rglob("*") if p.is_file()]
 
 
 def test_per_tr_text_without_text_reading_model_is_rejected(engine, tmp_path):

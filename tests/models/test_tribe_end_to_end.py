@@ -61,3 +61,24 @@ def test_video_with_speech_to_a_surface_prediction(weights_dir, tmp_path):
     sub = fresh.predict(clip, "tribe-v2", roi=["V1", "A1"])
     assert sub.data.shape == (7, fresh.select("tribe-v2", ["V1", "A1"]).size)
     np.testing.assert_allclose(sub.data, pred.data[:, sub.indices], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_tribe_card_example_runs_as_written(weights_dir, tmp_path, monkeypatch):
+    from nforge_app.api import BERG
+
+    monkeypatch.setenv("NFORGE_WEIGHTS_DIR", str(weights_dir))
+    monkeypatch.setenv("NFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    stimulus = str(make_video(tmp_path / "video.mp4", 3.0, text="hello there"))
+    berg = BERG(berg_dir="path/to/brain-encoding-response-generator")
+    vertex_mask = np.zeros(20484, dtype=int)
+    vertex_mask[100:200] = 1
+    model = berg.get_encoding_model("fmri-dascoli_2026-tribe_v2",
+                                    selection={"roi": ["V1", "V2", "FFC"], "vertices": vertex_mask})
+    responses = berg.encode(model, stimulus, show_progress=True)
+    n_selected = len(set(range(100, 200)) | set(model.engine.select("tribe-v2", ["V1", "V2", "FFC"])))
+    assert responses.shape == (3, n_selected)
+    responses, metadata = berg.encode(model, stimulus, return_metadata=True)
+    assert metadata["fmri"]["n_vertices"] == 20484 and metadata["fmri"]["output_frequency_hz"] == 1.0
+    metadata = berg.get_model_metadata("fmri-multi_study-tribe_v2")
+    assert metadata["roi"]["roi_labels"].shape == (180,) and metadata["fmri"]["subject_id"] == "average"
