@@ -156,20 +156,23 @@ def _read_mask(path: str) -> np.ndarray:
 
 
 class _TqdmProgress:
-    """Adapts the engine's ``progress(fraction, stage)`` callback to a tqdm bar on stderr."""
+    """Adapts the engine's ``progress(fraction, stage)`` callback to a tqdm bar on stderr (made on first use)."""
 
     def __init__(self) -> None:
-        from tqdm import tqdm
-
-        self._bar = tqdm(total=100, unit="%", bar_format="{desc:<24} {bar} {percentage:3.0f}%", file=sys.stderr)
+        self._bar = None
 
     def __call__(self, fraction: float, stage: str) -> None:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=100, unit="%", bar_format="{desc:<28} {bar} {percentage:3.0f}%", file=sys.stderr)
         self._bar.set_description_str(stage)
         self._bar.n = round(100 * min(max(fraction, 0.0), 1.0))
         self._bar.refresh()
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
 
 if __name__ == "__main__":
