@@ -1,7 +1,8 @@
 """What a Hugging Face Space installs (requirements.txt) stays in step with the package's dependencies."""
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 
