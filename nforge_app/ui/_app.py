@@ -62,7 +62,7 @@ def _model_label(model_id: str) -> tuple[str, str]:
 def model_markdown(model_id: str) -> str:
     """What the model is, what it reads and predicts, and where its weights come from."""
     card = get_card(model_id)
-    warning = "**Baseline, not trained on fMRI.** " if card.baseline else ""
+    warning = "⚠ **Baseline, not trained on fMRI.** " if card.baseline else ""
     return (f"{warning}{card.description}\n\n"
             f"Reads {', '.join(card.modalities)} · predicts {card.space_id} every {card.tr_s:g} s "
             f"({card.time_axis} time) · weights: {card.weights} · licence: {card.licence}")
