@@ -258,3 +258,11 @@ def test_a_text_file_spoken_through_load_stimulus(tiny, tmp_path):
     assert features.shape == (2, HIDDEN, n_steps(stim.duration_s, 2.0))
     first_word = round(stim.words[0].start_s * 2)
     assert np.abs(features[..., first_word]).sum() > 0
+
+
+def test_text_words_past_60_s_keep_their_own_times(tiny):
+    # The reference adds the 60-s chunk offset to word times a second time; here times stay absolute.
+    words = [Word("hello", 10.0, 0.4), Word("brave", 75.0, 0.4), Word("world", 125.2, 0.3)]
+    features = TribeTextExtractor(tiny["text"]).extract(stimulus(130.0, words))
+    assert features.shape[-1] == 260
+    assert set(np.flatnonzero(np.abs(features).sum(axis=(0, 1)))) == {20, 150, 250}
