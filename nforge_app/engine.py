@@ -153,7 +153,8 @@ class Engine:
         if not isinstance(stimulus, Stimulus) and not isinstance(stimulus, (str, os.PathLike)):
             tr_s = tr_s or card.tr_s
         key_stimulus = stimulus.content_hash if isinstance(stimulus, Stimulus) else stimulus_key(stimulus, tr_s)
-        base_key = text_sha256(key_stimulus, model_id, str(variant), str(subject),
+        weights = get_model_class(model_id).weights_fingerprint(self.settings, variant)
+        base_key = text_sha256(key_stimulus, model_id, str(variant), weights, str(subject),
                                json.dumps(options, sort_keys=True, default=str))
         full_key = f"{base_key}-all"
         sel_key = full_key if indices is None else f"{base_key}-{text_sha256(indices.tobytes().hex())[:16]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -159,6 +160,21 @@ class EncodingModel:
             return f"not downloaded: fetched from the hub ({repo}) on first use"
         where = local if local is not None else f"$NFORGE_WEIGHTS_DIR/{cls.card.model_id}"
         return f"missing: put {', '.join(cls.weight_files)} in {where}"
+
+    @classmethod
+    def weights_fingerprint(cls, settings: Settings, variant: str | None = None) -> str:
+        """Paths, sizes and modification times of the local weight files: part of every cache key, so
+        replacing weights in place never serves a stale prediction ('' when nothing local is found)."""
+        folders = []
+        if variant and Path(variant).expanduser().is_dir():
+            folders.append(Path(variant).expanduser())
+        if settings.weights_dir is not None:
+            folders.append(settings.weights_dir / cls.card.model_id)
+        for folder in folders:
+            files = sorted({path for pattern in cls.weight_files for path in folder.rglob(pattern) if path.is_file()})
+            if files:
+                return ";".join(f"{path}:{path.stat().st_size}:{path.stat().st_mtime_ns}" for path in files)
+        return ""
 
     def __init__(self, settings: Settings, variant: str | None = None, device: str = "cpu", **options) -> None:
         self.settings = settings

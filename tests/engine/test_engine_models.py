@@ -53,3 +53,20 @@ def test_tribe_without_weights_says_how_to_get_them(tmp_path):
     engine = Engine(Settings.from_env(cache_dir=tmp_path / "cache"), device="cpu")
     with pytest.raises(ModelUnavailableError, match="nforge-lite"):
         engine.load_model("tribe-v2")
+
+
+def test_weights_replaced_in_place_are_not_served_from_the_cache(tmp_path, weights_dir):
+    import shutil
+
+    local = tmp_path / "weights"
+    shutil.copytree(weights_dir / "flow-matching", local / "flow-matching")
+    engine = Engine(Settings.from_env(cache_dir=tmp_path / "cache", weights_dir=local), device="cpu")
+    clip = make_audio(tmp_path / "talk.wav", 4.0)
+    before = engine.predict(clip, "flow-matching", n_samples=2, n_steps=2)
+    torch.manual_seed(1)
+    stage2 = FlowMatchingDecoder(n_outputs=1000, n_subjects=4, latent_dim=16, channels=[16, 16], n_heads=2,
+                                 head_dim=8, n_mid_blocks=1, dropout=0.0)
+    save_checkpoint(stage2, local / "flow-matching" / "stage2.pt")
+    engine.unload()
+    after = engine.predict(clip, "flow-matching", n_samples=2, n_steps=2)
+    assert not np.allclose(before.data, after.data)
