@@ -204,8 +204,7 @@ def build_app(engine: Engine | None = None, settings: Settings | None = None) ->
                 with gr.Accordion("Export", open=True):
                     formats = gr.CheckboxGroup(list(EXPORT_FORMATS), value=["gif", "mp4", "csv"], label="Formats")
                     with gr.Accordion("Picture of the GIF and MP4", open=False):
-                        picture = gr.Radio(list(PICTURES), value="surface", label="Picture (glass brain: parcel "
-                                                                                   "models)")
+                        picture = gr.Radio(list(PICTURES), value="surface", label="Picture")
                         surface = gr.Dropdown(list(SURFACES), value="inflated", label="Surface")
                         views = gr.CheckboxGroup(list(SURFACE_VIEWS), value=list(DEFAULT_VIEWS), label="Views")
                         color_scale = gr.Radio(list(COLOR_SCALES), value="symmetric", label="Colours")

@@ -341,10 +341,7 @@ class AppService:
         space = get_space(prediction.space_id, self.settings)
         if picture == "surface":
             full = space.to_surface(prediction.data, prediction.indices)
-        elif space.kind != "parcels":
-            raise UserInputError("the glass brain export draws parcels; this model predicts surface vertices: "
-                                 "choose the surface picture")
-        else:
+        else:  # parcels at their centroids, or surface vertices where they lie
             full = np.full((len(prediction.data), space.n_outputs), np.nan, dtype=np.float32)
             full[:, prediction.indices] = prediction.data
         if not np.isfinite(full).any():

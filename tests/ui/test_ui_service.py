@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
@@ -73,6 +74,9 @@ def test_kept_predictions_are_found_by_id_and_exported(service):
     assert [f.name for f in files] == ["lines.nforge-lite.npz", "lines.nforge-lite.roi_means.csv",
                                        "lines.nforge-lite.json"] and notes == []
     assert files[1].read_text().splitlines()[0] == "time_s,V1"
+    (gif,), _ = service.export(result.prediction_id, ["gif"], picture="glass brain", size_px=200)
+    with Image.open(gif) as image:  # a surface model's selected vertices drawn in the glass brain
+        assert image.n_frames == 4 and image.info["duration"] == 1000
     for bad in ("../../etc/passwd", "0123456789abcdef"):
         with pytest.raises(UserInputError, match="prediction id|no prediction"):
             service.load(bad)
