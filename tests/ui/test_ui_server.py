@@ -95,10 +95,12 @@ def test_export_every_format(client, example):
     assert facts["model_id"] == "nforge-lite" and facts["time_axis"] == "bold" and facts["n_time_steps"] == N_STEPS
 
 
-def test_glass_brain_export_is_refused_for_surface_models(client, example):
+def test_glass_brain_export_of_a_surface_model_draws_its_vertices(client, example):
     files, note = client.predict(example[1], ["gif"], "glass brain", "inflated", ["dorsal"], "symmetric", 20, 160,
                                  api_name="/export")
-    assert files is None and "Could not export" in note and "surface picture" in note
+    assert len(files) == 1 and files[0].endswith(".gif") and "Could not export" not in note
+    with Image.open(files[0]) as gif:
+        assert gif.n_frames == N_STEPS and gif.info["duration"] == 1000
 
 
 def test_bad_input_gives_a_message_and_the_server_keeps_serving(client, ui_server, tmp_path):
