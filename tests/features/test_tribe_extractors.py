@@ -16,13 +16,7 @@ GROUPS_20 = layer_group_indices(5, cache_n_layers=20)  # the tiny models have 5 
 GROUPS_PLAIN = layer_group_indices(5)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny matrices run far faster on one thread than on cores shared with other tests."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,7 @@ from nforge_app.stimuli import Stimulus
 SMALL_STAGE2 = dict(latent_dim=16, channels=[16, 16], n_heads=2, head_dim=8, n_mid_blocks=1, dropout=0.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _write_release(directory, stage2_name="stage2.pt", extractors=("lite-audio",), n_outputs=1000):

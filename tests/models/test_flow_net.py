@@ -17,12 +17,7 @@ from nforge_app.models.flow import train_stage1
 SMALL_STAGE2 = dict(latent_dim=16, channels=[16, 16], n_heads=2, head_dim=8, n_mid_blocks=1, dropout=0.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add overhead on a shared machine
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_stage1_shapes_and_stream_subsets():

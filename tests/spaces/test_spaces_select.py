@@ -9,16 +9,6 @@ from nforge_app.errors import UserInputError
 from nforge_app.spaces import NETWORKS, get_space
 
 
-@pytest.fixture(scope="module")
-def surface():
-    return get_space("fsaverage5")
-
-
-@pytest.fixture(scope="module")
-def parcels():
-    return get_space("schaefer1000")
-
-
 def test_glasser_has_180_bilateral_names(surface):
     assert len(surface.roi_labels) == 180 and len(set(surface.roi_labels)) == 180
     for name in ("V1", "FFC", "STSdp", "55b", "p9-46v", "OP2-3", "a32pr", "p24"):

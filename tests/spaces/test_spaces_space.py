@@ -17,16 +17,6 @@ from nforge_app.spaces import NETWORKS, SPACE_IDS, get_space
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "atlases"
 
 
-@pytest.fixture(scope="module")
-def surface():
-    return get_space("fsaverage5")
-
-
-@pytest.fixture(scope="module")
-def parcels():
-    return get_space("schaefer1000")
-
-
 def _annot(name):
     labels, _, names = nib.freesurfer.read_annot(str(SHARED / name))
     return labels, [n.decode() for n in names]
