@@ -11,14 +11,13 @@ import functools
 import json
 from pathlib import Path
 
-import gradio as gr
-
 from nforge_app.config import Settings
 from nforge_app.engine import Engine
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.models import get_card, list_model_ids
 from nforge_app.spaces import NETWORKS, SURFACES
 from nforge_app.ui._examples import EXAMPLES, ExampleResults, example_inputs
+from nforge_app.ui._gradio import import_gradio
 from nforge_app.ui._service import (
     COLOR_SCALES,
     EXPORT_FORMATS,
@@ -32,6 +31,8 @@ from nforge_app.ui._service import (
     served_dirs,
 )
 from nforge_app.viz.surface import DEFAULT_VIEWS, SURFACE_VIEWS
+
+gr = import_gradio()
 
 STATIC = Path(__file__).parent / "static"
 LITE = "nforge-lite"

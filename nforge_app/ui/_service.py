@@ -7,7 +7,10 @@ the API, and after a restart. The id is a hash of the prediction itself.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
+import inspect
 import json
 import os
 import re
@@ -41,6 +44,7 @@ from nforge_app.viz import (
     SURFACE_VIEWS,
     VIEWER_COLORMAPS,
     geometry_payload,
+    get_colormap,
     glass_brain_frames,
     prediction_payload,
     surface_frames,
@@ -78,6 +82,24 @@ def served_dirs(settings: Settings) -> list[Path]:
     """Folders the page downloads from (gradio's ``allowed_paths``): payloads, exports, example media."""
     ui_dir = settings.cache_dir / "ui"
     return [ui_dir / "payloads", ui_dir / "exports", settings.cache_dir / "examples"]
+
+
+@functools.lru_cache(maxsize=1)
+def geometry_recipe() -> str:
+    """A digest of everything the viewer's mesh payload is made from, known without making it.
+
+    Returns
+    -------
+    str
+        sha256 (hex) of the source files that build the payload (those of :func:`geometry_payload`, of the
+        colour maps and of :func:`load_fsaverage5`) and of the versions of nilearn (which ships the mesh)
+        and numpy.
+    """
+    digest = hashlib.sha256()
+    for maker in (geometry_payload, get_colormap, load_fsaverage5):
+        digest.update(Path(inspect.getsourcefile(inspect.unwrap(maker))).read_bytes() + b"\0")
+    digest.update(f"nilearn {importlib.metadata.version('nilearn')}; numpy {np.__version__}".encode())
+    return digest.hexdigest()
 
 
 def parse_roi(roi) -> list[str]:
@@ -137,13 +159,16 @@ class AppService:
 
     # -- files ------------------------------------------------------------------------------------
     def geometry_url(self) -> str:
-        """URL of the mesh payload, written once (its name holds its hash, so browsers may cache it)."""
+        """URL of the mesh payload, written once per version of what makes it (see :func:`geometry_recipe`).
+
+        Its name holds that version, so browsers may cache it; later starts serve the file as it is, without
+        loading the mesh (nilearn takes seconds to import, while the page is starting).
+        """
         if self._geometry_url is None:
-            payload = geometry_payload(load_fsaverage5())
-            path = self.ui_dir / "payloads" / f"fsaverage5-{hashlib.sha256(payload).hexdigest()[:12]}.bin"
+            path = self.ui_dir / "payloads" / f"fsaverage5-{geometry_recipe()[:12]}.bin"
             if not path.exists():
                 with atomic_path(path) as tmp:
-                    tmp.write_bytes(payload)
+                    tmp.write_bytes(geometry_payload(load_fsaverage5()))
             self._geometry_url = file_url(path)
         return self._geometry_url
 
