@@ -31,11 +31,16 @@ def resolve_dtype(dtype, device: str) -> str:
     """The name of the dtype a model is loaded in, from a name, a ``torch.dtype`` or None.
 
     ``None`` means float32 on CPU (deterministic; bf16 matmuls on CPU are slow and vary run to run) and
-    ``"auto"`` on a GPU: the dtype the checkpoint was saved in, as the TRIBE v2 reference loads them
-    (bfloat16 for Llama-3.2-3B).
+    bfloat16 on a GPU (float16 where the GPU has no bfloat16): the V-JEPA2 and w2v-BERT checkpoints are
+    saved in float32, which would make video features several times slower. ``"auto"`` keeps the dtype
+    each checkpoint was saved in.
     """
     if dtype is None:
-        return "float32" if device == "cpu" else "auto"
+        if device == "cpu":
+            return "float32"
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     name = str(dtype).strip().lower().removeprefix("torch.")
     name = _DTYPE_ALIASES.get(name, name)
     if name not in DTYPES:
@@ -125,7 +130,7 @@ def load_hf_model(kind: str, repo_or_dir: str | Path, *, device: str = "cpu", dt
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (models only).
     dtype : str, torch.dtype or None
         ``"float32"``, ``"bfloat16"``, ``"float16"`` or ``"auto"`` (or the torch dtype); None picks float32
-        on CPU and the checkpoint's dtype on GPU (models only).
+        on CPU and bfloat16 (float16 without bf16) on GPU (models only).
     cache_dir : str, Path or None
         Hub cache folder; default ``<NFORGE_CACHE_DIR>/hub``.
     token : str or None

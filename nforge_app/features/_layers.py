@@ -9,11 +9,13 @@ past the end, and group ``g`` is the mean of the states from bound ``g`` up to (
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 
 RELEASE_LAYER_FRACTIONS = (0.5, 0.75, 1.0)
+SELECTED_STATES_FROM = "5.23"  # first transformers version checked to return the states asked for in place
 
 
 def layer_group_indices(n_states: int, fractions: Sequence[float] = RELEASE_LAYER_FRACTIONS,
@@ -86,3 +88,28 @@ def group_hidden_states(states: Sequence, groups: Sequence[Sequence[int]]):
 def needed_states(groups: Sequence[Sequence[int]]) -> list[int]:
     """The sorted hidden-state indices that ``groups`` read (so a model can return only those)."""
     return sorted({i for group in groups for i in group})
+
+
+def grouped_states(model, groups: Sequence[Sequence[int]], **inputs) -> list:
+    """Run ``model(**inputs)`` and return its hidden states, None for the states ``groups`` do not read.
+
+    transformers 5.23 and later compute only the states listed in ``output_hidden_states`` (and return
+    them in place), which saves a lot of memory on big video batches. Earlier versions either return
+    every state for a list or, in some 5.x releases, the wrong ones, so they are asked for all states.
+    """
+    wanted = needed_states(groups)
+    n_states = model.config.num_hidden_layers + 1
+    ask = wanted if _selects_hidden_states() else True
+    hidden = model(**inputs, output_hidden_states=ask).hidden_states
+    if len(hidden) != n_states:
+        raise RuntimeError(f"{type(model).__name__} returned {len(hidden)} hidden states; expected {n_states}")
+    return [state if i in wanted else None for i, state in enumerate(hidden)]
+
+
+@functools.cache
+def _selects_hidden_states() -> bool:
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    return Version(version("transformers")) >= Version(SELECTED_STATES_FROM)

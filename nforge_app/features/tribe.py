@@ -13,6 +13,7 @@ import gc
 import logging
 import platform
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,8 +25,8 @@ from nforge_app.features._hf import load_hf_model, resolve_dtype
 from nforge_app.features._layers import (
     RELEASE_LAYER_FRACTIONS,
     group_hidden_states,
+    grouped_states,
     layer_group_indices,
-    needed_states,
 )
 from nforge_app.stimuli import Stimulus
 
@@ -96,7 +97,7 @@ class _TribeExtractor:
     device : str
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
     dtype : str, torch.dtype or None
-        None = float32 on CPU, the checkpoint's dtype on GPU.
+        None = float32 on CPU, bfloat16 on GPU (float16 without bf16).
     low_mem_use : bool
         Free the model after each ``extract`` (it loads again on the next).
     rate_hz : float
@@ -282,8 +283,7 @@ class TribeTextExtractor(_TribeExtractor):
             n_averaged = (width if self.reference_batching else len(row)) - prefix
             span[r, width - n_averaged:] = 1.0 / n_averaged
         device = model.device
-        hidden = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
-                       output_hidden_states=needed_states(groups)).hidden_states
+        hidden = grouped_states(model, groups, input_ids=input_ids.to(device), attention_mask=mask.to(device))
         grouped = group_hidden_states(hidden, groups)  # (L, B, S, D)
         return torch.einsum("lbsd,bs->bld", grouped, span.to(device)).cpu().numpy()
 
@@ -351,7 +351,7 @@ class TribeAudioExtractor(_TribeExtractor):
             inputs = feature_extractor(wave, sampling_rate=rate, return_tensors="pt")
             inputs = {name: value.to(model.device) for name, value in inputs.items()}
             inputs["input_features"] = inputs["input_features"].to(model.dtype)
-            hidden = model(**inputs, output_hidden_states=needed_states(groups)).hidden_states
+            hidden = grouped_states(model, groups, **inputs)
             grouped = group_hidden_states([None if h is None else h[0] for h in hidden], groups)  # (L, F, D)
             series = grouped.permute(0, 2, 1)  # (L, D, F)
             pieces.append(torch.nn.functional.interpolate(series, size=steps, mode="nearest").cpu().numpy())
@@ -434,24 +434,36 @@ class TribeVideoExtractor(_TribeExtractor):
         duration_s = reader.duration_s or stimulus.duration_s
         frame_index = np.maximum(np.round(self.step_times(duration_s, n_frames) * reader.fps), 0).astype(np.int64)
         frames_per_read = max(1, _FRAME_BYTES_PER_READ // max(1, reader.width * reader.height * 3))
-        mean, std = _normalization(processor)
+        mean, std = (t.to(model.device) for t in _normalization(processor))
         cache: dict[int, torch.Tensor] = {}
-        pieces = []
-        for first in range(0, len(frame_index), self.batch_size):
-            batch = frame_index[first:first + self.batch_size]
-            progress(first / len(frame_index), f"video: steps {first + 1}-{first + len(batch)} of {len(frame_index)}")
+
+        def clips_of(batch: np.ndarray) -> torch.Tensor:
+            """uint8 ``(B, n, 3, h, w)`` clips; each source frame is decoded and resized once."""
+            nonlocal cache
             wanted = np.unique(batch)
             cache = {i: cache[i] for i in wanted if i in cache}
             missing = np.array([i for i in wanted if i not in cache], dtype=np.int64)
             for lo in range(0, len(missing), frames_per_read):
                 part = missing[lo:lo + frames_per_read]
                 cache.update(zip(part.tolist(), _resize_crop(reader.frames_at(part / reader.fps), processor)))
-            clips = torch.stack([torch.stack([cache[i] for i in row]) for row in batch])  # uint8 (B, n, 3, h, w)
-            pixels = ((clips.float() - mean) / std).to(model.device, model.dtype)
-            hidden = model(pixel_values_videos=pixels, skip_predictor=True,
-                           output_hidden_states=needed_states(groups)).hidden_states
-            token_means = [None if h is None else h.float().mean(dim=1) for h in hidden]  # (B, D) each
-            pieces.append(group_hidden_states(token_means, groups).permute(0, 2, 1).cpu().numpy())  # (L, D, B)
+            return torch.stack([torch.stack([cache[i] for i in row]) for row in batch])
+
+        batches = [frame_index[i:i + self.batch_size] for i in range(0, len(frame_index), self.batch_size)]
+        pieces = []
+        # One worker decodes and resizes the next batch's frames (CPU) while the model runs on this one.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            upcoming = pool.submit(clips_of, batches[0]) if batches else None
+            for k, batch in enumerate(batches):
+                first = k * self.batch_size
+                progress(first / len(frame_index),
+                         f"video: steps {first + 1}-{first + len(batch)} of {len(frame_index)}")
+                clips = upcoming.result()
+                if k + 1 < len(batches):
+                    upcoming = pool.submit(clips_of, batches[k + 1])
+                pixels = ((clips.to(model.device).float() - mean) / std).to(model.dtype)
+                hidden = grouped_states(model, groups, pixel_values_videos=pixels, skip_predictor=True)
+                token_means = [None if h is None else h.float().mean(dim=1) for h in hidden]  # (B, D) each
+                pieces.append(group_hidden_states(token_means, groups).permute(0, 2, 1).cpu().numpy())  # (L, D, B)
         return _fit_steps(_joined(pieces, len(groups), model.config.hidden_size),
                           n_steps(stimulus.duration_s, self.rate_hz))
 
@@ -545,7 +557,7 @@ def extractors_from_config(config: dict, device: str = "cpu", dtype: str | torch
         cuda, which CPU users could not run).
     dtype : str, torch.dtype or None
         Model dtype for every extractor (``"float32"``, ``"bfloat16"``, ``"float16"``, ``"auto"``); None =
-        float32 on CPU, the checkpoint's dtype on GPU (bfloat16 for Llama-3.2-3B, as the reference).
+        float32 on CPU, bfloat16 on GPU (float16 where the GPU lacks it).
     low_mem_use : bool
         Load one extractor's model at a time and free it when its modality is done.
     model_paths : dict or None

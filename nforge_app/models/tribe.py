@@ -96,8 +96,8 @@ class TribeModel(EncodingModel):
     def extractors(self) -> list[FeatureExtractor]:
         """Llama-3.2-3B, w2v-BERT 2.0 and V-JEPA2 extractors as the release configures them, on our device.
 
-        Their dtype is the ``extractor_dtype`` option, by default float32 on the CPU and the checkpoints'
-        own on a GPU (see ``nforge_app.features.tribe.extractors_from_config``).
+        Their dtype is the ``extractor_dtype`` option, by default float32 on the CPU and bfloat16
+        on a GPU (see ``nforge_app.features.tribe.extractors_from_config``).
         """
         from nforge_app.features.tribe import extractors_from_config
 

@@ -5,7 +5,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from nforge_app.features._layers import group_hidden_states, layer_group_indices, needed_states
+from nforge_app.features import _layers
+from nforge_app.features._layers import (
+    group_hidden_states,
+    grouped_states,
+    layer_group_indices,
+    needed_states,
+)
+
+from _tiny_models import save_tiny_llama
 
 SPEC_CONFIG = Path(__file__).resolve().parents[3] / "shared" / "spec" / "tribev2_config.yaml"
 
@@ -62,3 +70,22 @@ def test_group_hidden_states_ignores_states_outside_groups():
     states = [None, None, torch.ones(4), torch.zeros(4)]
     assert torch.equal(group_hidden_states(states, [[2], [2, 3]]), torch.tensor([[1.0] * 4, [0.5] * 4]))
     assert needed_states([[3, 2, 2], [3, 5]]) == [2, 3, 5]
+
+
+@pytest.mark.parametrize("selects", [True, False], ids=["states-asked-for", "all-states"])
+def test_grouped_states_are_the_models_own_states_in_place(tmp_path, monkeypatch, selects):
+    from transformers import AutoModel
+
+    monkeypatch.setattr(_layers, "_selects_hidden_states", lambda: selects)
+    model = AutoModel.from_pretrained(save_tiny_llama(tmp_path)).eval()
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    with torch.inference_mode():
+        every = model(input_ids=ids, output_hidden_states=True).hidden_states
+        for groups in ([[0], [4]], [[1, 2]], [[2, 3], [3, 4]]):
+            got = grouped_states(model, groups, input_ids=ids)
+            assert len(got) == len(every) == 5
+            for i, state in enumerate(got):
+                if i in needed_states(groups):
+                    torch.testing.assert_close(state, every[i])
+                else:
+                    assert state is None

@@ -29,8 +29,12 @@ def test_tiny_models_load_from_a_folder(tiny):
     assert load_hf_model("video_processor_config", tiny["vjepa2"])["crop_size"] == {"height": 32, "width": 32}
 
 
-def test_dtype_names():
-    assert resolve_dtype(None, "cpu") == "float32" and resolve_dtype(None, "cuda") == "auto"
+def test_dtype_names(monkeypatch):
+    assert resolve_dtype(None, "cpu") == "float32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_dtype(None, "cuda") == "bfloat16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_dtype(None, "cuda") == "float16"
     assert resolve_dtype("bf16", "cpu") == "bfloat16" and resolve_dtype(torch.float16, "cuda") == "float16"
     with pytest.raises(UserInputError, match="dtype must be one of"):
         resolve_dtype("int8", "cpu")
