@@ -208,8 +208,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="folder for weights and clips (default: temp)")
     args = parser.parse_args()
     cuda = not args.tiny
-    if cuda and not torch.cuda.is_available():
-        sys.exit("bench_tribe_gpu needs a CUDA GPU (use --tiny to check the script on a CPU)")
+    if cuda and not torch.cuda.is_available():  # `make bench` on a CPU machine: not a failure
+        print("bench_tribe_gpu: skipped, torch sees no CUDA GPU (--tiny checks the script on a CPU)")
+        return
     device = "cuda" if cuda else "cpu"
     work = args.work or Path(tempfile.mkdtemp(prefix="nforge-gpu-bench-"))
     weights = work / "weights"
