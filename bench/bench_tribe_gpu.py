@@ -182,7 +182,7 @@ class StageClock:
     def __call__(self, fraction: float, stage: str) -> None:
         name = stage.split(":")[0].strip()
         name = {"text features": "text", "audio features": "audio", "video features": "video",
-                "predicting": "encoder", "TRIBE v2 encoder": "encoder", "decoding stimulus": "decoding",
+                "predicting": "encoder + saving", "TRIBE v2 encoder": "encoder + saving", "decoding stimulus": "decoding",
                 "done": None, "cached": None}.get(name, name)
         if name == self._current:
             return
