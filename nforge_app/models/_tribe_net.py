@@ -342,9 +342,9 @@ class TribeEncoder(nn.Module):
             if modality not in inputs:
                 parts.append(torch.zeros(batch, n_steps, self.spec.projector_dim, device=device))
                 continue
-            x = inputs[modality].flatten(1, 2).transpose(1, 2)  # (B, T, L*D), layer-major
-            steps_first = torch.empty(x.shape, dtype=plan.dtype, device=device).copy_(x)
-            parts.append(projector(steps_first).float())
+            # (B, T, L*D), layer-major; converting before transposing halves the bytes the transpose moves.
+            x = inputs[modality].to(device, plan.dtype).flatten(1, 2).transpose(1, 2).contiguous()
+            parts.append(projector(x).float())
         return torch.cat(parts, dim=-1) + self.time_pos_embed[:, :n_steps].float()
 
     def _rotation(self, n_steps: int, device: torch.device) -> torch.Tensor:
