@@ -167,6 +167,12 @@ def make_clips(folder: Path, seconds: float, size: tuple[int, int], words: list[
     return clips
 
 
+# The engine's progress messages (up to the first ":") -> stage names; None: between stages.
+STAGES = {"decoding stimulus": "decoding", "text features": "text", "audio features": "audio",
+          "video features": "video", "predicting": "encoder + saving", "TRIBE v2 encoder": "encoder + saving",
+          "done": None, "cached": None}
+
+
 class StageClock:
     """A progress callback that times the engine's stages (and the GPU memory peak of each)."""
 
@@ -181,9 +187,7 @@ class StageClock:
 
     def __call__(self, fraction: float, stage: str) -> None:
         name = stage.split(":")[0].strip()
-        name = {"text features": "text", "audio features": "audio", "video features": "video",
-                "predicting": "encoder + saving", "TRIBE v2 encoder": "encoder + saving", "decoding stimulus": "decoding",
-                "done": None, "cached": None}.get(name, name)
+        name = STAGES.get(name, name)
         if name == self._current:
             return
         if self.cuda:
@@ -192,7 +196,7 @@ class StageClock:
         self._close(now)
         if self.cuda:
             torch.cuda.reset_peak_memory_stats()
-        self._current, self._since = name, now  # None: between stages
+        self._current, self._since = name, now
 
     def finish(self) -> dict[str, tuple[float, float]]:
         self._close(time.perf_counter())
