@@ -7,7 +7,6 @@ Stable API names: ``predict`` and ``export``.
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
@@ -37,6 +36,9 @@ gr = import_gradio()
 STATIC = Path(__file__).parent / "static"
 LITE = "nforge-lite"
 FIRST_EXAMPLE_WAIT_S = 120.0
+# The examples are computed once the first page has loaded (it asks for the first one), or this long after the
+# page is built when nobody comes: on a first start they take seconds of CPU, which the first page load needs.
+EXAMPLES_DELAY_S = 10.0
 INTRO = """# NForge
 Predict how the human cortex responds to a video, a sound or a text, then scrub through time on the brain.
 Pick an input on the left (or an example), a model and regions, and press **Run**."""
@@ -94,7 +96,7 @@ def _error_markdown(error: UserInputError) -> str:
 
 
 def build_app(engine: Engine | None = None, settings: Settings | None = None) -> gr.Blocks:
-    """Build the NForge page (and start computing its examples in the background).
+    """Build the NForge page; its examples are computed in the background once the first page has loaded.
 
     Parameters
     ----------
@@ -110,7 +112,7 @@ def build_app(engine: Engine | None = None, settings: Settings | None = None) ->
         Not launched: see :func:`launch` for the launch options.
     """
     service = AppService(engine, settings)
-    examples = ExampleResults(service).start()
+    examples = ExampleResults(service).start(delay_s=EXAMPLES_DELAY_S)
     model_ids = list_model_ids()
     default_model = LITE if LITE in model_ids else model_ids[0]
     default_card = get_card(default_model)
@@ -228,9 +230,10 @@ def build_app(engine: Engine | None = None, settings: Settings | None = None) ->
 
         predict_inputs = [source, media_file, transcript_file, text_file, tr_text, tr_s, model, subject, roi]
         predict_outputs = [viewer, prediction_id, status, use_lite, attribution, attention]
+        # The tab picks the input kind in the browser: no request (the first tab's select fires as the page
+        # mounts, and a request then would wait for gradio's first-call set-up while the page still loads).
         for tab, name in ((media_tab, "media"), (text_tab, "text file"), (lines_tab, "per-TR text")):
-            tab.select(functools.partial(lambda name: name, name), outputs=source, api_visibility="private",
-                       queue=False)
+            tab.select(None, outputs=source, js=f"() => {json.dumps(name)}")
         model.change(on_model, inputs=model, outputs=[subject, roi, model_info, tr_s, attribution, attention],
                      api_visibility="private", queue=False)
         run.click(predict, inputs=predict_inputs, outputs=predict_outputs, api_name="predict", concurrency_limit=1,

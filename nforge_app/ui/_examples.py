@@ -113,16 +113,33 @@ class ExampleResults:
         self.results: dict[str, RunResult] = {}
         self.errors: dict[str, str] = {}
         self._events = {example.key: threading.Event() for example in EXAMPLES}
+        self._go = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> ExampleResults:
-        """Start computing (once); returns self."""
+    def start(self, delay_s: float = 0.0) -> ExampleResults:
+        """Start computing (once), after ``delay_s`` or at the first :meth:`wait`, whichever comes first.
+
+        Parameters
+        ----------
+        delay_s : float
+            Seconds to leave to other work first (the first page load: on a first start, the examples
+            take seconds of imports, ffmpeg and prediction, which would slow it down).
+
+        Returns
+        -------
+        ExampleResults
+            self.
+        """
+        if delay_s <= 0:
+            self._go.set()
         if self._thread is None:
-            self._thread = threading.Thread(target=self._compute, name="nforge-examples", daemon=True)
+            self._thread = threading.Thread(target=self._compute, args=(delay_s,), name="nforge-examples",
+                                            daemon=True)
             self._thread.start()
         return self
 
-    def _compute(self) -> None:
+    def _compute(self, delay_s: float) -> None:
+        self._go.wait(delay_s)
         for example in EXAMPLES:
             try:
                 self.results[example.key] = run_example(self.service, example)
@@ -133,7 +150,8 @@ class ExampleResults:
                 self._events[example.key].set()
 
     def wait(self, key: str, timeout_s: float | None = None) -> RunResult | None:
-        """The result of example ``key`` once ready (None after ``timeout_s`` or when it failed)."""
+        """The result of example ``key`` once ready (None after ``timeout_s`` or when it failed); computing
+        starts now if it has not yet."""
         self.start()
         self._events[key].wait(timeout_s)
         return self.results.get(key)
