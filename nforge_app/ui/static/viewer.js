@@ -146,8 +146,26 @@ function uploadGeometry(geometry) {
   geometry.vaos = {};
   geometry.ranges = { lh: [0, meta.n_faces_lh], rh: [meta.n_faces_lh, meta.n_faces - meta.n_faces_lh],
                       both: [0, meta.n_faces] };
+  // On the GPU, vertices are numbered in the order the triangles (ordered by place) first use them: a
+  // software renderer's vertex cache, indexed by the low bits of these numbers, then keeps the vertices of
+  // neighbouring triangles. gpuVertex: GPU number -> vertex; gpuFaces: the triangles in GPU numbers.
+  const gpuNumber = new Int32Array(n).fill(-1), gpuVertex = new Uint32Array(n);
+  let numbered = 0;
+  for (const vertex of arrays.faces) if (gpuNumber[vertex] < 0) { gpuNumber[vertex] = numbered; gpuVertex[numbered++] = vertex; }
+  for (let vertex = 0; vertex < n; vertex++) if (gpuNumber[vertex] < 0) { gpuNumber[vertex] = numbered; gpuVertex[numbered++] = vertex; }
+  geometry.gpuVertex = gpuVertex;
+  geometry.gpuFaces = arrays.faces.map((vertex) => gpuNumber[vertex]);
+  const inGpuOrder = (values, size) => {
+    const out = new values.constructor(values.length);
+    for (let j = 0; j < n; j++) for (let k = 0; k < size; k++) out[size * j + k] = values[size * gpuVertex[j] + k];
+    return out;
+  };
+  // The index buffer holds the triangles the panes draw (see visibleFaces), rewritten when the view turns.
+  geometry.visible = new Uint16Array(arrays.faces.length);
+  geometry.visibleKey = "";
+  geometry.faceNormals = {};
   gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, indexBuffer);
-  gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, arrays.faces, gl.STATIC_DRAW);
+  gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, arrays.faces.byteLength, gl.DYNAMIC_DRAW);
   gl.bindBuffer(gl.ARRAY_BUFFER, colorBuffer);
   gl.bufferData(gl.ARRAY_BUFFER, new Uint8Array(4 * n), gl.DYNAMIC_DRAW);
   // The bare brain: sulci dark, gyri light (alpha 0: lit as anatomy).
@@ -159,6 +177,7 @@ function uploadGeometry(geometry) {
     const positions = new Float32Array(quantised.length);
     for (let i = 0; i < quantised.length; i++) positions[i] = quantised[i] * info.scale + info.offset[i % 3];
     geometry.positions[surface] = positions;
+    geometry.faceNormals[surface] = faceNormals(positions, arrays.faces);
     const vao = gl.createVertexArray();
     gl.bindVertexArray(vao);
     const attribute = (location, data, size, type, normalized) => {
@@ -168,8 +187,8 @@ function uploadGeometry(geometry) {
       gl.enableVertexAttribArray(location);
       gl.vertexAttribPointer(location, size, type, normalized, 0, 0);
     };
-    attribute(loc.a_position, positions, 3, gl.FLOAT, false);
-    attribute(loc.a_normal, arrays[surface + ":normal"], 3, gl.BYTE, true);
+    attribute(loc.a_position, inGpuOrder(positions, 3), 3, gl.FLOAT, false);
+    attribute(loc.a_normal, inGpuOrder(arrays[surface + ":normal"], 3), 3, gl.BYTE, true);
     gl.bindBuffer(gl.ARRAY_BUFFER, colorBuffer);
     gl.enableVertexAttribArray(loc.a_color);
     gl.vertexAttribPointer(loc.a_color, 4, gl.UNSIGNED_BYTE, true, 0, 0);
@@ -181,6 +200,50 @@ function uploadGeometry(geometry) {
   state.geometry = geometry;
 }
 
+// The outward normal (unit length) of every triangle.
+function faceNormals(positions, faces) {
+  const normals = new Float32Array(faces.length);
+  for (let f = 0; f < faces.length; f += 3) {
+    const a = 3 * faces[f], b = 3 * faces[f + 1], c = 3 * faces[f + 2];
+    const e1x = positions[b] - positions[a], e1y = positions[b + 1] - positions[a + 1], e1z = positions[b + 2] - positions[a + 2];
+    const e2x = positions[c] - positions[a], e2y = positions[c + 1] - positions[a + 1], e2z = positions[c + 2] - positions[a + 2];
+    const x = e1y * e2z - e1z * e2y, y = e1z * e2x - e1x * e2z, z = e1x * e2y - e1y * e2x;
+    const length = Math.hypot(x, y, z) || 1;
+    normals[f] = x / length; normals[f + 1] = y / length; normals[f + 2] = z / length;
+  }
+  return normals;
+}
+
+// The triangles each pane draws: those that face its camera. The others would be culled, but only after a
+// software renderer (a browser without a GPU) has processed their vertices, which costs about as much as
+// drawing them. Written into the index buffer when the surface, the panes or the rotation change; a time
+// step leaves it as it is. Triangles within EDGE_ON of edge-on are kept and left to the GPU's own culling
+// (snapped to pixels, a few of them still cover one): the picture is the same as when every one is drawn.
+const EDGE_ON = 0.05;  // cosine: 3 degrees
+function visibleFaces() {
+  const geometry = state.geometry, surface = ui.surface.value;
+  const rotations = state.panes.map(paneRotation);
+  const key = surface + ":" + state.panes.map((pane, i) => pane.hemi + rotations[i].join()).join(";");
+  if (key === geometry.visibleKey) return;
+  const normals = geometry.faceNormals[surface], faces = geometry.gpuFaces, visible = geometry.visible;
+  let n = 0;
+  state.panes.forEach((pane, i) => {
+    const [tx, ty, tz] = rotations[i][2];  // toward the viewer
+    const [first, count] = pane.range;
+    pane.first = n / 3;
+    for (let f = 3 * first; f < 3 * (first + count); f += 3) {
+      if (normals[f] * tx + normals[f + 1] * ty + normals[f + 2] * tz > -EDGE_ON) {
+        visible[n] = faces[f]; visible[n + 1] = faces[f + 1]; visible[n + 2] = faces[f + 2];
+        n += 3;
+      }
+    }
+    pane.count = n / 3 - pane.first;
+  });
+  gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, indexBuffer);
+  gl.bufferSubData(gl.ELEMENT_ARRAY_BUFFER, 0, visible, 0, n);
+  geometry.visibleKey = key;
+}
+
 function vertexRange(hemi) {
   const meta = state.geometry.meta;
   return hemi === "lh" ? [0, meta.n_lh] : hemi === "rh" ? [meta.n_lh, meta.n_vertices] : [0, meta.n_vertices];
@@ -189,6 +252,7 @@ function vertexRange(hemi) {
 // Panes side by side, each a hemisphere (or both) seen by one camera; fitted to the base view.
 function layout() {
   if (!state.geometry) return;
+  state.geometry.visibleKey = "";  // new panes: visibleFaces() fills them in
   const hemi = ui.hemi.value;
   const cameras = LAYOUTS[state.view];
   const hemis = hemi !== "both" ? [hemi] : cameras.both ? ["both"] : ["lh", "rh"];
@@ -287,11 +351,14 @@ function uploadColors(lim, lut) {
     const row = 3 * Math.max(0, Math.min(255, Math.round(255 * (value - lim.vmin) / (lim.vmax - lim.vmin || 1))));
     table.set([lut[row], lut[row + 1], lut[row + 2], 255], 4 * byte);
   }
-  const table32 = new Uint32Array(table.buffer), anatomy = state.geometry.anatomy;
+  const table32 = new Uint32Array(table.buffer), anatomy = state.geometry.anatomy, order = state.geometry.gpuVertex;
   const frame = data.arrays.frames.subarray(state.frame * n, (state.frame + 1) * n), lines = data.arrays.outline;
   if (!state.colors || state.colors.length !== n) state.colors = new Uint32Array(n);
   const colors = state.colors, dark = new Uint32Array(new Uint8Array([26, 26, 26, 0]).buffer)[0];
-  for (let i = 0; i < n; i++) colors[i] = outline && lines[i] ? dark : table32[frame[i]] || anatomy[i];
+  for (let j = 0; j < n; j++) {  // in GPU order
+    const i = order[j];
+    colors[j] = outline && lines[i] ? dark : table32[frame[i]] || anatomy[i];
+  }
   gl.bindBuffer(gl.ARRAY_BUFFER, colorBuffer);
   gl.bufferSubData(gl.ARRAY_BUFFER, 0, new Uint8Array(colors.buffer));
   state.colorKey = key;
@@ -308,10 +375,12 @@ function drawBrain() {
   const lut = state.colormaps[lim.symmetric ? "symmetric" : "one-sided"];
   gl.useProgram(program);
   gl.enable(gl.DEPTH_TEST);
+  gl.disable(gl.DITHER);  // a no-op on 8-bit colour, which a software renderer still pays for
   gl.enable(gl.CULL_FACE);
   gl.cullFace(gl.BACK);
   gl.frontFace(gl.CCW);
   gl.bindVertexArray(geometry.vaos[ui.surface.value]);
+  visibleFaces();
   uploadColors(lim, lut.lut);
   const paneWidth = Math.floor(glCanvas.width / state.panes.length);
   state.panes.forEach((pane, i) => {
@@ -320,7 +389,7 @@ function drawBrain() {
     const r = paneRotation(pane);
     gl.uniformMatrix3fv(loc.u_rotation, false, new Float32Array([r[0][0], r[1][0], r[2][0], r[0][1], r[1][1],
                                                                  r[2][1], r[0][2], r[1][2], r[2][2]]));
-    gl.drawElements(gl.TRIANGLES, pane.range[1] * 3, gl.UNSIGNED_SHORT, pane.range[0] * 6);
+    gl.drawElements(gl.TRIANGLES, pane.count * 3, gl.UNSIGNED_SHORT, pane.first * 6);
   });
   gl.bindVertexArray(null);
   const colorbarKey = [lim.vmin, lim.vmax, lim.threshold, lim.symmetric].join();
