@@ -57,7 +57,8 @@ function geometryFor(url) {
 }
 
 // ---------- WebGL ----------
-const gl = glCanvas.getContext("webgl2", { antialias: false });
+// Opaque (the stage is white): the compositor copies the picture instead of blending it over the page.
+const gl = glCanvas.getContext("webgl2", { antialias: false, alpha: false });
 if (!gl) {
   say("This browser cannot draw WebGL2, which the 3D view needs. The exports (GIF, MP4) still work.", "error");
   return;
@@ -392,6 +393,7 @@ function drawBrain() {
     gl.drawElements(gl.TRIANGLES, pane.count * 3, gl.UNSIGNED_SHORT, pane.first * 6);
   });
   gl.bindVertexArray(null);
+  gl.flush();  // the GPU starts now, while the plots and the page are drawn
   const colorbarKey = [lim.vmin, lim.vmax, lim.threshold, lim.symmetric].join();
   if (colorbarKey !== state.colorbarKey) {
     drawColorbar(lim, lut.lut);
@@ -499,7 +501,15 @@ function seriesLayer(canvas, series, times, xLabel, legend) {
   return { image: layer, series, times, x, y, top, bottom };
 }
 
+// What each plot canvas shows: a redraw that would change nothing is skipped (the compositor would still
+// repaint the canvas, which costs a browser without a GPU time that the 3D view needs).
+const plotShown = new WeakMap();
+
 function drawSeries(canvas, layer, frame) {
+  const shown = [layer && layer.image, layer ? frame : -1, canvas.width, canvas.height];
+  const before = plotShown.get(canvas);
+  if (before && shown.every((value, i) => value === before[i])) return;
+  plotShown.set(canvas, shown);
   const ctx = canvas.getContext("2d");
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, canvas.width, canvas.height);
