@@ -108,7 +108,7 @@ for (const name of ["u_mvp", "u_rotation"]) {
 const state = {
   geometry: null,       // {meta, arrays, positions: {surface: Float32Array}, vaos, bounds}
   data: null,           // {meta, arrays} of the prediction
-  colorKey: "", colors: null, colormaps: {}, layers: {}, colorbarKey: "",
+  colorKey: "", colorTableKey: "", colors: null, colormaps: {}, layers: {}, colorbarKey: "",
   frame: 0, picked: -1, view: "lateral", user: identity3(), zoom: 1, panes: [],
   playing: false, lastStep: 0, drawQueued: false, loadId: 0,
 };
@@ -339,26 +339,35 @@ function drawColorbar(lim, lut) {
   ctx.fillText(lim.symmetric ? "0" : "grey: below threshold", w / 2, barH + 6);
 }
 
+// ROI outlines: dark grey, lit as the anatomy is (alpha 0).
+const OUTLINE_RGBA = new Uint32Array(new Uint8Array([26, 26, 26, 0]).buffer)[0];
+
 // The colour of every vertex at the current time step (RGBA; alpha 255 where the data show, 0 for anatomy).
 function uploadColors(lim, lut) {
   const data = state.data, meta = data.meta, n = meta.n_vertices;
   const outline = ui.outline.checked && !meta.whole_space;
-  const key = [state.frame, lim.vmin, lim.vmax, lim.threshold, lim.symmetric, outline].join();
+  const tableKey = [lim.vmin, lim.vmax, lim.threshold, lim.symmetric].join();
+  const key = [tableKey, state.frame, outline].join(";");
   if (key === state.colorKey) return;
-  const table = new Uint8Array(256 * 4);  // byte value -> colour; 0 (transparent) where the anatomy shows
-  for (let byte = 0; byte < NO_VALUE; byte++) {
-    const value = meta.offset + byte * meta.scale;
-    if (lim.symmetric ? Math.abs(value) < lim.threshold : value < lim.threshold) continue;
-    const row = 3 * Math.max(0, Math.min(255, Math.round(255 * (value - lim.vmin) / (lim.vmax - lim.vmin || 1))));
-    table.set([lut[row], lut[row + 1], lut[row + 2], 255], 4 * byte);
+  // Byte value -> colour (0, transparent, where the anatomy shows): made again only when the limits change.
+  if (tableKey !== state.colorTableKey) {
+    const table = new Uint8Array(256 * 4);
+    for (let byte = 0; byte < NO_VALUE; byte++) {
+      const value = meta.offset + byte * meta.scale;
+      if (lim.symmetric ? Math.abs(value) < lim.threshold : value < lim.threshold) continue;
+      const row = 3 * Math.max(0, Math.min(255, Math.round(255 * (value - lim.vmin) / (lim.vmax - lim.vmin || 1))));
+      table.set([lut[row], lut[row + 1], lut[row + 2], 255], 4 * byte);
+    }
+    state.colorTable = new Uint32Array(table.buffer);
+    state.colorTableKey = tableKey;
   }
-  const table32 = new Uint32Array(table.buffer), anatomy = state.geometry.anatomy, order = state.geometry.gpuVertex;
+  const table32 = state.colorTable, anatomy = state.geometry.anatomy, order = state.geometry.gpuVertex;
   const frame = data.arrays.frames.subarray(state.frame * n, (state.frame + 1) * n), lines = data.arrays.outline;
   if (!state.colors || state.colors.length !== n) state.colors = new Uint32Array(n);
-  const colors = state.colors, dark = new Uint32Array(new Uint8Array([26, 26, 26, 0]).buffer)[0];
+  const colors = state.colors;
   for (let j = 0; j < n; j++) {  // in GPU order
     const i = order[j];
-    colors[j] = outline && lines[i] ? dark : table32[frame[i]] || anatomy[i];
+    colors[j] = outline && lines[i] ? OUTLINE_RGBA : table32[frame[i]] || anatomy[i];
   }
   gl.bindBuffer(gl.ARRAY_BUFFER, colorBuffer);
   gl.bufferSubData(gl.ARRAY_BUFFER, 0, new Uint8Array(colors.buffer));
@@ -393,7 +402,6 @@ function drawBrain() {
     gl.drawElements(gl.TRIANGLES, pane.count * 3, gl.UNSIGNED_SHORT, pane.first * 6);
   });
   gl.bindVertexArray(null);
-  gl.flush();  // the GPU starts now, while the plots and the page are drawn
   const colorbarKey = [lim.vmin, lim.vmax, lim.threshold, lim.symmetric].join();
   if (colorbarKey !== state.colorbarKey) {
     drawColorbar(lim, lut.lut);
@@ -690,13 +698,18 @@ function drawGlass() {
   ui.glass.getContext("2d").putImageData(glass.image, 0, 0);
 }
 
+// Text is set only when it changes: each change costs the page a layout.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 function drawClock() {
   const meta = state.data.meta;
-  ui.clock.textContent = "t = " + meta.times_s[state.frame].toFixed(1) + " s  (" + (state.frame + 1) + " / " + meta.n_frames + ")";
+  setText(ui.clock, "t = " + meta.times_s[state.frame].toFixed(1) + " s  (" + (state.frame + 1) + " / " + meta.n_frames + ")");
   if (ui.time.value !== String(state.frame)) ui.time.value = String(state.frame);
   root.dataset.frame = String(state.frame);
   const lim = limits();
-  ui.thrValue.textContent = (lim.symmetric ? "|v| ≥ " : "v ≥ ") + formatNumber(lim.threshold);
+  setText(ui.thrValue, (lim.symmetric ? "|v| ≥ " : "v ≥ ") + formatNumber(lim.threshold));
 }
 
 function drawAll() {
@@ -818,7 +831,7 @@ async function load(raw) {
     const [geometry, data] = await Promise.all([geometryFor(value.geometry), fetchPayload(value.payload)]);
     if (loadId !== state.loadId) return;  // a newer prediction arrived meanwhile
     if (state.geometry !== geometry) uploadGeometry(geometry);
-    state.colorKey = "";
+    state.colorKey = state.colorTableKey = "";
     state.data = data;
     state.frame = 0;
     state.picked = -1;
