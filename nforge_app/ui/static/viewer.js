@@ -65,8 +65,11 @@ if (!gl) {
 }
 
 // Each vertex's colour is worked out in JavaScript when the time step, the colours or the threshold change
-// (a 256-entry table per byte value, then one look-up per vertex) and sent as one attribute; the shaders only
-// light and write it. Software renderers (a browser without a GPU) then redraw a time step quickly.
+// (a 256-entry table per byte value, then one look-up per vertex). The mesh's shaders light and write it;
+// while the camera stays still, a time step is drawn from the vertex map instead (see drawFromMap).
+// Light: direction in camera space; lit = colour * (base + gain * lambert), data (alpha 1) or anatomy (alpha 0).
+const LIGHT = [-0.26, 0.39, 0.88], DATA_LIGHT = [0.62, 0.38], ANATOMY_LIGHT = [0.42, 0.58];
+const glsl = (values) => values.map((v) => v.toFixed(2)).join(", ");
 const VERTEX_SHADER = `#version 300 es
 in vec3 a_position;
 in vec3 a_normal;
@@ -75,9 +78,57 @@ uniform mat4 u_mvp;
 uniform mat3 u_rotation;
 out vec3 v_color;
 void main() {
-  float lambert = max(dot(u_rotation * a_normal, vec3(-0.26, 0.39, 0.88)), 0.0);
-  v_color = a_color.rgb * (a_color.a > 0.5 ? 0.62 + 0.38 * lambert : 0.42 + 0.58 * lambert);
+  float lambert = max(dot(u_rotation * a_normal, vec3(${glsl(LIGHT)})), 0.0);
+  vec2 light = a_color.a > 0.5 ? vec2(${glsl(DATA_LIGHT)}) : vec2(${glsl(ANATOMY_LIGHT)});
+  v_color = a_color.rgb * (light.x + light.y * lambert);
   gl_Position = u_mvp * vec4(a_position, 1.0);
+}`;
+
+// The vertex map (see drawFromMap): for every pixel, the three vertices of the triangle seen there (GPU
+// numbers) and the pixel's weights of the second and third, as float bits. Drawn without indices: each
+// corner carries its triangle's three vertices, and knows which corner it is from its number.
+const MAP_VERTEX_SHADER = `#version 300 es
+in vec3 a_position;
+in uvec3 a_corners;
+uniform mat4 u_mvp;
+flat out uvec3 v_corners;
+out vec2 v_weights;
+void main() {
+  int corner = gl_VertexID % 3;
+  v_corners = a_corners;
+  v_weights = vec2(corner == 1 ? 1.0 : 0.0, corner == 2 ? 1.0 : 0.0);
+  gl_Position = u_mvp * vec4(a_position, 1.0);
+}`;
+
+const MAP_FRAGMENT_SHADER = `#version 300 es
+precision highp float;
+flat in uvec3 v_corners;
+in vec2 v_weights;
+out uvec4 map;
+void main() {
+  map = uvec4(v_corners.x | (v_corners.y << 16), v_corners.z, floatBitsToUint(v_weights.x), floatBitsToUint(v_weights.y));
+}`;
+
+// A time step from the vertex map: each pixel mixes the lit colours of its three vertices (a texture, 256
+// vertices per row); pixels without a triangle are the white background. One triangle covers the viewport.
+const RECOLOUR_VERTEX_SHADER = `#version 300 es
+void main() {
+  vec2 corner = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));
+  gl_Position = vec4(corner * 2.0 - 1.0, 0.0, 1.0);
+}`;
+
+const RECOLOUR_FRAGMENT_SHADER = `#version 300 es
+precision highp float;
+precision highp usampler2D;
+uniform usampler2D u_map;
+uniform sampler2D u_lit;
+out vec4 color;
+vec3 lit(uint vertex) { return texelFetch(u_lit, ivec2(int(vertex & 255u), int(vertex >> 8u)), 0).rgb; }
+void main() {
+  uvec4 map = texelFetch(u_map, ivec2(gl_FragCoord.xy), 0);
+  if (map.y > 65535u) { color = vec4(1.0); return; }
+  float w1 = uintBitsToFloat(map.z), w2 = uintBitsToFloat(map.w);
+  color = vec4(lit(map.x & 65535u) * (1.0 - w1 - w2) + lit(map.x >> 16u) * w1 + lit(map.y) * w2, 1.0);
 }`;
 
 const FRAGMENT_SHADER = `#version 300 es
@@ -93,27 +144,44 @@ function compile(type, source) {
   if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(shader));
   return shader;
 }
-const program = gl.createProgram();
-gl.attachShader(program, compile(gl.VERTEX_SHADER, VERTEX_SHADER));
-gl.attachShader(program, compile(gl.FRAGMENT_SHADER, FRAGMENT_SHADER));
-gl.linkProgram(program);
-if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(program));
+function link(vertexShader, fragmentShader) {
+  const linked = gl.createProgram();
+  gl.attachShader(linked, compile(gl.VERTEX_SHADER, vertexShader));
+  gl.attachShader(linked, compile(gl.FRAGMENT_SHADER, fragmentShader));
+  gl.linkProgram(linked);
+  if (!gl.getProgramParameter(linked, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(linked));
+  return linked;
+}
+const program = link(VERTEX_SHADER, FRAGMENT_SHADER);
 const loc = {};
 for (const name of ["a_position", "a_normal", "a_color"]) loc[name] = gl.getAttribLocation(program, name);
 for (const name of ["u_mvp", "u_rotation"]) {
   loc[name] = gl.getUniformLocation(program, name);
 }
+const mapProgram = link(MAP_VERTEX_SHADER, MAP_FRAGMENT_SHADER);
+const mapLoc = { a_position: gl.getAttribLocation(mapProgram, "a_position"),
+                 a_corners: gl.getAttribLocation(mapProgram, "a_corners"),
+                 u_mvp: gl.getUniformLocation(mapProgram, "u_mvp") };
+const recolourProgram = link(RECOLOUR_VERTEX_SHADER, RECOLOUR_FRAGMENT_SHADER);
+gl.useProgram(recolourProgram);
+gl.uniform1i(gl.getUniformLocation(recolourProgram, "u_map"), 1);
+gl.uniform1i(gl.getUniformLocation(recolourProgram, "u_lit"), 2);
 
 // ---------- state ----------
 const state = {
   geometry: null,       // {meta, arrays, positions: {surface: Float32Array}, vaos, bounds}
   data: null,           // {meta, arrays} of the prediction
-  colorKey: "", colorTableKey: "", colors: null, colormaps: {}, layers: {}, colorbarKey: "",
+  colorKey: "", colorTableKey: "", colors: null, colorVersion: 0, uploadedVersion: -1, camera: "", colormaps: {},
+  layers: {}, colorbarKey: "",
   frame: 0, picked: -1, view: "lateral", user: identity3(), zoom: 1, panes: [],
   playing: false, lastStep: 0, drawQueued: false, loadId: 0,
 };
 const colorBuffer = gl.createBuffer();
 const indexBuffer = gl.createBuffer();
+// The vertex map and what recolours it: see drawFromMap.
+const vertexMap = { key: "", texture: null, depth: gl.createRenderbuffer(), framebuffer: gl.createFramebuffer(),
+                    vao: gl.createVertexArray(), positions: gl.createBuffer(), corners: gl.createBuffer(),
+                    boxes: [], shade: null, lit: null, litTexture: null, litKey: "" };
 
 // ---------- small linear algebra (row-major 3x3 as arrays of rows) ----------
 function identity3() { return [[1, 0, 0], [0, 1, 0], [0, 0, 1]]; }
@@ -155,6 +223,9 @@ function uploadGeometry(geometry) {
   for (const vertex of arrays.faces) if (gpuNumber[vertex] < 0) { gpuNumber[vertex] = numbered; gpuVertex[numbered++] = vertex; }
   for (let vertex = 0; vertex < n; vertex++) if (gpuNumber[vertex] < 0) { gpuNumber[vertex] = numbered; gpuVertex[numbered++] = vertex; }
   geometry.gpuVertex = gpuVertex;
+  geometry.gpuNumber = gpuNumber;
+  geometry.gpuPositions = {};
+  vertexMap.key = state.camera = "";
   geometry.gpuFaces = arrays.faces.map((vertex) => gpuNumber[vertex]);
   const inGpuOrder = (values, size) => {
     const out = new values.constructor(values.length);
@@ -188,7 +259,8 @@ function uploadGeometry(geometry) {
       gl.enableVertexAttribArray(location);
       gl.vertexAttribPointer(location, size, type, normalized, 0, 0);
     };
-    attribute(loc.a_position, inGpuOrder(positions, 3), 3, gl.FLOAT, false);
+    geometry.gpuPositions[surface] = inGpuOrder(positions, 3);
+    attribute(loc.a_position, geometry.gpuPositions[surface], 3, gl.FLOAT, false);
     attribute(loc.a_normal, inGpuOrder(arrays[surface + ":normal"], 3), 3, gl.BYTE, true);
     gl.bindBuffer(gl.ARRAY_BUFFER, colorBuffer);
     gl.enableVertexAttribArray(loc.a_color);
@@ -342,8 +414,9 @@ function drawColorbar(lim, lut) {
 // ROI outlines: dark grey, lit as the anatomy is (alpha 0).
 const OUTLINE_RGBA = new Uint32Array(new Uint8Array([26, 26, 26, 0]).buffer)[0];
 
-// The colour of every vertex at the current time step (RGBA; alpha 255 where the data show, 0 for anatomy).
-function uploadColors(lim, lut) {
+// The colour of every vertex at the current time step, in GPU order (RGBA; alpha 255 where the data show, 0
+// for anatomy), into state.colors; state.colorKey says what they show.
+function vertexColors(lim, lut) {
   const data = state.data, meta = data.meta, n = meta.n_vertices;
   const outline = ui.outline.checked && !meta.whole_space;
   const tableKey = [lim.vmin, lim.vmax, lim.threshold, lim.symmetric].join();
@@ -369,9 +442,8 @@ function uploadColors(lim, lut) {
     const i = order[j];
     colors[j] = outline && lines[i] ? OUTLINE_RGBA : table32[frame[i]] || anatomy[i];
   }
-  gl.bindBuffer(gl.ARRAY_BUFFER, colorBuffer);
-  gl.bufferSubData(gl.ARRAY_BUFFER, 0, new Uint8Array(colors.buffer));
   state.colorKey = key;
+  state.colorVersion += 1;
 }
 
 // ---------- drawing ----------
@@ -383,31 +455,185 @@ function drawBrain() {
   if (!geometry || !data) return;
   const lim = limits();
   const lut = state.colormaps[lim.symmetric ? "symmetric" : "one-sided"];
-  gl.useProgram(program);
-  gl.enable(gl.DEPTH_TEST);
   gl.disable(gl.DITHER);  // a no-op on 8-bit colour, which a software renderer still pays for
-  gl.enable(gl.CULL_FACE);
-  gl.cullFace(gl.BACK);
-  gl.frontFace(gl.CCW);
-  gl.bindVertexArray(geometry.vaos[ui.surface.value]);
   visibleFaces();
-  uploadColors(lim, lut.lut);
-  const paneWidth = Math.floor(glCanvas.width / state.panes.length);
-  state.panes.forEach((pane, i) => {
-    gl.viewport(i * paneWidth, 0, paneWidth, glCanvas.height);
-    gl.uniformMatrix4fv(loc.u_mvp, false, paneMatrix(pane));
-    const r = paneRotation(pane);
-    gl.uniformMatrix3fv(loc.u_rotation, false, new Float32Array([r[0][0], r[1][0], r[2][0], r[0][1], r[1][1],
-                                                                 r[2][1], r[0][2], r[1][2], r[2][2]]));
-    gl.drawElements(gl.TRIANGLES, pane.count * 3, gl.UNSIGNED_SHORT, pane.first * 6);
-  });
-  gl.bindVertexArray(null);
+  vertexColors(lim, lut.lut);
+  // A camera that has not moved since the last picture: the triangles cover the same pixels, the vertex map
+  // holds them. While it moves (orbit, zoom, another surface or layout), the mesh is drawn.
+  const matrices = state.panes.map(paneMatrix);
+  const camera = [glCanvas.width, glCanvas.height, ui.surface.value, ...matrices.map((m) => m.join())].join(";");
+  if (camera === state.camera) drawFromMap(camera, matrices); else drawMesh(matrices);
+  state.camera = camera;
   const colorbarKey = [lim.vmin, lim.vmax, lim.threshold, lim.symmetric].join();
   if (colorbarKey !== state.colorbarKey) {
     drawColorbar(lim, lut.lut);
     state.colorbarKey = colorbarKey;
   }
   placeMarker();
+}
+
+// The mesh, pane by pane (the triangles that face each camera).
+function drawMesh(matrices) {
+  if (state.uploadedVersion !== state.colorVersion) {
+    gl.bindBuffer(gl.ARRAY_BUFFER, colorBuffer);
+    gl.bufferSubData(gl.ARRAY_BUFFER, 0, new Uint8Array(state.colors.buffer));
+    state.uploadedVersion = state.colorVersion;
+  }
+  gl.useProgram(program);
+  gl.enable(gl.DEPTH_TEST);
+  gl.enable(gl.CULL_FACE);
+  gl.cullFace(gl.BACK);
+  gl.frontFace(gl.CCW);
+  gl.bindVertexArray(state.geometry.vaos[ui.surface.value]);
+  const paneWidth = Math.floor(glCanvas.width / state.panes.length);
+  state.panes.forEach((pane, i) => {
+    gl.viewport(i * paneWidth, 0, paneWidth, glCanvas.height);
+    gl.uniformMatrix4fv(loc.u_mvp, false, matrices[i]);
+    const r = paneRotation(pane);
+    gl.uniformMatrix3fv(loc.u_rotation, false, new Float32Array([r[0][0], r[1][0], r[2][0], r[0][1], r[1][1],
+                                                                 r[2][1], r[0][2], r[1][2], r[2][2]]));
+    gl.drawElements(gl.TRIANGLES, pane.count * 3, gl.UNSIGNED_SHORT, pane.first * 6);
+  });
+  gl.bindVertexArray(null);
+}
+
+// A time step without drawing the mesh again. Once per camera, the vertex map is drawn: for every pixel, the
+// three vertices of the triangle seen there and the pixel's weights between them (the same triangles, the
+// same pixels as the mesh). A time step then mixes the lit colours of those vertices in one pass over the
+// brain's pixels. A software renderer (a browser without a GPU) pays for each triangle it draws, so this
+// takes it less than half the time; the pixels are the mesh's, give or take one level of rounding.
+function drawFromMap(camera, matrices) {
+  const map = vertexMap;
+  if (map.key !== camera) drawVertexMap(matrices);
+  map.key = camera;
+  const litKey = camera + "|" + state.colorVersion;
+  gl.activeTexture(gl.TEXTURE2);
+  gl.bindTexture(gl.TEXTURE_2D, map.litTexture);
+  if (map.litKey !== litKey) {  // the lit colour of every vertex: VERTEX_SHADER's sums, in JavaScript
+    const colors = new Uint8Array(state.colors.buffer), shade = map.shade, lit = map.lit;
+    for (let j = 0; j < shade.length / 2; j++) {
+      const factor = colors[4 * j + 3] > 127 ? shade[2 * j] : shade[2 * j + 1];
+      lit[4 * j] = colors[4 * j] / 255 * factor;
+      lit[4 * j + 1] = colors[4 * j + 1] / 255 * factor;
+      lit[4 * j + 2] = colors[4 * j + 2] / 255 * factor;
+    }
+    gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, 256, lit.length / 1024, gl.RGBA, gl.FLOAT, lit);
+    map.litKey = litKey;
+  }
+  gl.activeTexture(gl.TEXTURE1);
+  gl.bindTexture(gl.TEXTURE_2D, map.texture);
+  gl.activeTexture(gl.TEXTURE0);
+  gl.useProgram(recolourProgram);
+  gl.disable(gl.DEPTH_TEST);
+  gl.disable(gl.CULL_FACE);
+  gl.viewport(0, 0, glCanvas.width, glCanvas.height);
+  gl.enable(gl.SCISSOR_TEST);
+  for (const [x, y, width, height] of map.boxes) {
+    gl.scissor(x, y, width, height);
+    gl.drawArrays(gl.TRIANGLES, 0, 3);
+  }
+  gl.disable(gl.SCISSOR_TEST);
+}
+
+function nearestTexture(texture, format, width, height) {
+  gl.bindTexture(gl.TEXTURE_2D, texture);
+  gl.texStorage2D(gl.TEXTURE_2D, 1, format, width, height);
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);  // integer and float: fetched, not filtered
+  gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+}
+
+// Draw the vertex map for the panes' cameras, the box of brain pixels in each pane, and the light of each
+// vertex (its pane's camera).
+function drawVertexMap(matrices) {
+  const map = vertexMap, geometry = state.geometry, surface = ui.surface.value;
+  const width = glCanvas.width, height = glCanvas.height, n = geometry.meta.n_vertices;
+  if (!map.texture || map.width !== width || map.height !== height) {
+    if (map.texture) gl.deleteTexture(map.texture);
+    map.texture = gl.createTexture();
+    nearestTexture(map.texture, gl.RGBA32UI, width, height);
+    gl.bindRenderbuffer(gl.RENDERBUFFER, map.depth);
+    gl.renderbufferStorage(gl.RENDERBUFFER, gl.DEPTH_COMPONENT24, width, height);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, map.framebuffer);
+    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, map.texture, 0);
+    gl.framebufferRenderbuffer(gl.FRAMEBUFFER, gl.DEPTH_ATTACHMENT, gl.RENDERBUFFER, map.depth);
+    map.width = width; map.height = height;
+  }
+  if (!map.litTexture) {
+    const rows = Math.ceil(n / 256);
+    map.litTexture = gl.createTexture();
+    nearestTexture(map.litTexture, gl.RGBA32F, 256, rows);
+    map.lit = new Float32Array(256 * rows * 4);
+    map.shade = new Float32Array(2 * n);
+    gl.bindVertexArray(map.vao);
+    gl.bindBuffer(gl.ARRAY_BUFFER, map.positions);
+    gl.enableVertexAttribArray(mapLoc.a_position);
+    gl.vertexAttribPointer(mapLoc.a_position, 3, gl.FLOAT, false, 0, 0);
+    gl.bindBuffer(gl.ARRAY_BUFFER, map.corners);
+    gl.enableVertexAttribArray(mapLoc.a_corners);
+    gl.vertexAttribIPointer(mapLoc.a_corners, 3, gl.UNSIGNED_SHORT, 0, 0);
+    gl.bindVertexArray(null);
+  }
+  // Every corner of the drawn triangles, pane after pane: its position and its triangle's three vertices.
+  const visible = geometry.visible, gpuPositions = geometry.gpuPositions[surface];
+  const corners = 3 * state.panes.reduce((sum, pane) => sum + pane.count, 0);
+  const positions = new Float32Array(3 * corners), triangles = new Uint16Array(3 * corners);
+  let c = 0;
+  map.boxes = state.panes.map((pane, i) => {
+    const m = matrices[i];
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (let t = pane.first; t < pane.first + pane.count; t++) {
+      for (let k = 0; k < 3; k++, c++) {
+        const vertex = 3 * visible[3 * t + k];
+        const x = gpuPositions[vertex], y = gpuPositions[vertex + 1], z = gpuPositions[vertex + 2];
+        positions[3 * c] = x; positions[3 * c + 1] = y; positions[3 * c + 2] = z;
+        triangles[3 * c] = visible[3 * t]; triangles[3 * c + 1] = visible[3 * t + 1]; triangles[3 * c + 2] = visible[3 * t + 2];
+        const sx = m[0] * x + m[4] * y + m[8] * z + m[12], sy = m[1] * x + m[5] * y + m[9] * z + m[13];
+        x0 = Math.min(x0, sx); x1 = Math.max(x1, sx); y0 = Math.min(y0, sy); y1 = Math.max(y1, sy);
+      }
+    }
+    // Pixels (with a pixel to spare) within the pane's viewport.
+    const paneWidth = Math.floor(width / state.panes.length), left = i * paneWidth;
+    const bx0 = Math.max(left, Math.floor(left + (x0 + 1) / 2 * paneWidth) - 1);
+    const bx1 = Math.min(left + paneWidth, Math.ceil(left + (x1 + 1) / 2 * paneWidth) + 1);
+    const by0 = Math.max(0, Math.floor((y0 + 1) / 2 * height) - 1), by1 = Math.min(height, Math.ceil((y1 + 1) / 2 * height) + 1);
+    return [bx0, by0, Math.max(0, bx1 - bx0), Math.max(0, by1 - by0)];
+  });
+  gl.bindBuffer(gl.ARRAY_BUFFER, map.positions);
+  gl.bufferData(gl.ARRAY_BUFFER, positions, gl.DYNAMIC_DRAW);
+  gl.bindBuffer(gl.ARRAY_BUFFER, map.corners);
+  gl.bufferData(gl.ARRAY_BUFFER, triangles, gl.DYNAMIC_DRAW);
+  gl.bindFramebuffer(gl.FRAMEBUFFER, map.framebuffer);
+  gl.viewport(0, 0, width, height);
+  gl.clearBufferuiv(gl.COLOR, 0, new Uint32Array([0, 0xFFFFFFFF, 0, 0]));  // y above 65535: no triangle
+  gl.clearBufferfv(gl.DEPTH, 0, new Float32Array([1]));
+  gl.useProgram(mapProgram);
+  gl.enable(gl.DEPTH_TEST);
+  gl.enable(gl.CULL_FACE);
+  gl.cullFace(gl.BACK);
+  gl.frontFace(gl.CCW);
+  gl.bindVertexArray(map.vao);
+  const paneWidth = Math.floor(width / state.panes.length);
+  state.panes.forEach((pane, i) => {
+    gl.viewport(i * paneWidth, 0, paneWidth, height);
+    gl.uniformMatrix4fv(mapLoc.u_mvp, false, matrices[i]);
+    gl.drawArrays(gl.TRIANGLES, 3 * pane.first, 3 * pane.count);
+  });
+  gl.bindVertexArray(null);
+  gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+  // The light of each vertex in its pane: VERTEX_SHADER's, for data (even) and anatomy (odd).
+  const normals = geometry.arrays[surface + ":normal"], number = geometry.gpuNumber;
+  for (const pane of state.panes) {
+    const r = paneRotation(pane), [first, end] = vertexRange(pane.hemi);
+    for (let vertex = first; vertex < end; vertex++) {
+      const i = 3 * vertex, j = number[vertex];
+      const nx = Math.max(normals[i] / 127, -1), ny = Math.max(normals[i + 1] / 127, -1), nz = Math.max(normals[i + 2] / 127, -1);
+      const lambert = Math.max(0, LIGHT[0] * (r[0][0] * nx + r[0][1] * ny + r[0][2] * nz)
+        + LIGHT[1] * (r[1][0] * nx + r[1][1] * ny + r[1][2] * nz) + LIGHT[2] * (r[2][0] * nx + r[2][1] * ny + r[2][2] * nz));
+      map.shade[2 * j] = DATA_LIGHT[0] + DATA_LIGHT[1] * lambert;
+      map.shade[2 * j + 1] = ANATOMY_LIGHT[0] + ANATOMY_LIGHT[1] * lambert;
+    }
+  }
+  map.litKey = "";
 }
 
 // A ring over the clicked vertex, hidden when the vertex faces away from the camera. Placed in percent of
