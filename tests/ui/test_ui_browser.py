@@ -3,6 +3,7 @@
 Screenshots are saved under ``artifacts/`` (git-ignored) for people to look at.
 """
 
+import base64
 import io
 import re
 from pathlib import Path
@@ -87,6 +88,26 @@ def test_example_scrub_pick_and_gif(page, tmp_path):
     with Image.open(gif_path) as gif:
         assert gif.n_frames == len(PER_TR_LINES)  # one per line of the per-TR example (TR 1 s)
     page.screenshot(path=ARTIFACTS / "ui-per-tr-export.png", full_page=True)
+    assert not page.errors
+
+
+def _canvas_pixels(page, script) -> np.ndarray:
+    data_url = page.evaluate(f"() => {{ {script}; return document.querySelector('.nfv-gl').toDataURL(); }}")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",")[1]))).convert("RGB"), np.int16)
+
+
+def test_a_time_step_from_the_vertex_map_looks_like_the_mesh(page):
+    # Right after the camera changes, a time step is drawn from the mesh; drawn again with the camera still,
+    # it comes from the vertex map. The two pictures agree, give or take a level of rounding.
+    for view, other in (("medial", "dorsal"), ("ventral", "lateral"), ("lateral", "medial")):
+        for frame in (1, 6):
+            show = "(view) => document.querySelector(`.nfv-views button[data-view=${view}]`).click()"
+            mesh = _canvas_pixels(page, f"const show = {show}; show('{other}'); window.nforgeViewer.drawFrameTimed(0); "
+                                        f"show('{view}'); window.nforgeViewer.drawFrameTimed({frame})")
+            still = _canvas_pixels(page, f"window.nforgeViewer.drawFrameTimed({frame})")
+            difference = np.abs(mesh - still).max(axis=2)
+            assert difference.max() <= 1 and (difference > 0).mean() < 1e-3, (view, frame)
+            assert (mesh < 250).any(axis=2).mean() > 0.2  # the brain is there
     assert not page.errors
 
 

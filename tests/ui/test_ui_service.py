@@ -1,6 +1,7 @@
 """The page's service without a server: inputs, predictions kept by id, exports that need no rendering."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +11,10 @@ from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.models import Prediction, get_card
 from nforge_app.spaces import get_space
-from nforge_app.ui._service import AppService, parse_roi
+from nforge_app.ui import _examples as examples_module
+from nforge_app.ui import _service as service_module
+from nforge_app.ui._examples import EXAMPLES, ExampleResults
+from nforge_app.ui._service import AppService, geometry_recipe, parse_roi
 from nforge_app.viz._viewer import unpack_payload
 
 
@@ -82,3 +86,28 @@ def test_kept_predictions_are_found_by_id_and_exported(service):
             service.load(bad)
     with pytest.raises(UserInputError, match="choose export formats"):
         service.export(result.prediction_id, ["docx"])
+
+
+def test_the_mesh_payload_is_made_once_and_then_served_from_its_file(service, monkeypatch):
+    url = service.geometry_url()
+    path = service.ui_dir / "payloads" / f"fsaverage5-{geometry_recipe()[:12]}.bin"
+    assert url.endswith(path.as_posix()) and unpack_payload(path.read_bytes())[0]["n_vertices"] == 20484
+
+    def not_again(*_args):
+        raise AssertionError("the mesh payload was made again")
+
+    monkeypatch.setattr(service_module, "geometry_payload", not_again)
+    assert AppService(settings=service.settings).geometry_url() == url  # a later start: the file as it is
+
+
+def test_examples_wait_for_the_first_page_or_their_delay(monkeypatch):
+    computed = []
+    monkeypatch.setattr(examples_module, "run_example",
+                        lambda service, example: computed.append(example.key) or f"result of {example.key}")
+    results = ExampleResults(service=None).start(delay_s=60)
+    time.sleep(0.2)
+    assert computed == []  # nobody asked yet
+    # A page asks for the first example: computing starts now.
+    assert results.wait(EXAMPLES[0].key, timeout_s=10) == f"result of {EXAMPLES[0].key}"
+    results._thread.join(timeout=10)
+    assert computed == [example.key for example in EXAMPLES]
