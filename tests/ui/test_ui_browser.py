@@ -18,7 +18,7 @@ from nforge_app.ui._examples import PER_TR_LINES
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-LOAD_S = 120  # the first example may still be computing when the page opens
+LOAD_S = 120  # the examples may still be computing when the page opens (the queue answers after them)
 
 
 @pytest.fixture(scope="module")
@@ -116,18 +116,18 @@ def test_errors_show_in_the_page(page, tmp_path):
     page.get_by_label("One line of text per TR").fill("   ")
     page.get_by_role("button", name="Run", exact=True).click()
     status = page.locator(".nforge-status")
-    status.filter(has_text="text box is empty").first.wait_for(timeout=30_000)
+    status.filter(has_text="text box is empty").first.wait_for(timeout=LOAD_S * 1000)
     assert "Traceback" not in page.content()
     wrong = tmp_path / "notes.xyz"
     wrong.write_text("not a stimulus")
     page.get_by_role("tab", name="Video / audio").click()
     page.locator("input[type=file]").first.set_input_files(wrong)
     page.get_by_role("button", name="Run", exact=True).click()
-    page.get_by_text("Invalid file type").first.wait_for(timeout=30_000)
+    page.get_by_text("Invalid file type").first.wait_for(timeout=LOAD_S * 1000)
     too_big = tmp_path / "big.mp4"
     too_big.write_bytes(b"\0" * 4_000_000)  # over the test server's 3 MB limit
     page.locator("input[type=file]").first.set_input_files(too_big)
-    page.get_by_text("exceed the maximum allowed size").first.wait_for(timeout=30_000)
+    page.get_by_text("exceed the maximum allowed size").first.wait_for(timeout=LOAD_S * 1000)
     page.screenshot(path=ARTIFACTS / "ui-errors.png", full_page=True)
     assert page.locator(".nfv").get_attribute("data-state") == "ready"  # the last result is still shown
 
@@ -138,7 +138,7 @@ def test_a_model_without_weights_offers_the_lite_model(page):
     page.get_by_label("Model").click()
     page.get_by_role("option", name=re.compile("Test model without weights")).click()
     page.get_by_role("button", name="Run", exact=True).click()
-    page.locator(".nforge-status").filter(has_text=HOW_TO_GET).first.wait_for(timeout=30_000)
+    page.locator(".nforge-status").filter(has_text=HOW_TO_GET).first.wait_for(timeout=LOAD_S * 1000)
     page.get_by_role("button", name="Run with nforge-lite instead").click()
     # The two lines keep the TR they were written for (the other model's 1.49 s): 3 s at nforge-lite's 1 Hz.
     page.locator(".nforge-status").filter(has_text="3 time steps").first.wait_for(timeout=LOAD_S * 1000)
