@@ -545,7 +545,8 @@ def _layer_settings(section: Mapping, where: str) -> dict:
 
 
 def extractors_from_config(config: dict, device: str = "cpu", dtype: str | torch.dtype | None = None,
-                           low_mem_use: bool = False, model_paths: dict[str, str] | None = None) -> list:
+                           low_mem_use: bool = False, model_paths: dict[str, str] | None = None,
+                           video_batch_size: int | None = None) -> list:
     """The TRIBE v2 extractors a release's ``config.yaml`` describes, in ``features_to_use`` order.
 
     Parameters
@@ -562,6 +563,9 @@ def extractors_from_config(config: dict, device: str = "cpu", dtype: str | torch
         Load one extractor's model at a time and free it when its modality is done.
     model_paths : dict or None
         ``{modality: local folder or hub id}`` replacing the config's model names (tests use tiny models).
+    video_batch_size : int or None
+        64-frame clips per V-JEPA2 forward pass instead of the config's (32 in the release, about 24 GiB of
+        activations on a GPU in bf16; lower it on a smaller GPU). The features do not change.
 
     Returns
     -------
@@ -597,7 +601,7 @@ def extractors_from_config(config: dict, device: str = "cpu", dtype: str | torch
                                        chunk_max_s=float(chunks.get("max_duration", 60.0)), **common)
         video = _section(config, "data.video_feature")
         chunks = _transform(config, "chunkvideos")
-        return TribeVideoExtractor(model, **settings, batch_size=int(section.get("batch_size", 32)),
+        return TribeVideoExtractor(model, **settings, batch_size=int(video_batch_size or section.get("batch_size", 32)),
                                    clip_duration_s=float(video.get("clip_duration") or 4.0),
                                    frames_per_clip=video.get("num_frames"),
                                    chunk_min_s=float(chunks.get("min_duration", 30.0)),

@@ -47,10 +47,11 @@ class TribeModel(EncodingModel):
     """TRIBE v2 as an :class:`EncodingModel`.
 
     Options (keyword arguments): ``fast`` (bool or None: bfloat16 encoder where the hardware supports it,
-    see :func:`load_encoder`), ``token`` (Hugging Face token), ``low_mem_use`` and ``extractor_dtype``
-    (passed to the feature extractors), ``batch_windows`` (windows per encoder call, default 8). ``variant`` is a hub repository id
-    or a local release folder (default ``facebook/tribev2``, or ``<NFORGE_WEIGHTS_DIR>/tribe-v2`` when
-    present).
+    see :func:`load_encoder`), ``token`` (Hugging Face token), ``low_mem_use``, ``extractor_dtype`` and
+    ``video_batch_size`` (passed to the feature extractors: see
+    ``nforge_app.features.tribe.extractors_from_config``), ``batch_windows`` (windows per encoder call,
+    default 8). ``variant`` is a hub repository id or a local release folder (default ``facebook/tribev2``,
+    or ``<NFORGE_WEIGHTS_DIR>/tribe-v2`` when present).
     """
 
     weight_files = ("config.yaml", "best.ckpt")
@@ -105,7 +106,8 @@ class TribeModel(EncodingModel):
         if not hasattr(self, "extractors_"):  # built once: each keeps its loaded model between predictions
             self.extractors_ = extractors_from_config(
                 extractor_config(self.config_, self.device_), device=self.device_,
-                dtype=self.options.get("extractor_dtype"), low_mem_use=bool(self.options.get("low_mem_use", False)))
+                dtype=self.options.get("extractor_dtype"), low_mem_use=bool(self.options.get("low_mem_use", False)),
+                video_batch_size=self.options.get("video_batch_size"))
         return self.extractors_
 
     def params(self) -> dict:

@@ -120,14 +120,14 @@ def test_weights_dir_release_and_extractors_from_config(release, tmp_path, monke
     settings = Settings(cache_dir=tmp_path / "cache", weights_dir=tmp_path / "weights")
     calls = []
     fake = types.ModuleType("nforge_app.features.tribe")
-    fake.extractors_from_config = lambda config, device, dtype, low_mem_use: calls.append(
-        (config, device, dtype, low_mem_use)) or ["extractor"]
+    fake.extractors_from_config = lambda config, device, dtype, low_mem_use, video_batch_size: calls.append(
+        (config, device, dtype, low_mem_use, video_batch_size)) or ["extractor"]
     monkeypatch.setitem(sys.modules, "nforge_app.features.tribe", fake)
-    model = TribeModel(settings, device="cpu", low_mem_use=True, extractor_dtype="bfloat16")
+    model = TribeModel(settings, device="cpu", low_mem_use=True, extractor_dtype="bfloat16", video_batch_size=8)
     assert model.extractors() == ["extractor"]  # loads the release on first use
     assert model.release_path_ == str(tmp_path / "weights" / "tribe-v2")
-    config, device, dtype, low_mem_use = calls[0]
-    assert (device, dtype, low_mem_use) == ("cpu", "bfloat16", True)
+    config, *passed = calls[0]
+    assert passed == ["cpu", "bfloat16", True, 8]
     assert config["data"]["text_feature"]["device"] == "cpu"  # the release pins cuda
     assert config["data"]["video_feature"]["image"]["device"] == "cpu"
     assert model.params()["precision"] in ("bf16", "fp32")
