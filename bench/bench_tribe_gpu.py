@@ -21,6 +21,7 @@ Run on a CUDA machine: ``python bench/bench_tribe_gpu.py [--config path/to/tribe
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -108,8 +109,6 @@ def build_extractor_models(weights: Path, words: list[str], device: str) -> dict
                         pred_num_attention_heads=12, pred_num_hidden_layers=12, pred_num_mask_tokens=10)
     with torch.device(device):  # released in float32
         sizes["video"] = _save(VJEPA2Model(vitg), video_dir, torch.float32)
-    import json
-
     (video_dir / "video_preprocessor_config.json").write_text(json.dumps(VJEPA2_PROCESSOR, indent=2))
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
