@@ -2,12 +2,24 @@
 
 Module and parameter names follow the release exactly (``encoder.layers.0.1.to_q.weight``,
 ``predictor.weights``, ...), so a checkpoint loads strictly. The submodules only hold parameters: the
-forward pass lives in :meth:`TribeEncoder.forward`, written for inference speed, and runs in float32 or, on
-the fast path, with bfloat16 matrix products around a float32 residual stream. On first use per precision
-the weights are laid out once (a "plan"): q/k/v fused into one matrix with the rotary pairs of q and k side
-by side (the rotation becomes one complex product), low-rank head and predictor multiplied into one matrix,
-and on CPUs the bfloat16 matrices packed for oneDNN. Attention is ``scaled_dot_product_attention`` (float32
-softmax); outputs are selected before the predictor and pooled before the head.
+forward pass lives in :meth:`TribeEncoder.forward`, written for inference speed, around a float32 residual
+stream in one of three precisions (:func:`resolve_precision`):
+
+- ``"fp32"``: float32 throughout;
+- ``"bf16"``: bfloat16 matrix products; the fast path on GPUs, and on CPUs without int8 dot products;
+- ``"int8"``: the fast path on CPUs with AVX512-VNNI. The products of the transformer layers run in int8
+  on oneDNN (weights quantised per output row once, inputs per call); attention, the feature projectors
+  and the head stay bfloat16 (an int8 head would put about 1% noise straight into every output). Each
+  int8 product guards its precision: a weight matrix that 8 bits would store with more than
+  ``INT8_MAX_WEIGHT_ERROR`` relative error stays bfloat16, and an input whose range exceeds
+  ``INT8_MAX_RANGE`` times its RMS (outlier channels, which would leave the other values a few levels) is
+  multiplied in bfloat16 for that call. Both are logged.
+
+On first use per precision the weights are laid out once (a "plan"): q/k/v fused into one matrix with the
+rotary pairs of q and k side by side (the rotation becomes one complex product), low-rank head and
+predictor multiplied into one matrix, and on CPUs the matrices packed for oneDNN. Attention is
+``scaled_dot_product_attention`` (float32 softmax); outputs are selected before the predictor and pooled
+before the head.
 
 Forward pass (per modality a float tensor (B, L, D, T) at 2 Hz):
 
@@ -27,6 +39,7 @@ numbers at a fraction of the cost (and a small selection of outputs costs little
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -38,10 +51,16 @@ from torch import nn
 
 from nforge_app.errors import UserInputError
 
+log = logging.getLogger(__name__)
+
 SCALENORM_EPS = 1e-12
 ROTARY_BASE = 10000.0
 MIN_ROTARY_DIM = 32
 FP32_ENV = "NFORGE_TRIBE_FP32"
+INT8_ENV = "NFORGE_TRIBE_INT8"
+INT8_MAX_WEIGHT_ERROR = 0.02  # |W - W_int8| / |W| above which a matrix stays bfloat16
+INT8_MAX_RANGE = 24.0  # (max - min) / RMS of an input above which that product runs in bfloat16
+PRECISIONS = ("fp32", "bf16", "int8")
 
 # The released facebook/tribev2 architecture; a release's config.yaml and model_build_args set every field.
 RELEASE_FEATURE_DIMS = MappingProxyType({"text": (2, 3072), "audio": (2, 1024), "video": (2, 1408)})
@@ -188,6 +207,74 @@ class _Linear:
         return F.gelu(y) if gelu else y
 
 
+class _Int8Linear:
+    """``x @ weight.T + bias`` in int8 on oneDNN (VNNI), for float inputs; see the module docstring.
+
+    The weight is quantised once, symmetric per output row. Each call quantises the input to uint8 over its
+    whole range and returns ``out_dtype``; an input with outliers (range over ``INT8_MAX_RANGE`` RMS) goes
+    through a bfloat16 product instead, built from the original weight on first need.
+    """
+
+    dtype = torch.float32  # the input dtype that loses nothing before quantisation
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, rows: int,
+                 out_dtype: torch.dtype = torch.float32) -> None:
+        weight = weight.detach()
+        self.scale, quantised = _quantise_rows(weight)
+        self.packed = torch.ops.onednn.qlinear_prepack(quantised, [rows, weight.shape[1]])
+        self.zeros = torch.zeros(weight.shape[0], dtype=torch.long)
+        self.bias = None if bias is None else bias.detach().float()
+        self.out_dtype, self.rows = out_dtype, rows
+        self._source, self._fallback = (weight, bias), None
+
+    def __call__(self, x: torch.Tensor, gelu: bool = False) -> torch.Tensor:
+        shape, x = x.shape, x.reshape(-1, x.shape[-1]).float()
+        low, high = (float(v) for v in torch.aminmax(x))
+        low, high = min(low, 0.0), max(high, 0.0)
+        rms = float(torch.linalg.vector_norm(x)) / math.sqrt(x.numel())
+        if high - low > INT8_MAX_RANGE * rms:
+            return self._bf16(x.view(shape), gelu)
+        step = max((high - low) / 255, torch.finfo(torch.float32).tiny)
+        zero = round(-low / step)
+        quantised = x.div(step).round_().add_(zero).clamp_(0, 255).to(torch.uint8)
+        y = torch.ops.onednn.qlinear_pointwise(quantised, step, zero, self.packed, self.scale, self.zeros,
+                                               self.bias, 1.0, 0, self.out_dtype, "gelu" if gelu else "none", [],
+                                               "none" if gelu else "")
+        return y.view(*shape[:-1], -1)
+
+    def _bf16(self, x: torch.Tensor, gelu: bool) -> torch.Tensor:
+        if self._fallback is None:
+            log.info("TRIBE v2 int8: an input of a %s product has outliers (range over %g times its RMS); such "
+                     "inputs are multiplied in bfloat16", tuple(self._source[0].shape), INT8_MAX_RANGE)
+            weight, bias = self._source
+            self._fallback = _Linear(weight.to(torch.bfloat16), None if bias is None else bias.to(torch.bfloat16),
+                                     self.rows)
+        return self._fallback(x.to(torch.bfloat16), gelu).to(self.out_dtype)
+
+
+def _quantise_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 per row: (float32 scales (N,), int8 (N, K)) with ``weight ~ scales[:, None] * int8``."""
+    weight = weight.float()
+    scale = (weight.abs().amax(1) / 127).clamp_min(torch.finfo(torch.float32).tiny)
+    return scale, torch.round(weight / scale[:, None]).to(torch.int8)
+
+
+def _int8_error(weight: torch.Tensor) -> float:
+    """Relative Frobenius error of ``weight`` stored in int8 per row."""
+    scale, quantised = _quantise_rows(weight)
+    weight = weight.float()
+    return float(torch.linalg.vector_norm(quantised * scale[:, None] - weight) / torch.linalg.vector_norm(weight)
+                 .clamp_min(torch.finfo(torch.float32).tiny))
+
+
+def int8_supported(device: torch.device | str) -> bool:
+    """Whether ``device`` is a CPU with int8 dot products (AVX512-VNNI or AMX) and oneDNN's int8 linear."""
+    device = torch.device(device)
+    checks = (getattr(torch.cpu, "_is_vnni_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return (device.type == "cpu" and any(check is not None and check() for check in checks)
+            and torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qlinear_pointwise"))
+
+
 def _can_pack(weight: torch.Tensor) -> bool:
     return (weight.device.type == "cpu" and weight.dtype == torch.bfloat16 and bf16_supported("cpu")
             and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
@@ -198,11 +285,11 @@ class _Plan:
     """The weights of one precision laid out for speed; layers are ("attn" | "ff", g, residual_scale, linears)."""
 
     signature: tuple
-    dtype: torch.dtype
+    dtype: torch.dtype  # of the matrices that are not int8
     projectors: dict[str, _Linear]
     layers: list[tuple]
     head: _Linear  # low_rank_head then predictor in one (n_outputs, hidden) matrix, no bias
-    head_weight: torch.Tensor  # the same matrix, never packed (selections slice its rows)
+    head_weight: torch.Tensor  # the same matrix in ``dtype``, never packed (selections slice its rows)
     head_bias: torch.Tensor  # float32
 
 
@@ -226,6 +313,19 @@ def resolve_fast(fast: bool | None, device: torch.device | str) -> bool:
     return bf16_supported(device)
 
 
+def resolve_precision(fast: bool | None, device: torch.device | str) -> str:
+    """The encoder's precision on ``device``: ``"fp32"``, ``"bf16"`` or ``"int8"`` (see the module docstring).
+
+    The fast path (:func:`resolve_fast`) is ``"int8"`` on CPUs with int8 dot products, unless
+    ``NFORGE_TRIBE_INT8=0``, and ``"bf16"`` elsewhere.
+    """
+    if not resolve_fast(fast, device):
+        return "fp32"
+    if int8_supported(device) and os.environ.get(INT8_ENV, "").strip() != "0":
+        return "int8"
+    return "bf16"
+
+
 class TribeEncoder(nn.Module):
     """The TRIBE v2 encoder: features of up to three modalities -> predicted fMRI per output.
 
@@ -236,8 +336,8 @@ class TribeEncoder(nn.Module):
     device : str or torch.device, optional
         Where to create the parameters; ``"meta"`` builds the structure without memory.
     fast : bool, optional
-        Default precision of :meth:`forward`: bfloat16 matrix products (True) or float32 (False); None
-        decides from the hardware and ``NFORGE_TRIBE_FP32``.
+        Default of :meth:`forward`: the fast path (True: int8 or bfloat16 matrix products, see
+        :func:`resolve_precision`) or float32 (False); None decides from the hardware and ``NFORGE_TRIBE_FP32``.
     """
 
     def __init__(self, spec: EncoderSpec, device=None, fast: bool | None = None) -> None:
@@ -253,12 +353,13 @@ class TribeEncoder(nn.Module):
         self.predictor = Predictor(spec.low_rank, spec.n_outputs, device)
         build_device = torch.device(device if device is not None else "cpu")
         self.fast = resolve_fast(fast, "cpu" if build_device.type == "meta" else build_device)
-        self._plans: dict[torch.dtype, _Plan] = {}
+        self._plans: dict[str, _Plan] = {}
 
     # ----------------------------------------------------------------------------------------------------
     def precision(self, fast: bool | None = None) -> str:
-        """``"bf16"`` or ``"fp32"``: the precision :meth:`forward` uses for this ``fast`` argument."""
-        return "bf16" if (self.fast if fast is None else fast) else "fp32"
+        """``"fp32"``, ``"bf16"`` or ``"int8"``: the precision :meth:`forward` uses for this ``fast`` argument."""
+        device = self.time_pos_embed.device
+        return resolve_precision(self.fast if fast is None else fast, "cpu" if device.type == "meta" else device)
 
     def forward(self, features: dict[str, torch.Tensor], pool_outputs: bool = True,
                 indices: torch.Tensor | None = None, fast: bool | None = None) -> torch.Tensor:
@@ -274,16 +375,15 @@ class TribeEncoder(nn.Module):
         indices : Tensor of int, optional
             Outputs to compute (all when None); the predictor is sliced before it runs.
         fast : bool, optional
-            bfloat16 matrix products (True) or float32 (False); None uses the module's default.
+            The fast path (True) or float32 (False); None uses the module's default (see :meth:`precision`).
 
         Returns
         -------
         Tensor, float32 (B, n_selected_outputs, T_out)
         """
         inputs, batch, n_steps = self._check_inputs(features)
-        dtype = torch.bfloat16 if (self.fast if fast is None else fast) else torch.float32
         with torch.inference_mode():
-            plan = self._plan(dtype)
+            plan = self._plan(self.precision(fast))
             x = self._embed(inputs, plan, batch, n_steps)
             rotation = self._rotation(n_steps, x.device)
             for layer in plan.layers:
@@ -291,12 +391,13 @@ class TribeEncoder(nn.Module):
             x = _scale_norm(x, self.encoder.final_norm.g)
             if pool_outputs:
                 x = F.adaptive_avg_pool1d(x.transpose(1, 2), self.spec.n_output_timesteps).transpose(1, 2)
-            x, bias = x.to(dtype, memory_format=torch.contiguous_format), plan.head_bias
+            x, bias = x.contiguous(), plan.head_bias
             if indices is None:
-                y = plan.head(x)
+                y = plan.head(x.to(plan.head.dtype))
             else:
                 indices = self._check_indices(indices, x.device)
-                y, bias = F.linear(x, plan.head_weight.index_select(0, indices)), bias.index_select(0, indices)
+                y = F.linear(x.to(plan.dtype), plan.head_weight.index_select(0, indices))
+                bias = bias.index_select(0, indices)
         return (y + bias).transpose(1, 2)
 
     # ----------------------------------------------------------------------------------------------------
@@ -353,25 +454,33 @@ class TribeEncoder(nn.Module):
         angles = torch.arange(n_steps, device=device, dtype=torch.float32)[:, None] * inv_freq
         return torch.polar(torch.ones_like(angles), angles)[:, None, None, :]
 
-    def _signature(self, dtype: torch.dtype) -> tuple:
+    def _signature(self, precision: str) -> tuple:
         # A plan is rebuilt when any parameter was replaced, moved or changed in place (inference tensors,
         # made under torch.inference_mode, keep no version count).
-        return (dtype,) + tuple((p.data_ptr(), p.device, 0 if p.is_inference() else p._version)
+        return (precision,) + tuple((p.data_ptr(), p.device, 0 if p.is_inference() else p._version)
                                 for p in self.parameters())
 
-    def _plan(self, dtype: torch.dtype) -> _Plan:
-        signature = self._signature(dtype)
-        plan = self._plans.get(dtype)
+    def _plan(self, precision: str) -> _Plan:
+        signature = self._signature(precision)
+        plan = self._plans.get(precision)
         if plan is None or plan.signature != signature:
             self._plans = {key: value for key, value in self._plans.items() if value.signature[1:] == signature[1:]}
-            plan = self._plans[dtype] = self._build_plan(dtype, signature)
+            plan = self._plans[precision] = self._build_plan(precision, signature)
         return plan
 
-    def _build_plan(self, dtype: torch.dtype, signature: tuple) -> _Plan:
+    def _build_plan(self, precision: str, signature: tuple) -> _Plan:
         spec, rows = self.spec, 2 * self.spec.n_output_timesteps
+        dtype = torch.float32 if precision == "fp32" else torch.bfloat16
 
-        def linear(weight: torch.Tensor, bias: torch.Tensor | None = None) -> _Linear:
-            return _Linear(weight.detach().to(dtype), None if bias is None else bias.detach().to(dtype), rows)
+        def linear(weight: torch.Tensor, bias: torch.Tensor | None = None, int8: bool = False,
+                   out_dtype: torch.dtype = torch.float32, n_rows: int = rows) -> _Linear | _Int8Linear:
+            if int8 and precision == "int8":
+                error = _int8_error(weight)
+                if error <= INT8_MAX_WEIGHT_ERROR:
+                    return _Int8Linear(weight, bias, n_rows, out_dtype)
+                log.info("TRIBE v2 int8: a %s matrix would lose %.1f%% in int8; it stays bfloat16",
+                         tuple(weight.shape), 100 * error)
+            return _Linear(weight.detach().to(dtype), None if bias is None else bias.detach().to(dtype), n_rows)
 
         # Within each head, q and k rows are reordered so that the rotary pairs (i, i + rotary_dim / 2) sit
         # side by side: the rotation is then one complex product, and q . k is unchanged.
@@ -384,14 +493,17 @@ class TribeEncoder(nn.Module):
             common = (norm.g.detach().float(), residual.residual_scale.detach().float())
             if isinstance(block, Attention):
                 qkv = torch.cat([block.to_q.weight[paired], block.to_k.weight[paired], block.to_v.weight])
-                layers.append(("attn", *common, linear(qkv), linear(block.to_out.weight)))
+                # q, k and v stay bfloat16 for the attention products
+                layers.append(("attn", *common, linear(qkv, int8=True, out_dtype=dtype),
+                               linear(block.to_out.weight, int8=True)))
             else:
                 first, last = block.ff[0][0], block.ff[2]
-                layers.append(("ff", *common, linear(first.weight, first.bias), linear(last.weight, last.bias)))
+                layers.append(("ff", *common, linear(first.weight, first.bias, int8=True),
+                               linear(last.weight, last.bias, int8=True)))
         head = self.predictor.weights[0].detach().float().t() @ self.low_rank_head.weight.detach().float()
-        head = head.to(dtype)
         return _Plan(signature, dtype, {m: linear(p.weight, p.bias) for m, p in self.projectors.items()}, layers,
-                     _Linear(head, None, spec.n_output_timesteps), head, self.predictor.bias[0].detach().float())
+                     linear(head, n_rows=spec.n_output_timesteps), head.to(dtype),
+                     self.predictor.bias[0].detach().float())
 
 
 def _scale_norm(x: torch.Tensor, g: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -409,9 +521,10 @@ def _attention(x: torch.Tensor, layer: tuple, rotation: torch.Tensor, spec: Enco
     pairs.copy_(torch.view_as_real(turned).flatten(-2))
     q, k, v = qkv.transpose(1, 3).unbind(2)  # each (B, heads, T, head_dim)
     out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, n_steps, hidden)
-    return torch.addcmul(out_linear(out), x, scale)
+    return torch.addcmul(out_linear(out.to(out_linear.dtype)), x, scale)
 
 
 def _feed_forward(x: torch.Tensor, layer: tuple) -> torch.Tensor:
     _, g, scale, first, last = layer
-    return torch.addcmul(last(first(_scale_norm(x, g, first.dtype), gelu=True)), x, scale)
+    hidden = first(_scale_norm(x, g, first.dtype), gelu=True)
+    return torch.addcmul(last(hidden.to(last.dtype)), x, scale)

@@ -277,8 +277,10 @@ def load_encoder(path: str | Path, device: str = "cpu", fast: bool | None = None
     device : str
         ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"``.
     fast : bool, optional
-        Default precision: bfloat16 matrix products (True) or float32 (False); None picks bfloat16 where the
-        hardware multiplies it natively, unless ``NFORGE_TRIBE_FP32=1``.
+        Default precision: the fast path (True) or float32 (False); None takes the fast path where the
+        hardware multiplies bfloat16 natively, unless ``NFORGE_TRIBE_FP32=1``. The fast path is int8 on CPUs
+        with AVX512-VNNI (``NFORGE_TRIBE_INT8=0`` keeps bfloat16) and bfloat16 elsewhere; see
+        ``nforge_app.models._tribe_net.resolve_precision``.
 
     Returns
     -------

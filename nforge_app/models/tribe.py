@@ -46,8 +46,8 @@ BATCH_WINDOWS = 8
 class TribeModel(EncodingModel):
     """TRIBE v2 as an :class:`EncodingModel`.
 
-    Options (keyword arguments): ``fast`` (bool or None: bfloat16 encoder where the hardware supports it,
-    see :func:`load_encoder`), ``token`` (Hugging Face token), ``low_mem_use``, ``extractor_dtype`` and
+    Options (keyword arguments): ``fast`` (bool or None: the fast int8/bfloat16 encoder where the hardware
+    supports it, see :func:`load_encoder`), ``token`` (Hugging Face token), ``low_mem_use``, ``extractor_dtype`` and
     ``video_batch_size`` (passed to the feature extractors: see
     ``nforge_app.features.tribe.extractors_from_config``), ``batch_windows`` (windows per encoder call,
     default 8). ``variant`` is a hub repository id or a local release folder (default ``facebook/tribev2``,
@@ -112,9 +112,9 @@ class TribeModel(EncodingModel):
 
     def params(self) -> dict:
         device = resolve_device(self.device)
-        from nforge_app.models._tribe_net import resolve_fast
+        from nforge_app.models._tribe_net import resolve_precision
 
-        return {**super().params(), "precision": "bf16" if resolve_fast(self.options.get("fast"), device) else "fp32"}
+        return {**super().params(), "precision": resolve_precision(self.options.get("fast"), device)}
 
     def predict(self, features: FeatureSet, stimulus: Stimulus, subject, indices: np.ndarray | None,
                 progress: ProgressFn = no_progress) -> Prediction:

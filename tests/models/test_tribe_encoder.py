@@ -11,7 +11,14 @@ import torch.nn.functional as F
 
 from nforge_app.errors import UserInputError
 from nforge_app.models import _tribe_net
-from nforge_app.models._tribe_net import EncoderSpec, TribeEncoder, bf16_supported, resolve_fast
+from nforge_app.models._tribe_net import (
+    EncoderSpec,
+    TribeEncoder,
+    bf16_supported,
+    int8_supported,
+    resolve_fast,
+    resolve_precision,
+)
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "spec"
 SMALL = EncoderSpec(feature_dims={"text": (2, 24), "audio": (2, 16), "video": (2, 20)}, n_outputs=40,
@@ -138,13 +145,59 @@ def test_three_dimensional_input_means_one_layer():
                                                                         fast=False))
 
 
-def test_bf16_path_correlates_with_fp32():
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_fast_paths_correlate_with_fp32(monkeypatch, precision):
+    if precision == "int8" and not int8_supported("cpu"):
+        pytest.skip("this CPU has no int8 dot products (AVX512-VNNI or AMX)")
+    monkeypatch.setenv(_tribe_net.INT8_ENV, "1" if precision == "int8" else "0")
     encoder = small_encoder()
     features = random_features(SMALL, batch=2, n_steps=40)
     exact, fast = encoder(features, fast=False), encoder(features, fast=True)
-    assert encoder.precision(True) == "bf16" and encoder.precision(False) == "fp32"
+    assert encoder.precision(True) == precision and encoder.precision(False) == "fp32"
     assert fast.dtype == torch.float32 and fast.shape == exact.shape
     assert correlation(fast, exact) > 0.999
+    linears = [linear for layer in encoder._plan(precision).layers for linear in layer[3:]]
+    assert all(isinstance(linear, _tribe_net._Int8Linear) == (precision == "int8") for linear in linears)
+
+
+needs_int8 = pytest.mark.skipif(not int8_supported("cpu"), reason="this CPU has no int8 dot products")
+
+
+@needs_int8
+def test_int8_product_is_close_and_falls_back_on_outlier_inputs(caplog):
+    generator = torch.Generator().manual_seed(0)
+    weight, bias = torch.randn(64, 48, generator=generator), torch.randn(64, generator=generator)
+    linear = _tribe_net._Int8Linear(weight, bias, rows=30)
+    x = torch.randn(2, 30, 48, generator=generator)
+
+    def relative_error(got, want):
+        return float((got - want).norm() / want.norm())
+
+    got = linear(x, gelu=True)
+    assert got.shape == (2, 30, 64) and got.dtype == torch.float32
+    assert relative_error(got, F.gelu(F.linear(x, weight, bias))) < 0.03 and linear._fallback is None
+    x[..., 5] *= 200.0  # one outlier channel: 8 bits over its range would leave the others a level or two
+    with caplog.at_level("INFO", logger=_tribe_net.__name__):
+        got = linear(x)
+    assert linear._fallback is not None and "outliers" in caplog.text
+    assert relative_error(got, F.linear(x, weight, bias)) < 0.01
+
+
+@needs_int8
+def test_a_weight_int8_would_spoil_stays_bf16(monkeypatch, caplog):
+    monkeypatch.setenv(_tribe_net.INT8_ENV, "1")
+    encoder = small_encoder()
+    with torch.no_grad():  # one entry per row 40x the row's largest: 8 bits leave the rest a level or two
+        weight = encoder.encoder.layers[1][1].ff[2].weight
+        weight[:, 0] = 40 * weight.abs().amax(1)
+    assert _tribe_net._int8_error(weight) > 1.4 * _tribe_net.INT8_MAX_WEIGHT_ERROR
+    features = random_features(SMALL, batch=1, n_steps=20)
+    with caplog.at_level("INFO", logger=_tribe_net.__name__):
+        fast = encoder(features, fast=True)
+    first, last = encoder._plan("int8").layers[1][3:]
+    assert isinstance(first, _tribe_net._Int8Linear) and isinstance(last, _tribe_net._Linear)
+    assert "stays bfloat16" in caplog.text
+    assert correlation(fast, encoder(features, fast=False)) > 0.999
 
 
 def test_pooling_before_the_head_equals_pooling_after():
@@ -204,20 +257,26 @@ def test_precision_choice(monkeypatch):
     monkeypatch.delenv(_tribe_net.FP32_ENV, raising=False)
     assert resolve_fast(None, "cpu") == bf16_supported("cpu")
     assert resolve_fast(False, "cpu") is False and resolve_fast(True, "cpu") is True
+    monkeypatch.setenv(_tribe_net.INT8_ENV, "1")
+    assert resolve_precision(True, "cpu") == ("int8" if int8_supported("cpu") else "bf16")
+    assert resolve_precision(True, "cuda") == "bf16" and resolve_precision(False, "cpu") == "fp32"
+    monkeypatch.setenv(_tribe_net.INT8_ENV, "0")
+    assert resolve_precision(True, "cpu") == "bf16"
     monkeypatch.setenv(_tribe_net.FP32_ENV, "1")
-    assert resolve_fast(None, "cpu") is False
+    assert resolve_fast(None, "cpu") is False and resolve_precision(None, "cpu") == "fp32"
     assert TribeEncoder(SMALL, device="meta").precision() == "fp32"
 
 
 @pytest.mark.slow
-def test_release_size_bf16_window_correlates_with_fp32():
+def test_release_size_fast_windows_correlate_with_fp32(monkeypatch):
     torch.manual_seed(0)
     encoder = TribeEncoder(EncoderSpec()).eval()
     features = random_features(encoder.spec, batch=1, n_steps=200)
     exact = encoder(features, fast=False)
-    fast = encoder(features, fast=True)
     assert exact.shape == (1, 20484, 100)
-    assert correlation(fast, exact) >= 0.9995
+    for int8 in ("0", "1"):
+        monkeypatch.setenv(_tribe_net.INT8_ENV, int8)
+        assert correlation(encoder(features, fast=True), exact) >= 0.9995, encoder.precision(True)
 
 
 @pytest.mark.gpu

@@ -14,6 +14,7 @@ from test_tribe_release import write_release
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.features import FeatureSet
+from nforge_app.models._tribe_net import resolve_precision
 from nforge_app.models.tribe import TribeModel, stack_windows, stitch_windows
 from nforge_app.stimuli import Stimulus
 
@@ -130,5 +131,5 @@ def test_weights_dir_release_and_extractors_from_config(release, tmp_path, monke
     assert passed == ["cpu", "bfloat16", True, 8]
     assert config["data"]["text_feature"]["device"] == "cpu"  # the release pins cuda
     assert config["data"]["video_feature"]["image"]["device"] == "cpu"
-    assert model.params()["precision"] in ("bf16", "fp32")
+    assert model.params()["precision"] == resolve_precision(None, "cpu")
     assert TribeModel(settings, fast=False).params()["precision"] == "fp32"
