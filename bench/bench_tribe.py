@@ -85,7 +85,8 @@ def main(repeats: int = 7) -> None:
              ("bf16 vs fp32, 1 - correlation", (1 - agreement["bf16 correlation"]) * 1e6, "1e-6", "<= 500"),
              ("fast vs fp32, 1 - correlation", (1 - agreement["fast correlation"]) * 1e6, "1e-6", "<= 500")]
     report("tribe", rows, extra={
-        "threads": torch.get_num_threads(), "torch": torch.__version__, "bf16_native": bf16_supported("cpu"), "fast_precision": encoder.precision(True),
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "bf16_native": bf16_supported("cpu"),
+        "fast_precision": encoder.precision(True),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(), "repeats": repeats,
         "times_s": times, "output_scale": scale, "agreement": agreement,
     })
