@@ -211,9 +211,10 @@ class _Linear:
 class _Int8Linear:
     """``x @ weight.T + bias`` in int8 on oneDNN (VNNI), for float inputs; see the module docstring.
 
-    The weight is quantised once, symmetric per output row. Each call quantises the input to uint8 over its
-    whole range and returns ``out_dtype``; an input with outliers (range over ``INT8_MAX_RANGE`` RMS) goes
-    through a bfloat16 product instead, built from the original weight on first need.
+    The weight is quantised once, symmetric per output row (``weight_error``: the relative error of that
+    copy). Each call quantises the input to uint8 over its whole range and returns ``out_dtype``; an input
+    with outliers (range over ``INT8_MAX_RANGE`` RMS) goes through a bfloat16 product instead, built from
+    the original weight on first need.
     """
 
     dtype = torch.float32  # the input dtype that loses nothing before quantisation
@@ -222,6 +223,7 @@ class _Int8Linear:
                  out_dtype: torch.dtype = torch.float32) -> None:
         weight = weight.detach()
         self.scale, quantised = _quantise_rows(weight)
+        self.weight_error = _relative_error(quantised * self.scale[:, None], weight.float())
         self.packed = torch.ops.onednn.qlinear_prepack(quantised, [rows, weight.shape[1]])
         self.zeros = torch.zeros(weight.shape[0], dtype=torch.long)
         self.bias = None if bias is None else bias.detach().float()
@@ -260,12 +262,10 @@ def _quantise_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return scale, torch.round(weight / scale[:, None]).to(torch.int8)
 
 
-def _int8_error(weight: torch.Tensor) -> float:
-    """Relative Frobenius error of ``weight`` stored in int8 per row."""
-    scale, quantised = _quantise_rows(weight)
-    weight = weight.float()
-    return float(torch.linalg.vector_norm(quantised * scale[:, None] - weight) / torch.linalg.vector_norm(weight)
-                 .clamp_min(torch.finfo(torch.float32).tiny))
+def _relative_error(approximation: torch.Tensor, exact: torch.Tensor) -> float:
+    """``|approximation - exact| / |exact|`` (Frobenius norms)."""
+    tiny = torch.finfo(torch.float32).tiny
+    return float(torch.linalg.vector_norm(approximation - exact) / torch.linalg.vector_norm(exact).clamp_min(tiny))
 
 
 def int8_supported(device: torch.device | str) -> bool:
@@ -476,11 +476,11 @@ class TribeEncoder(nn.Module):
         def linear(weight: torch.Tensor, bias: torch.Tensor | None = None, int8: bool = False,
                    out_dtype: torch.dtype = torch.float32, n_rows: int = rows) -> _Linear | _Int8Linear:
             if int8 and precision == "int8":
-                error = _int8_error(weight)
-                if error <= INT8_MAX_WEIGHT_ERROR:
-                    return _Int8Linear(weight, bias, n_rows, out_dtype)
+                candidate = _Int8Linear(weight, bias, n_rows, out_dtype)
+                if candidate.weight_error <= INT8_MAX_WEIGHT_ERROR:
+                    return candidate
                 log.info("TRIBE v2 int8: a %s matrix would lose %.1f%% in int8; it stays bfloat16",
-                         tuple(weight.shape), 100 * error)
+                         tuple(weight.shape), 100 * candidate.weight_error)
             return _Linear(weight.detach().to(dtype), None if bias is None else bias.detach().to(dtype), n_rows)
 
         # Within each head, q and k rows are reordered so that the rotary pairs (i, i + rotary_dim / 2) sit

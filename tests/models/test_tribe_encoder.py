@@ -190,7 +190,7 @@ def test_a_weight_int8_would_spoil_stays_bf16(monkeypatch, caplog):
     with torch.no_grad():  # one entry per row 40x the row's largest: 8 bits leave the rest a level or two
         weight = encoder.encoder.layers[1][1].ff[2].weight
         weight[:, 0] = 40 * weight.abs().amax(1)
-    assert _tribe_net._int8_error(weight) > 1.4 * _tribe_net.INT8_MAX_WEIGHT_ERROR
+    assert _tribe_net._Int8Linear(weight, None, rows=20).weight_error > 1.4 * _tribe_net.INT8_MAX_WEIGHT_ERROR
     features = random_features(SMALL, batch=1, n_steps=20)
     with caplog.at_level("INFO", logger=_tribe_net.__name__):
         fast = encoder(features, fast=True)
