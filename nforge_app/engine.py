@@ -19,6 +19,7 @@ import numpy as np
 
 from nforge_app._device import resolve_device
 from nforge_app._files import text_sha256
+from nforge_app._version import __version__
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.export import load_npz, save_npz
@@ -153,9 +154,13 @@ class Engine:
         if not isinstance(stimulus, Stimulus) and not isinstance(stimulus, (str, os.PathLike)):
             tr_s = tr_s or card.tr_s
         key_stimulus = stimulus.content_hash if isinstance(stimulus, Stimulus) else stimulus_key(stimulus, tr_s)
-        weights = get_model_class(model_id).weights_fingerprint(self.settings, variant)
-        base_key = text_sha256(key_stimulus, model_id, str(variant), weights, str(subject),
-                               json.dumps(options, sort_keys=True, default=str))
+        model_class = get_model_class(model_id)
+        weights = model_class.weights_fingerprint(self.settings, variant)
+        # params() of an unloaded instance (cheap): the options as the model reads them, and what they resolve
+        # to here (e.g. the TRIBE v2 encoder's precision); the package version stands for the model code.
+        params = model_class(self.settings, variant=variant, device=self.device, **options).params()
+        base_key = text_sha256(key_stimulus, model_id, str(variant), weights, str(subject), __version__,
+                               json.dumps(params, sort_keys=True, default=str))
         full_key = f"{base_key}-all"
         sel_key = full_key if indices is None else f"{base_key}-{text_sha256(indices.tobytes().hex())[:16]}"
 

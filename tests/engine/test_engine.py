@@ -94,3 +94,18 @@ def test_per_tr_text_without_text_reading_model_is_rejected(engine, tmp_path):
     silent = make_video(tmp_path / "silent.mp4", 3.0, audio=None)
     pred = engine.predict(silent, "nforge-lite")
     assert pred.data.shape == (3, 20484)
+
+
+def test_what_the_model_resolves_its_options_to_is_part_of_the_cache_key(engine, clip, monkeypatch):
+    from nforge_app.models.lite import LiteModel
+
+    def stages_of_a_prediction():
+        stages = []
+        engine.predict(clip, "nforge-lite", roi="V1", progress=lambda f, s: stages.append(s))
+        return stages
+
+    monkeypatch.setattr(LiteModel, "params", lambda self: {"precision": "int8"})
+    assert stages_of_a_prediction()[-1] == "done"
+    assert stages_of_a_prediction() == ["cached"]
+    monkeypatch.setattr(LiteModel, "params", lambda self: {"precision": "fp32"})  # e.g. NFORGE_TRIBE_FP32=1 set
+    assert stages_of_a_prediction()[-1] == "done"
