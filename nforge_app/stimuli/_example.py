@@ -5,18 +5,19 @@ Used by the web app's first example and by ``nforge example``; nothing large is 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import wave
 from pathlib import Path
 
 import numpy as np
 
 from nforge_app._files import atomic_path
-from nforge_app.stimuli._media import ffmpeg_exe
+from nforge_app.stimuli._media import AUDIO_RATE_HZ, ffmpeg_exe
+from nforge_app.stimuli._speech import speak_text
+from nforge_app.stimuli._types import AudioTrack
 
 CLIP_SIZE = (320, 240)
 CLIP_FPS = 25
+SPEECH_DELAY_S = 0.3  # from the start of a part to its first word
 # Speech, then silence over a dark screen, then speech over moving cells: every channel of the lite model
 # changes over the 20 s, so the example has something to show.
 _CLIP_PARTS = (  # (seconds, video source, sentence or None)
@@ -26,19 +27,6 @@ _CLIP_PARTS = (  # (seconds, video source, sentence or None)
     (7.0, "life=size={w}x{h}:rate={fps}:mold=10:ratio=0.4:life_color=0x40d080:death_color=0x102040",
      "Now the screen fills with moving cells. Watch the visual cortex follow them."),
 )
-
-def _speech(text: str, rate_hz: int, scratch: Path) -> np.ndarray:
-    """``text`` spoken by the espeak-ng command as float samples at ``rate_hz`` (a soft tone without it)."""
-    if shutil.which("espeak-ng") is None:
-        seconds = 0.35 * len(text.split())
-        t = np.arange(int(seconds * rate_hz)) / rate_hz
-        return 0.2 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0)
-    subprocess.run(["espeak-ng", "-w", str(scratch), "--stdin"], input=text.encode(), check=True,
-                   capture_output=True)
-    raw = subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(scratch), "-ac", "1", "-ar",
-                          str(rate_hz), "-f", "s16le", "-"], check=True, capture_output=True).stdout
-    return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768
-
 
 def _srt_time(seconds: float) -> str:
     millis = round(seconds * 1000)
@@ -55,27 +43,26 @@ def make_example_clip(path: Path) -> tuple[Path, Path]:
     transcript = path.with_suffix(".srt")
     if path.exists() and transcript.exists():
         return path, transcript
-    rate_hz = 22050
     total_s = sum(seconds for seconds, _, _ in _CLIP_PARTS)
-    sound = np.zeros(int(total_s * rate_hz), dtype=np.float32)
+    sound = np.zeros(int(total_s * AUDIO_RATE_HZ), dtype=np.float32)
     width, height = CLIP_SIZE
     inputs, cues, start_s = [], [], 0.0
     with atomic_path(path) as tmp:
-        scratch, track = tmp.with_suffix(".speech.wav"), tmp.with_suffix(".track.wav")
+        track = tmp.with_suffix(".track.wav")
         try:
             for seconds, source, sentence in _CLIP_PARTS:
                 inputs += ["-f", "lavfi", "-t", f"{seconds:g}", "-i", source.format(w=width, h=height, fps=CLIP_FPS)]
-                if sentence:
-                    speech = _speech(sentence, rate_hz, scratch)[: int((seconds - 0.3) * rate_hz)]
-                    first = int((start_s + 0.3) * rate_hz)
-                    sound[first:first + len(speech)] = speech
-                    cues.append((start_s + 0.3, start_s + 0.3 + len(speech) / rate_hz, sentence))
+                if sentence:  # spoken by espeak-ng (without it: silence, and words paced as the loader paces them)
+                    room_s, first_s = seconds - SPEECH_DELAY_S, start_s + SPEECH_DELAY_S
+                    spoken = speak_text(sentence, room_s)
+                    last = spoken.words[-1]
+                    cues.append((first_s, first_s + min(room_s, last.start_s + last.duration_s), sentence))
+                    if spoken.audio is not None:
+                        speech = spoken.audio.samples[: int(room_s * AUDIO_RATE_HZ)]
+                        first = int(first_s * AUDIO_RATE_HZ)
+                        sound[first:first + len(speech)] = speech
                 start_s += seconds
-            with wave.open(str(track), "wb") as handle:
-                handle.setnchannels(1)
-                handle.setsampwidth(2)
-                handle.setframerate(rate_hz)
-                handle.writeframes((np.clip(sound, -1, 1) * 32767).astype("<i2").tobytes())
+            AudioTrack(sound, AUDIO_RATE_HZ).write_wav(track)
             n = len(_CLIP_PARTS)
             video = "".join(f"[{i}:v]" for i in range(n)) + f"concat=n={n}:v=1:a=0,format=yuv420p[v]"
             subprocess.run([ffmpeg_exe(), "-y", "-nostdin", "-loglevel", "error", *inputs, "-i", str(track),
@@ -83,7 +70,6 @@ def make_example_clip(path: Path) -> tuple[Path, Path]:
                             "veryfast", "-crf", "26", "-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart",
                             "-t", f"{total_s:g}", str(tmp)], check=True, capture_output=True)
         finally:
-            scratch.unlink(missing_ok=True)
             track.unlink(missing_ok=True)
     with atomic_path(transcript) as tmp:
         tmp.write_text("".join(f"{i}\n{_srt_time(start)} --> {_srt_time(end)}\n{text}\n\n"

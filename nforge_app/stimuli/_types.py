@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+from nforge_app._files import atomic_path
 
 STIMULUS_KINDS = ("video", "audio", "text", "tr_text", "transcript")
 
@@ -29,6 +33,16 @@ class AudioTrack:
     @property
     def duration_s(self) -> float:
         return len(self.samples) / self.sample_rate_hz
+
+    def write_wav(self, path: Path) -> Path:
+        """Write the track as 16-bit mono WAV at ``path`` (atomically) and return ``path``."""
+        pcm = (np.clip(self.samples, -1.0, 1.0) * 32767).astype("<i2")
+        with atomic_path(Path(path)) as tmp, wave.open(str(tmp), "wb") as handle:
+            handle.setnchannels(1)
+            handle.setsampwidth(2)
+            handle.setframerate(int(self.sample_rate_hz))
+            handle.writeframes(pcm.tobytes())
+        return Path(path)
 
 
 @dataclass(frozen=True, eq=False)

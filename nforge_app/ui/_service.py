@@ -1,7 +1,7 @@
 """What the web page asks for, without gradio: run a prediction through the engine, keep it, export it.
 
 Every prediction the page shows is saved under ``<cache>/ui/predictions/<id>.npz`` with its viewer payload
-(``<cache>/ui/payloads/<id>.bin``), so that exports need only the id: they work for any visitor, through
+(``<cache>/ui/payloads/<id>-<version>.bin``, see :func:`geometry_recipe`), so that exports need only the id: they work for any visitor, through
 the API, and after a restart. The id is a hash of the prediction itself.
 """
 
@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import threading
-import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from nforge_app.export import (
 )
 from nforge_app.models import ModelCard, Prediction, get_card
 from nforge_app.spaces import NETWORKS, get_space, load_fsaverage5
-from nforge_app.stimuli import SUPPORTED_EXTENSIONS, load_stimulus
+from nforge_app.stimuli import SUPPORTED_EXTENSIONS, load_stimulus, probe
 from nforge_app.viz import (
     DEFAULT_VIEWS,
     SURFACE_VIEWS,
@@ -88,6 +87,8 @@ def served_dirs(settings: Settings) -> list[Path]:
 def geometry_recipe() -> str:
     """A digest of everything the viewer's mesh payload is made from, known without making it.
 
+    Its source files hold the prediction payload's code too, so it versions both payloads' file names.
+
     Returns
     -------
     str
@@ -117,16 +118,6 @@ def roi_choices(card: ModelCard, settings: Settings) -> list[str]:
 
 def _stem(path: str | None) -> str:
     return Path(path).stem if path else "per-TR-text"
-
-
-def _write_wav(samples: np.ndarray, rate_hz: int, path: Path) -> Path:
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as handle:
-        handle.setnchannels(1)
-        handle.setsampwidth(2)
-        handle.setframerate(int(rate_hz))
-        handle.writeframes(pcm.tobytes())
-    return path
 
 
 class AppService:
@@ -178,7 +169,8 @@ class AppService:
                                  "are 16 hexadecimal characters, as returned by predict)")
         return (self.ui_dir / "predictions" / f"{prediction_id}.npz",
                 self.ui_dir / "predictions" / f"{prediction_id}.json",
-                self.ui_dir / "payloads" / f"{prediction_id}.bin")
+                # named by the payload code's version too, so an upgrade never serves an old layout
+                self.ui_dir / "payloads" / f"{prediction_id}-{geometry_recipe()[:12]}.bin")
 
     # -- predictions ------------------------------------------------------------------------------
     def stimulus_of(self, source: str, media_file: str | None, transcript_file: str | None, text_file: str | None,
@@ -390,11 +382,12 @@ class AppService:
             return None, None, "mp4: per-TR text has no sound; the video is silent"
         if not os.path.exists(stimulus_path):
             return None, None, "mp4: the stimulus file is no longer on the server; the video is silent"
-        stimulus = load_stimulus(stimulus_path, self.settings)
-        fps = stimulus.video.fps if stimulus.video is not None else None
+        silent = "mp4: the stimulus has no sound; the video is silent"
+        suffix = Path(stimulus_path).suffix.lower()
+        if suffix in SUPPORTED_EXTENSIONS["video"] + SUPPORTED_EXTENSIONS["audio"]:  # its own sound, muxed as is
+            info = probe(Path(stimulus_path))
+            return (Path(stimulus_path), info.fps, None) if info.has_audio else (None, info.fps, silent)
+        stimulus = load_stimulus(stimulus_path, self.settings)  # text: its speech is made again (espeak-ng)
         if stimulus.audio is None:
-            return None, fps, "mp4: the stimulus has no sound; the video is silent"
-        if stimulus.kind in ("video", "audio"):
-            return Path(stimulus_path), fps, None
-        wav = _write_wav(stimulus.audio.samples, stimulus.audio.sample_rate_hz, folder / "speech.wav")
-        return wav, fps, None
+            return None, None, silent
+        return stimulus.audio.write_wav(folder / "speech.wav"), None, None

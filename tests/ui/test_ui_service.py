@@ -67,7 +67,7 @@ def test_kept_predictions_are_found_by_id_and_exported(service):
     assert result.prediction_id == service.keep(prediction, ["V1"], None, title="lines").prediction_id
     viewer = json.loads(result.viewer_value)
     assert viewer["title"].startswith("lines · nforge-lite (baseline")
-    payload = service.ui_dir / "payloads" / f"{result.prediction_id}.bin"
+    payload = service.ui_dir / "payloads" / f"{result.prediction_id}-{geometry_recipe()[:12]}.bin"
     assert viewer["payload"].endswith(payload.as_posix())
     assert unpack_payload(payload.read_bytes())[1]["frames"].shape == (4, 20484)
     assert "not trained on fMRI" in result.summary and "`V1`" in result.summary
