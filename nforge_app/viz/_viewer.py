@@ -24,6 +24,7 @@ from nforge_app.errors import UserInputError
 from nforge_app.models import Prediction
 from nforge_app.spaces import SURFACES, OutputSpace, SurfaceMesh
 from nforge_app.viz._colors import DIVERGING_DEFAULT, get_colormap
+from nforge_app.viz._raster import vertex_normals
 
 MAGIC = b"NFV1"
 NO_VALUE = 255  # the byte of a missing value; values use 0..254
@@ -182,15 +183,6 @@ def _local_order(coords: np.ndarray, faces: np.ndarray, n_lh: int) -> np.ndarray
     return faces[np.concatenate(order)]
 
 
-def _vertex_normals(coords: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    a, b, c = (coords[faces[:, k]].astype(np.float64) for k in range(3))
-    face_normals = np.cross(b - a, c - a)
-    normals = np.zeros((len(coords), 3))
-    for k in range(3):
-        np.add.at(normals, faces[:, k], face_normals)
-    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
-
-
 def geometry_payload(mesh: SurfaceMesh) -> bytes:
     """The mesh the viewer draws: every surface of both hemispheres, with sulcal depth.
 
@@ -223,7 +215,7 @@ def geometry_payload(mesh: SurfaceMesh) -> bytes:
         centre = (coords.min(axis=0) + coords.max(axis=0)) / 2
         scale = float(np.abs(coords - centre).max()) / 32767
         arrays[f"{name}:position"] = np.rint((coords - centre) / scale).astype(np.int16)
-        arrays[f"{name}:normal"] = np.rint(_vertex_normals(coords, faces) * 127).astype(np.int8)
+        arrays[f"{name}:normal"] = np.rint(vertex_normals(coords, faces) * 127).astype(np.int8)
         surfaces[name] = {"scale": scale, "offset": centre.tolist()}
     n_faces_lh = int(np.count_nonzero(faces[:, 0] < mesh.n_lh))
     meta = {"n_vertices": mesh.n_vertices, "n_lh": mesh.n_lh, "n_faces": len(faces), "n_faces_lh": n_faces_lh,

@@ -7,6 +7,7 @@ import types
 import numpy as np
 import pytest
 
+from nforge_app.errors import ModelUnavailableError
 from nforge_app.stimuli import _transcribe, load_stimulus, stimulus_key
 
 from _media import make_audio
@@ -67,6 +68,14 @@ def test_transcription_can_be_switched_off_and_a_transcript_wins(fake_whisperx, 
 
 def test_without_whisperx_nothing_is_transcribed(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "whisperx", None)  # import fails as when it is not installed
-    monkeypatch.setattr(_transcribe.importlib.util, "find_spec", lambda name: None)
     assert _transcribe.transcriber_id() is None
     assert load_stimulus(make_audio(tmp_path / "a.wav", 2.0)).words == ()
+
+
+def test_whisperx_without_its_models_says_what_to_do(fake_whisperx, tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("couldn't connect to 'https://huggingface.co'")
+
+    monkeypatch.setattr(sys.modules["whisperx"], "load_model", offline)
+    with pytest.raises(ModelUnavailableError, match=r"put a transcript beside the file.*NFORGE_TRANSCRIBE=0"):
+        load_stimulus(make_audio(tmp_path / "a.wav", 2.0))

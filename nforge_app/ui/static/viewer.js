@@ -52,7 +52,12 @@ async function fetchPayload(url) {
 // The mesh is the same for every prediction: one download per page, shared by every viewer.
 window.__nforgeGeometry = window.__nforgeGeometry || new Map();
 function geometryFor(url) {
-  if (!window.__nforgeGeometry.has(url)) window.__nforgeGeometry.set(url, fetchPayload(url));
+  if (!window.__nforgeGeometry.has(url)) {  // a failed download is forgotten, so the next load tries again
+    window.__nforgeGeometry.set(url, fetchPayload(url).catch((error) => {
+      window.__nforgeGeometry.delete(url);
+      throw error;
+    }));
+  }
   return window.__nforgeGeometry.get(url);
 }
 
