@@ -26,5 +26,6 @@ test:
 test-fast:
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
-bench: setup
+bench:
+	bash scripts/setup.sh --test  # the benchmarks use the test tools (pytest, playwright, chromium)
 	$(BIN)/python bench/run.py

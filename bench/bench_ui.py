@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,24 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import report
+from _common import TESTS, report
+
+sys.path.insert(0, str(TESTS / "ui"))
+from _ui_helpers import CHROMIUM_ARGS, free_port  # noqa: E402
 
 N_TRS = 60
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SERVE = "from nforge_app.ui import launch; launch(server_name='127.0.0.1', server_port={port}, quiet=True)"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _start_up(browser, cache: Path) -> dict:
     """Seconds from starting ``python -c launch()`` to: HTTP answers, page interactive (the Run button and the
     viewer's controls are there), example drawn; then the scrubbing costs on that page."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     env = {**os.environ, "NFORGE_CACHE_DIR": str(cache)}
     started = time.perf_counter()

@@ -83,6 +83,9 @@ def pytest_collection_modifyitems(config, items):
         has_cuda = False
     skip_browser = pytest.mark.skip(reason="needs Debian's chromium (/usr/bin/chromium) and playwright")
     has_browser = shutil.which("chromium") is not None
+    if not has_browser and os.environ.get("NFORGE_REQUIRE_BROWSER") == "1":
+        raise pytest.UsageError("NFORGE_REQUIRE_BROWSER=1 but chromium is not installed: the browser tests "
+                                "would be skipped (scripts/setup.sh --test installs it)")
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)

@@ -1,4 +1,5 @@
-"""Shared by the web-app tests: a model whose weights are never available, and a free local port."""
+"""Shared by the web-app tests (and bench/bench_ui.py): a model whose weights are never available, a free
+local port, and how chromium is started."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import socket
 from nforge_app.errors import ModelUnavailableError
 from nforge_app.models import EncodingModel, ModelCard
 
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 UNAVAILABLE_ID = "test-no-weights"
 HOW_TO_GET = "download them with: nforge fetch test-no-weights"
 

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _ui_helpers import HOW_TO_GET
+from _ui_helpers import CHROMIUM_ARGS, HOW_TO_GET
 from PIL import Image
 
 from nforge_app.ui._examples import PER_TR_LINES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 LOAD_S = 120  # the examples may still be computing when the page opens (the queue answers after them)
 
 
