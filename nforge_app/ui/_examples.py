@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nforge_app._files import atomic_path
+from nforge_app._version import __version__
 from nforge_app.export import load_npz, save_npz
 from nforge_app.models import get_card
 from nforge_app.stimuli import make_example_clip, stimulus_key
@@ -88,7 +89,8 @@ def run_example(service: AppService, example: Example, progress=None) -> RunResu
     card = get_card(EXAMPLE_MODEL)
     stimulus, tr_s = service.stimulus_of(inputs["source"], inputs["media_file"], inputs["transcript_file"],
                                          inputs["text_file"], inputs["tr_text"], None, card)
-    cached = folder / f"{example.key}-{stimulus_key(stimulus, tr_s)[:16]}.{EXAMPLE_MODEL}.npz"
+    # named by the package version too: a new nforge-lite never shows an old example
+    cached = folder / f"{example.key}-{stimulus_key(stimulus, tr_s)[:16]}-{__version__}.{EXAMPLE_MODEL}.npz"
     if cached.exists():
         prediction = load_npz(cached)
     else:
