@@ -136,6 +136,8 @@ def test_a_model_without_weights_offers_the_lite_model(page):
     page.get_by_label("One line of text per TR").fill("The storm passed.\nThe sea was calm again.")
     page.get_by_label("Model").click()
     page.get_by_role("option", name=re.compile("Test model without weights")).click()
+    # as a user would, wait for the page to take the model (its card shows, the earlier regions are cleared)
+    page.get_by_text("Stands in for a model whose weights are missing").first.wait_for(timeout=LOAD_S * 1000)
     page.get_by_role("button", name="Run", exact=True).click()
     page.locator(".nforge-status").filter(has_text=HOW_TO_GET).first.wait_for(timeout=LOAD_S * 1000)
     page.get_by_role("button", name="Run with nforge-lite instead").click()
