@@ -19,7 +19,6 @@ TEXT = ("Once upon a time a small fox walked through the quiet forest looking fo
 
 
 def main() -> None:
-    os.environ.setdefault("NFORGE_ATLAS_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "atlases"))
     media = media_helpers()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -36,7 +36,6 @@ def _timed(fn):
 
 
 def main() -> None:
-    os.environ.setdefault("NFORGE_ATLAS_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "atlases"))
     from nforge_app.export._media import write_gif, write_mp4
     from nforge_app.spaces import get_space, load_fsaverage5
     from nforge_app.viz import glass_brain_frames, plot_glass_brain, surface_frames

@@ -36,7 +36,7 @@ from _common import TESTS, media_helpers, report
 REFERENCE_S = (140.0, 175.0)
 TARGET_S = 30.0
 WORDS_PER_S = 2.5
-SPEC_CONFIG = Path(__file__).resolve().parents[2] / "shared" / "spec" / "tribev2_config.yaml"
+SPEC_CONFIG = Path(__file__).resolve().parents[1] / "tests" / "data" / "tribev2_config.yaml"
 HUB_IDS = {"text": "meta-llama/Llama-3.2-3B", "audio": "facebook/w2v-bert-2.0",
            "video": "facebook/vjepa2-vitg-fpc64-256"}
 VJEPA2_PROCESSOR = {  # as VJEPA2VideoProcessor saves it for the 256-px models

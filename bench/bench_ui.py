@@ -129,7 +129,6 @@ def _gif_export(cache: Path) -> list[tuple[str, float, str, str]]:
 
 
 def main() -> None:
-    os.environ.setdefault("NFORGE_ATLAS_DIR", str(REPO.parent / "shared" / "atlases"))
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from playwright.sync_api import sync_playwright
 

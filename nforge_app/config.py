@@ -3,8 +3,8 @@
 =========================  ==========================================================  ===========
 environment variable       meaning                                                      default
 =========================  ==========================================================  ===========
-``NFORGE_CACHE_DIR``       where features, predictions, atlases and examples are cached ``~/.cache/nforge``
-``NFORGE_ATLAS_DIR``       a local folder holding the atlas files (no download then)    unset
+``NFORGE_CACHE_DIR``       where features, predictions and examples are cached        ``~/.cache/nforge``
+``NFORGE_ATLAS_DIR``       another copy of the atlas files (the packaged ones otherwise) unset
 ``NFORGE_WEIGHTS_DIR``     a local folder with model releases, one sub-folder per model unset
 ``NFORGE_MAX_DURATION_S``  longest stimulus accepted, in seconds                        600
 ``NFORGE_MAX_FILE_MB``     largest stimulus file accepted, in MB                        500
@@ -43,9 +43,9 @@ class Settings:
     Parameters
     ----------
     cache_dir : Path
-        Root of the on-disk caches (features, predictions, atlases, examples).
+        Root of the on-disk caches (features, predictions, examples).
     atlas_dir : Path or None
-        Folder with the atlas files; when set, nothing is downloaded.
+        Folder with another copy of the atlas files; the packaged copies are used when None.
     weights_dir : Path or None
         Folder with local model releases (``<weights_dir>/<model id>/``), used before the hub.
     max_duration_s : float

@@ -1,4 +1,4 @@
-"""Test set-up shared by every test: no network, atlases from ../shared, a private cache per session."""
+"""Test set-up shared by every test: no network, a private cache per session, nothing read outside the repo."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_ATLASES = REPO.parent / "shared" / "atlases"
+DATA = REPO / "tests" / "data"
 
 # Set before nforge_app is imported by any test module.
-os.environ.setdefault("NFORGE_ATLAS_DIR", str(SHARED_ATLASES))
+os.environ.pop("NFORGE_ATLAS_DIR", None)  # the packaged atlases
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SPEC_CONFIG = REPO.parent / "shared" / "spec" / "tribev2_config.yaml"
+SPEC_CONFIG = REPO / "tests" / "data" / "tribev2_config.yaml"
 
 
 @pytest.mark.slow

@@ -1,9 +1,10 @@
-"""Atlas files: where they come from (``atlases.json``), where they are kept, and how they are read.
+"""Atlas files: which they are (``atlases.json``), where they are read from, and how they are read.
 
-The files are public data that NForge never ships: :func:`atlas_path` takes them from the folder named by
-``NFORGE_ATLAS_DIR`` when it is set, and otherwise downloads them once into ``<cache dir>/atlases/``.
-Every file is checked before use, by its sha256 or, for a table whose bytes may differ between copies
-(line endings), by its structure.
+The files ship inside the package (``nforge_app/spaces/atlases/``, with their BSD-3-Clause and MIT
+licences), so nothing is downloaded. :func:`atlas_path` gives the packaged copy, or the copy in the folder
+named by ``NFORGE_ATLAS_DIR`` when that is set (to try another copy of the same files). Every file is checked
+once per process before use, by its sha256 or, for a table whose bytes may differ between copies (line
+endings), by its structure.
 """
 
 from __future__ import annotations
@@ -11,23 +12,22 @@ from __future__ import annotations
 import csv
 import functools
 import json
-import shutil
-import urllib.request
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from nforge_app._files import atomic_path, file_sha256
+from nforge_app._files import file_sha256
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 
 STRUCTURE_CHECKED = "structure-checked"
 CENTROIDS_CSV = "Schaefer2018_1000Parcels_7Networks_order_FSLMNI152_1mm.Centroid_RAS.csv"
+PACKAGED_DIR = Path(__file__).parent / "atlases"
 _CENTROIDS_HEADER = ["ROI Label", "ROI Name", "R", "A", "S"]
 _N_CENTROIDS = 1000
-_DOWNLOAD_TIMEOUT_S = 60.0
-_HELP = "see atlases/README.md; without a network, copy the files into a folder and set NFORGE_ATLAS_DIR to it"
+_HELP = ("the package ships these files in nforge_app/spaces/atlases/ (see its README.md); unset "
+         "NFORGE_ATLAS_DIR to use them")
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,7 +37,7 @@ def atlas_manifest() -> dict[str, dict[str, str]]:
     Returns
     -------
     dict
-        ``{file name: {"name", "what", "url", "licence", "sha256"}}``; ``sha256`` is the hex digest or
+        ``{file name: {"name", "what", "source", "licence", "sha256"}}``; ``sha256`` is the hex digest or
         ``"structure-checked"``.
     """
     text = resources.files(__package__).joinpath("atlases.json").read_text(encoding="utf-8")
@@ -45,75 +45,49 @@ def atlas_manifest() -> dict[str, dict[str, str]]:
 
 
 def atlas_path(name: str, settings: Settings | None = None) -> Path:
-    """Path of a checked atlas file, downloading it into the cache on first use.
+    """Path of a checked atlas file: the packaged copy, or the one in ``NFORGE_ATLAS_DIR`` when it is set.
 
     Parameters
     ----------
     name : str
         File name, one of the keys of :func:`atlas_manifest`.
     settings : Settings, optional
-        Where to look (``atlas_dir``) or cache (``cache_dir``); read from the environment when omitted.
+        Where to look (``atlas_dir``); read from the environment when omitted.
 
     Returns
     -------
     Path
-        ``<atlas_dir>/<name>`` when ``settings.atlas_dir`` is set, else ``<cache_dir>/atlases/<name>``.
+        ``<atlas_dir>/<name>`` when ``settings.atlas_dir`` is set, else the packaged file.
 
     Raises
     ------
     UserInputError
-        The file is missing from ``atlas_dir``, fails its check, or cannot be downloaded.
+        The file is missing from ``atlas_dir`` or fails its check.
     """
     manifest = atlas_manifest()
     if name not in manifest:
         raise ValueError(f"unknown atlas file {name!r}; known files: {sorted(manifest)}")
-    entry = manifest[name]
     settings = settings if settings is not None else Settings.from_env()
-    if settings.atlas_dir is not None:
-        path = settings.atlas_dir / name
-        if not path.is_file():
-            raise UserInputError(
-                f"the atlas folder {settings.atlas_dir} (NFORGE_ATLAS_DIR) has no file {name}; download it "
-                f"from {entry['url']} into that folder, or unset NFORGE_ATLAS_DIR to let NForge download it"
-            )
-        _check(path, entry, origin=str(path))
-        return path
-    path = settings.cache_dir / "atlases" / name
-    if path.is_file():
-        try:
-            _check(path, entry, origin=str(path))
-            return path
-        except UserInputError:
-            path.unlink(missing_ok=True)  # a damaged cached copy is simply fetched again
-    _download(entry, path)
+    folder = settings.atlas_dir if settings.atlas_dir is not None else PACKAGED_DIR
+    path = folder / name
+    if not path.is_file():
+        where = f"the atlas folder {folder} (NFORGE_ATLAS_DIR)" if settings.atlas_dir is not None else str(folder)
+        raise UserInputError(f"{where} has no file {name}; {_HELP}")
+    stat = path.stat()
+    _check(str(path), stat.st_size, stat.st_mtime_ns, manifest[name]["sha256"])
     return path
 
 
-def _download(entry: dict[str, str], path: Path) -> None:
-    """Fetch ``entry["url"]`` to a temporary file, check it, then move it to ``path`` (nothing on failure)."""
-    with atomic_path(path) as tmp:
-        try:
-            with urllib.request.urlopen(entry["url"], timeout=_DOWNLOAD_TIMEOUT_S) as response, \
-                    open(tmp, "wb") as out:
-                shutil.copyfileobj(response, out)
-        except OSError as exc:
-            raise UserInputError(
-                f"could not download the atlas file {entry['name']} from {entry['url']} ({exc}); {_HELP}"
-            ) from exc
-        _check(tmp, entry, origin=entry["url"])
-
-
-def _check(path: Path, entry: dict[str, str], origin: str) -> None:
-    """Raise UserInputError unless the file at ``path`` is the one ``entry`` describes."""
-    if entry["sha256"] == STRUCTURE_CHECKED:
-        read_centroids(path, origin=origin)
+@functools.lru_cache(maxsize=32)
+def _check(path: str, size: int, mtime_ns: int, sha256: str) -> None:
+    """Raise UserInputError unless the file is the one the manifest describes (once per file version)."""
+    if sha256 == STRUCTURE_CHECKED:
+        read_centroids(path)
         return
-    digest = file_sha256(path)
-    if digest != entry["sha256"]:
-        raise UserInputError(
-            f"the atlas file {entry['name']} from {origin} is damaged or a different version: sha256 "
-            f"{digest}, expected {entry['sha256']}; {_HELP}"
-        )
+    digest = file_sha256(Path(path))
+    if digest != sha256:
+        raise UserInputError(f"the atlas file {path} is damaged or a different version: sha256 {digest}, "
+                             f"expected {sha256}; {_HELP}")
 
 
 def read_annot(path: str | Path) -> tuple[np.ndarray, tuple[str, ...]]:

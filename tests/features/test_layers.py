@@ -15,7 +15,7 @@ from nforge_app.features._layers import (
 
 from _tiny_models import save_tiny_llama
 
-SPEC_CONFIG = Path(__file__).resolve().parents[3] / "shared" / "spec" / "tribev2_config.yaml"
+SPEC_CONFIG = Path(__file__).resolve().parents[1] / "data" / "tribev2_config.yaml"
 
 
 def test_llama_3b_with_cache_n_layers_20():

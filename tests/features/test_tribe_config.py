@@ -14,7 +14,7 @@ from nforge_app.features.tribe import (
     extractors_from_config,
 )
 
-SPEC_CONFIG = Path(__file__).resolve().parents[3] / "shared" / "spec" / "tribev2_config.yaml"
+SPEC_CONFIG = Path(__file__).resolve().parents[1] / "data" / "tribev2_config.yaml"
 
 
 @pytest.fixture(scope="module")

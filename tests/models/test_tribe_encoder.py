@@ -20,7 +20,7 @@ from nforge_app.models._tribe_net import (
     resolve_precision,
 )
 
-SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "spec"
+SPEC_DIR = Path(__file__).resolve().parents[1] / "data"
 SMALL = EncoderSpec(feature_dims={"text": (2, 24), "audio": (2, 16), "video": (2, 20)}, n_outputs=40,
                     n_output_timesteps=10, hidden=96, depth=2, heads=2, ff_mult=2, max_seq_len=64, low_rank=32)
 

@@ -26,11 +26,11 @@ from nforge_app.models._tribe_release import (
 )
 from nforge_app.models.tribe import from_pretrained, load_encoder
 
-SPEC_DIR = Path(__file__).resolve().parents[3] / "shared" / "spec"
+SPEC_DIR = Path(__file__).resolve().parents[1] / "data"
 SMALL_BUILD_ARGS = {"feature_dims": {"text": (2, 24), "audio": (2, 16), "video": (2, 20)}, "n_outputs": 40,
                     "n_output_timesteps": 100}
 
-# The structure of the released config.yaml (see shared/spec/tribev2_config.yaml), with small sizes and the
+# The structure of the released config.yaml (see tests/data/tribev2_config.yaml), with small sizes and the
 # two Python tags a release carries.
 SMALL_CONFIG = """\
 infra:

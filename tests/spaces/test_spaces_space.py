@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -13,12 +12,11 @@ import pytest
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.spaces import NETWORKS, SPACE_IDS, get_space
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "atlases"
+from nforge_app.spaces._atlases import PACKAGED_DIR
 
 
 def _annot(name):
-    labels, _, names = nib.freesurfer.read_annot(str(SHARED / name))
+    labels, _, names = nib.freesurfer.read_annot(str(PACKAGED_DIR / name))
     return labels, [n.decode() for n in names]
 
 
