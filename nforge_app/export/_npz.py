@@ -26,7 +26,7 @@ import numpy as np
 
 from nforge_app._files import atomic_path
 from nforge_app.errors import UserInputError
-from nforge_app.models import Prediction
+from nforge_app.values import Prediction
 
 NPZ_KEYS = ("data", "times_s", "tr_s", "hrf_offset_s", "model_id", "space", "subject", "indices", "metadata_json")
 

@@ -22,8 +22,8 @@ from nforge_app._files import atomic_path
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.export._npz import _jsonable
-from nforge_app.models import Prediction
 from nforge_app.spaces import OutputSpace, get_space
+from nforge_app.values import Prediction
 
 # GIfTI names each hemisphere's structure (Connectome Workbench reads these).
 _STRUCTURES = {"L": "CortexLeft", "R": "CortexRight"}

@@ -43,6 +43,33 @@ class FeatureSet:
         """Start time of each step, in seconds."""
         return np.arange(self.n_steps) / self.rate_hz
 
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The modalities present, in the order they were extracted."""
+        return tuple(self.features)
+
+    def subset(self, modalities) -> FeatureSet:
+        """The same features with only ``modalities`` present (the others absent, as if never extracted).
+
+        Parameters
+        ----------
+        modalities : iterable of str
+            Modalities to keep; each must be present. An empty selection is allowed (every modality absent:
+            the model's all-absent baseline).
+
+        Returns
+        -------
+        FeatureSet
+            Shares the arrays of this one (no copy).
+        """
+        keep = list(dict.fromkeys(modalities))
+        missing = [m for m in keep if m not in self.features]
+        if missing:
+            raise ValueError(f"modalities {missing} are not in this FeatureSet (present: {list(self.features)})")
+        return FeatureSet(features={m: a for m, a in self.features.items() if m in keep}, rate_hz=self.rate_hz,
+                          n_steps=self.n_steps, duration_s=self.duration_s,
+                          extractor_ids={m: i for m, i in self.extractor_ids.items() if m in keep})
+
 
 @runtime_checkable
 class FeatureExtractor(Protocol):

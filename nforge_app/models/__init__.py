@@ -8,7 +8,8 @@ from __future__ import annotations
 import importlib
 
 from nforge_app.errors import UserInputError
-from nforge_app.models._base import EncodingModel, ModelCard, Prediction
+from nforge_app.models._base import EncodingModel
+from nforge_app.values import HiddenFeatures, ModelCard, Prediction
 
 # model id -> "module:Class". The class carries its ModelCard as `card`.
 _REGISTRY: dict[str, str] = {
@@ -54,5 +55,5 @@ def list_model_ids() -> list[str]:
     return list(_REGISTRY)
 
 
-__all__ = ["EncodingModel", "ModelCard", "Prediction", "get_card", "get_model_class", "list_model_ids",
+__all__ = ["EncodingModel", "HiddenFeatures", "ModelCard", "Prediction", "get_card", "get_model_class", "list_model_ids",
            "resolve_model_id"]

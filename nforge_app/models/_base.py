@@ -1,146 +1,41 @@
-"""The model side's value types: ``ModelCard``, ``Prediction`` and the ``EncodingModel`` base class."""
+"""The ``EncodingModel`` base class (the value types it makes live in :mod:`nforge_app.values`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, no_progress
+from nforge_app.values import HiddenFeatures, ModelCard, Prediction
 
 if TYPE_CHECKING:
     from nforge_app.config import Settings
     from nforge_app.stimuli import Stimulus
 
-TIME_AXES = ("stimulus", "bold")
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """What a model is, known without loading it (the BERG ``get_model_metadata`` reads this).
-
-    Attributes
-    ----------
-    model_id : str
-        Our id (``"nforge-lite"``, ``"tribe-v2"``, ``"text2fmri"``, ``"flow-matching"``).
-    name : str
-        Human name.
-    aliases : tuple of str
-        Other ids that name it (the BERG ids).
-    modalities : tuple of str
-        Input modalities it reads.
-    space_id : str
-        Its output space (``"fsaverage5"`` or ``"schaefer1000"``).
-    subjects : tuple
-        Valid subjects; ``default_subject`` is used when none is given.
-    tr_s : float
-        Sampling period of the output.
-    hrf_offset_s : float
-        How far BOLD is shifted back onto stimulus time (0 when the axis is BOLD time).
-    time_axis : str
-        ``"stimulus"`` (BOLD shifted back by ``hrf_offset_s``) or ``"bold"``.
-    licence : str
-        Licence of the weights.
-    weights : str
-        Where the weights come from (hub repo id), or ``"embedded"``.
-    baseline : bool
-        True for a model that is not trained on fMRI (the lite model); every face says so.
-    description : str
-        One paragraph for the UI and ``nforge models``.
-    variants : tuple of str
-        Known weight variants (hub repo ids), default first.
-    """
-
-    model_id: str
-    name: str
-    modalities: tuple[str, ...]
-    space_id: str
-    tr_s: float
-    hrf_offset_s: float
-    time_axis: str
-    licence: str
-    weights: str
-    description: str
-    aliases: tuple[str, ...] = ()
-    subjects: tuple = ("average",)
-    default_subject: object = "average"
-    baseline: bool = False
-    variants: tuple[str, ...] = ()
-    citation: str = ""
-
-    def __post_init__(self) -> None:
-        if self.time_axis not in TIME_AXES:
-            raise ValueError(f"time_axis must be one of {TIME_AXES}, got {self.time_axis!r}")
-
-
-@dataclass(frozen=True, eq=False)
-class Prediction:
-    """Predicted brain activity with everything needed to read it.
-
-    Attributes
-    ----------
-    data : ndarray, float32 (T, V)
-        One row per time step; ``V`` = number of selected outputs (``indices``).
-    times_s : ndarray (T,)
-        Time of each row in seconds, on the axis named by ``time_axis``.
-    tr_s : float
-        Sampling period.
-    space_id : str
-        The output space (``"fsaverage5"``, ``"schaefer1000"``).
-    indices : ndarray of int (V,)
-        Which outputs of the space the columns are.
-    model_id, subject :
-        Which model and subject produced it.
-    hrf_offset_s : float
-        BOLD at ``t + hrf_offset_s`` is reported at ``t`` (0 when ``time_axis == "bold"``).
-    time_axis : str
-        ``"stimulus"`` or ``"bold"``.
-    metadata : dict
-        JSON-serialisable facts: model card fields, stimulus, word timing, variant, device, notes.
-    spread : ndarray (T, V) or None
-        Per-output standard deviation over samples, for stochastic models.
-    """
-
-    data: np.ndarray
-    times_s: np.ndarray
-    tr_s: float
-    space_id: str
-    indices: np.ndarray
-    model_id: str
-    subject: str
-    hrf_offset_s: float
-    time_axis: str
-    metadata: dict = field(default_factory=dict)
-    spread: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if self.data.ndim != 2 or self.data.shape != (len(self.times_s), len(self.indices)):
-            raise ValueError(
-                f"data shape {self.data.shape} does not match times ({len(self.times_s)}) x indices ({len(self.indices)})"
-            )
-        if self.time_axis not in TIME_AXES:
-            raise ValueError(f"time_axis must be one of {TIME_AXES}, got {self.time_axis!r}")
-
-    @property
-    def time_label(self) -> str:
-        """What the time axis means, for every plot and player."""
-        if self.time_axis == "stimulus" and self.hrf_offset_s:
-            return f"stimulus time (s); BOLD shifted back {self.hrf_offset_s:g} s"
-        return "BOLD time (s), haemodynamic delay included"
-
 
 class EncodingModel:
     """Base class of every model: store parameters in ``__init__``, load weights in ``load``.
 
-    Subclasses set ``card`` and implement ``extractors`` and ``predict``. ``load`` is called once by the
-    engine (under a lock) before the first ``predict``; fitted or loaded state ends in ``_``.
+    Subclasses set ``card``, ``accepted_options`` and ``absent_modality``, and implement ``extractors``, ``transform``
+    (features -> :class:`HiddenFeatures`, the trunk) and ``readout`` (hidden features -> :class:`Prediction`);
+    ``predict`` is their composition. ``load`` is called once by the engine (under a lock) before the first
+    prediction; fitted or loaded state ends in ``_``.
+
+    A modality missing from the ``FeatureSet`` is absent, never zeros: the model fills it in its own way,
+    which ``absent_modality`` states in one sentence, and every analysis that removes a modality does so
+    with ``FeatureSet.subset`` and lets the model apply that rule.
     """
 
     card: ModelCard
     weight_files: tuple[str, ...] = ()
     """Files (glob patterns) of a release; empty for a model whose weights ship with NForge."""
+    accepted_options: dict[str, str] = {}
+    """The options the model takes (keyword arguments of ``__init__``): ``{name: what it does}``. Any other
+    option is refused with this list."""
+    absent_modality: str = ""
+    """What "modality absent" means for this model, in one sentence (shown by the analyses)."""
 
     @classmethod
     def weights_status(cls, settings: Settings) -> str:
@@ -177,10 +72,12 @@ class EncodingModel:
         return ""
 
     def __init__(self, settings: Settings, variant: str | None = None, device: str = "cpu", **options) -> None:
+        from nforge_app.checks import check_options
+
         self.settings = settings
         self.variant = variant
         self.device = device
-        self.options = options
+        self.options = check_options(self.card.model_id, options, self.accepted_options)
 
     def load(self) -> None:
         """Load weights and extractors; raise ``ModelUnavailableError`` when they cannot be had."""
@@ -189,10 +86,26 @@ class EncodingModel:
         """The feature extractors this model reads, one per modality."""
         raise NotImplementedError
 
+    def transform(self, features: FeatureSet, stimulus: Stimulus, subject=None,
+                  progress: ProgressFn = no_progress) -> HiddenFeatures:
+        """The model's last hidden features for one stimulus (its trunk), one row per output time step.
+
+        ``subject`` matters only to models whose trunk depends on it (Text2fMRI); modalities missing from
+        ``features`` are absent (see ``absent_modality``).
+        """
+        raise NotImplementedError
+
+    def readout(self, hidden: HiddenFeatures, subject, indices: np.ndarray | None,
+                progress: ProgressFn = no_progress) -> Prediction:
+        """Turn hidden features into the prediction of the selected outputs (all when ``indices`` is None)."""
+        raise NotImplementedError
+
     def predict(self, features: FeatureSet, stimulus: Stimulus, subject, indices: np.ndarray | None,
                 progress: ProgressFn = no_progress) -> Prediction:
-        """Predict the selected outputs (all when ``indices`` is None) for one stimulus."""
-        raise NotImplementedError
+        """Predict the selected outputs (all when ``indices`` is None) for one stimulus: the readout of the
+        transform."""
+        hidden = self.transform(features, stimulus, subject, lambda f, s: progress(0.9 * f, s))
+        return self.readout(hidden, subject, indices, lambda f, s: progress(0.9 + 0.1 * f, s))
 
     def params(self) -> dict:
         """Everything besides stimulus, subject and selection that changes the output (cache key)."""

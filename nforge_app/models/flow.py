@@ -50,8 +50,9 @@ import numpy as np
 from nforge_app._device import resolve_device
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
-from nforge_app.models._base import EncodingModel, ModelCard, Prediction
+from nforge_app.models._base import EncodingModel
 from nforge_app.stimuli import Stimulus
+from nforge_app.values import ModelCard, Prediction
 
 FORMAT = "nforge-flow-v1"
 STAGE1_FILE = "stage1_best.pt"
@@ -523,12 +524,11 @@ class FlowMatchingModel(EncodingModel):
     )
 
     _OPTIONS = {"n_samples": (8, 1), "n_steps": (25, 1), "seed": (0, 0)}
+    accepted_options = {"n_samples": "samples drawn (default 8)", "n_steps": "Euler steps (default 25)",
+                        "seed": "seed of the noise (default 0)"}
 
     def __init__(self, settings, variant: str | None = None, device: str = "cpu", **options) -> None:
         super().__init__(settings, variant, device, **options)
-        unknown = sorted(set(options) - set(self._OPTIONS))
-        if unknown:
-            raise UserInputError(f"unknown options {unknown} for flow-matching; accepted: {sorted(self._OPTIONS)}")
         values = {name: _check_int(name, options.get(name, default), minimum)
                   for name, (default, minimum) in self._OPTIONS.items()}
         self.n_samples, self.n_steps, self.seed = values["n_samples"], values["n_steps"], values["seed"]

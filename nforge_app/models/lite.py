@@ -44,8 +44,9 @@ import numpy as np
 from nforge_app.errors import UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
 from nforge_app.features.lite import RATE_HZ, LiteAudioExtractor, LiteTextExtractor, LiteVideoExtractor
-from nforge_app.models._base import EncodingModel, ModelCard, Prediction
+from nforge_app.models._base import EncodingModel
 from nforge_app.stimuli import Stimulus
+from nforge_app.values import ModelCard, Prediction
 
 SIGMA_MM = 8.0
 HRF_LENGTH_S = 32.0

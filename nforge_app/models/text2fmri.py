@@ -22,8 +22,9 @@ import numpy as np
 from nforge_app._device import resolve_device
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, get_extractor, no_progress
-from nforge_app.models._base import EncodingModel, ModelCard, Prediction
+from nforge_app.models._base import EncodingModel
 from nforge_app.stimuli import Stimulus
+from nforge_app.values import ModelCard, Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +79,6 @@ class Text2fMRIModel(EncodingModel):
         citation=("Dixit, S. (2026). Text2fMRI: Brain Encoding Models using LLMs (Course Materials). Zenodo. "
                   "https://doi.org/10.5281/zenodo.18369862"),
     )
-
-    def __init__(self, settings, variant: str | None = None, device: str = "cpu", **options) -> None:
-        if options:
-            raise UserInputError(f"text2fmri takes no options; got {sorted(options)}")
-        super().__init__(settings, variant, device)
 
     @classmethod
     def list_variants(cls, online: bool | None = None) -> list[str]:

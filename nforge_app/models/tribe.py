@@ -21,7 +21,7 @@ import numpy as np
 from nforge_app._device import resolve_device
 from nforge_app.errors import UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
-from nforge_app.models._base import EncodingModel, ModelCard, Prediction
+from nforge_app.models._base import EncodingModel
 from nforge_app.models._tribe_release import (
     RELEASE_REPO,
     extractor_config,
@@ -32,6 +32,7 @@ from nforge_app.models._tribe_release import (
     window_from_config,
 )
 from nforge_app.stimuli import Stimulus
+from nforge_app.values import ModelCard, Prediction
 
 if TYPE_CHECKING:
     from nforge_app.models._tribe_net import TribeEncoder
@@ -55,6 +56,14 @@ class TribeModel(EncodingModel):
     """
 
     weight_files = ("config.yaml", "best.ckpt")
+    accepted_options = {
+        "fast": "True: the int8/bfloat16 encoder where the hardware has it; False: float32",
+        "token": "Hugging Face token for gated weights",
+        "low_mem_use": "load one feature model at a time and free it after use",
+        "extractor_dtype": "dtype of the feature models (float32, bfloat16, float16)",
+        "video_batch_size": "64-frame clips per V-JEPA2 pass",
+        "batch_windows": "100-s windows per encoder call (default 8)",
+    }
     card = ModelCard(
         model_id="tribe-v2",
         name="TRIBE v2 (Meta FAIR)",

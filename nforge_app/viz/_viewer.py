@@ -21,8 +21,8 @@ import struct
 import numpy as np
 
 from nforge_app.errors import UserInputError
-from nforge_app.models import Prediction
 from nforge_app.spaces import SURFACES, OutputSpace, SurfaceMesh
+from nforge_app.values import Prediction
 from nforge_app.viz._colors import DIVERGING_DEFAULT, get_colormap
 from nforge_app.viz._raster import vertex_normals
 
