@@ -1,4 +1,4 @@
-"""The ``nforge`` command line: predict, list models, describe a saved prediction.
+"""The ``nforge`` command line: predict, list models, describe a saved prediction, evaluate it.
 
 User errors print one line on stderr and exit with code 2; there is never a traceback for them.
 """
@@ -47,8 +47,32 @@ def _build_parser() -> argparse.ArgumentParser:
     example = commands.add_parser("example", help="write a 20-s example clip (speech, colour, motion) to try")
     example.add_argument("folder", nargs="?", default=".", help="where to write it (default: here)")
 
-    info = commands.add_parser("info", help="describe a saved prediction (.npz)")
-    info.add_argument("path", help="a .npz written by `nforge predict`")
+    info = commands.add_parser("info", help="describe a saved prediction or evaluation (.npz)")
+    info.add_argument("path", help="a .npz written by `nforge predict` or `nforge evaluate`")
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score a saved prediction against measured fMRI (Pearson r per output)",
+        description="Score a prediction against measured fMRI of the same stimulus: Pearson r over time per "
+                    "output, as TRIBE v2 and the Algonauts 2025 ranking score it, after a stated time alignment.")
+    evaluate.add_argument("prediction", help="a .npz written by `nforge predict`")
+    evaluate.add_argument("measured", metavar="MEASURED",
+                          help="measured fMRI: .npz (data (T, V), optional tr_s), .npy, .csv/.tsv (T x outputs), "
+                               ".h5 (Algonauts 2025 runs), or the left hemisphere's .func.gii")
+    evaluate.add_argument("measured_rh", nargs="?", metavar="MEASURED_RH",
+                          help="the right hemisphere's .func.gii (with a left one)")
+    evaluate.add_argument("--repeat", nargs="+", default=[], metavar="RUN",
+                          help="more runs of the same stimulus (same formats): r against their average, and a "
+                               "noise ceiling")
+    evaluate.add_argument("--run", default=None, help="the run's name in .h5 files that hold several (a unique "
+                                                      "part of it is enough, e.g. s01e01a)")
+    evaluate.add_argument("--roi", nargs="+", default=None, metavar="NAME",
+                          help="regions to summarise (names, wildcards, networks; default: every region)")
+    evaluate.add_argument("--tr", type=float, default=None,
+                          help="TR of the measured data in seconds, when the files do not say it")
+    evaluate.add_argument("--lag-search", action="store_true",
+                          help="try lags from -5 to +10 s and keep the best one (reported)")
+    evaluate.add_argument("--out", default=None, metavar="EVAL.npz",
+                          help="where to save the evaluation (default: <prediction name>.eval.npz)")
     return parser
 
 
@@ -56,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _build_parser().parse_args(argv)
     try:
-        return {"predict": _predict, "models": _models, "info": _info, "example": _example}[args.command](args)
+        return {"predict": _predict, "models": _models, "info": _info, "example": _example,
+                "evaluate": _evaluate}[args.command](args)
     except UserInputError as error:
         print(f"nforge: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -123,10 +148,52 @@ def _example(args) -> int:
 
 
 def _info(args) -> int:
-    from nforge_app.export import load_npz
+    from nforge_app.export import is_evaluation_npz, load_evaluation, load_npz
 
-    print(_describe(load_npz(args.path)))
+    if is_evaluation_npz(args.path):
+        print(_describe_evaluation(load_evaluation(args.path)))
+    else:
+        print(_describe(load_npz(args.path)))
     return 0
+
+
+def _evaluate(args) -> int:
+    from nforge_app.engine import Engine
+    from nforge_app.export import save_evaluation
+
+    measured = [args.measured] + ([args.measured_rh] if args.measured_rh else []) + list(args.repeat)
+    evaluation = Engine().evaluate(args.prediction, measured, run=args.run,
+                                   tr_s=args.tr, roi=args.roi, lag_search=args.lag_search)
+    out = args.out or f"{Path(args.prediction).name.removesuffix('.npz')}.eval.npz"
+    save_evaluation(evaluation, out)
+    print(_describe_evaluation(evaluation))
+    print(f"saved: {out}")
+    return 0
+
+
+def _describe_evaluation(evaluation, n_best: int = 8) -> str:
+    meta = evaluation.metadata
+    n = len(evaluation.r)
+    undefined = meta.get("n_undefined", 0)
+    lines = [
+        f"model:      {meta.get('model_id')}, subject {meta.get('subject')}; {evaluation.space_id}, {n:,} outputs",
+        f"measured:   {', '.join(meta.get('sources', []))} ({meta.get('n_runs', 1)} run"
+        f"{'s' * (meta.get('n_runs', 1) != 1)}, TR {meta.get('measured_tr_s', float('nan')):g} s)",
+        f"score:      mean r {evaluation.mean_r:.3f}, median r {evaluation.median_r:.3f} (Pearson r over "
+        f"{evaluation.n_timepoints} time points, per output" + (f"; {undefined:,} undefined)" if undefined else ")"),
+    ]
+    if evaluation.noise_ceiling is not None:
+        lines.append(f"ceiling:    mean {evaluation.mean_noise_ceiling:.3f} (split-half, Spearman-Brown); mean r / "
+                     f"mean ceiling {evaluation.mean_r_over_ceiling:.3f}")
+    lines.append(f"lag:        {evaluation.lag_s:+g} s" + (" (best of the lags searched)" if evaluation.lag_curve
+                                                            is not None else " (not searched)"))
+    lines.append(f"alignment:  {evaluation.alignment}")
+    best = evaluation.best_regions(n_best)
+    if best:
+        lines.append("best regions (mean r over their outputs):")
+        width = max(len(name) for name, _, _ in best)
+        lines += [f"  {name:<{width}}  {r:.3f}  ({n} outputs)" for name, r, n in best]
+    return "\n".join(lines)
 
 
 def _describe(prediction) -> str:

@@ -7,6 +7,7 @@ separate from predicting, so a cluster worker can hold one loaded model and map 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from nforge_app._files import text_sha256
 from nforge_app._version import __version__
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
-from nforge_app.export import load_npz, save_npz
+from nforge_app.export import load_evaluation, load_npz, save_evaluation, save_npz
 from nforge_app.features import FeatureSet, ProgressFn, n_steps, no_progress
 from nforge_app.features._cache import FeatureCache
 from nforge_app.models import (
@@ -35,6 +36,7 @@ from nforge_app.models import (
 )
 from nforge_app.spaces import get_space
 from nforge_app.stimuli import Stimulus, load_stimulus, stimulus_key
+from nforge_app.values import Evaluation, MeasuredRun
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class Engine:
         self.memory_items = memory_items
         self.feature_cache = FeatureCache(self.settings.cache_dir / "features")
         self._prediction_dir = self.settings.cache_dir / "predictions"
+        self._evaluation_dir = self.settings.cache_dir / "evaluations"
         self._models: dict[tuple, EncodingModel] = {}
         self._memory: OrderedDict[str, Prediction] = OrderedDict()
         self._lock = threading.Lock()
@@ -215,6 +218,60 @@ class Engine:
             ids[extractor.modality] = extractor.extractor_id
         return FeatureSet(features=features, rate_hz=rate_hz, n_steps=n_steps(stimulus.duration_s, rate_hz),
                           duration_s=stimulus.duration_s, extractor_ids=ids)
+
+    # -- evaluation ---------------------------------------------------------------------------------
+    def evaluate(self, prediction: Prediction | str | os.PathLike, measured, *, run: str | None = None,
+                 tr_s: float | None = None, roi=None, lag_search: bool = False) -> Evaluation:
+        """Score a prediction against measured fMRI (Pearson r over time per output), cached by content.
+
+        Parameters
+        ----------
+        prediction : Prediction or path
+            A prediction, or an npz written by ``nforge predict`` / :func:`~nforge_app.export.save_npz`.
+        measured : path, list of paths, ndarray, MeasuredRun or a list of them
+            The measured runs (files as :func:`~nforge_app.analysis.read_runs` reads them: two GIfTI
+            hemisphere files in a row make one run); several runs are repeats of the stimulus.
+        run : str, optional
+            The run's name in HDF5 files with several runs.
+        tr_s, roi, lag_search :
+            As in :func:`nforge_app.analysis.evaluate`.
+
+        Returns
+        -------
+        Evaluation
+        """
+        from nforge_app.analysis import evaluate, read_runs
+
+        if not isinstance(prediction, Prediction):
+            prediction = load_npz(prediction)
+        if isinstance(measured, (str, os.PathLike)) or (
+                isinstance(measured, (list, tuple)) and measured and all(isinstance(m, (str, os.PathLike))
+                                                                         for m in measured)):
+            measured = read_runs([measured] if isinstance(measured, (str, os.PathLike)) else measured, run=run,
+                                 tr_s=tr_s)
+        digest = hashlib.sha256()
+        for array in (prediction.data, prediction.times_s, prediction.indices):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        runs = measured if isinstance(measured, (list, tuple)) else [measured]
+        for item in runs:
+            data = item.data if isinstance(item, MeasuredRun) else np.asarray(item)
+            facts = (data.dtype, data.shape, getattr(item, "tr_s", None), getattr(item, "source", ""))
+            digest.update(repr(facts).encode())
+            digest.update(np.ascontiguousarray(data).tobytes())
+        facts = (prediction.space_id, prediction.time_axis, prediction.tr_s, prediction.hrf_offset_s,
+                 prediction.model_id, str(prediction.subject), tr_s, roi, lag_search, __version__)
+        digest.update(json.dumps(facts, default=str).encode())
+        path = self._evaluation_dir / f"{digest.hexdigest()}.npz"
+        with self._key_lock(("evaluation", path.name)):
+            if path.exists():
+                try:
+                    return load_evaluation(path)
+                except UserInputError:
+                    log.warning("ignoring unreadable cached evaluation %s", path)
+            evaluation = evaluate(prediction, measured, tr_s=tr_s, roi=roi, lag_search=lag_search,
+                                  settings=self.settings)
+            save_evaluation(evaluation, path)
+            return evaluation
 
     # -- caches -------------------------------------------------------------------------------------
     def _key_lock(self, key) -> threading.Lock:

@@ -1,4 +1,5 @@
-"""The value types that travel between the layers: ``ModelCard``, ``Prediction``, ``HiddenFeatures``.
+"""The value types that travel between the layers: ``ModelCard``, ``Prediction``, ``HiddenFeatures``,
+``MeasuredRun`` and ``Evaluation``.
 
 This module imports only numpy (and the standard library), so that every layer, ``viz`` and ``export``
 included, can read the values without loading models, features or stimuli. One type per concept, passed
@@ -201,3 +202,140 @@ class HiddenFeatures:
             raise ValueError(f"{len(self.columns)} column names and {len(self.column_modalities)} column "
                              f"modalities for {self.data.shape[1]} columns")
         _check_time_axis(self.time_axis)
+
+
+@dataclass(frozen=True, eq=False)
+class MeasuredRun:
+    """One run of measured fMRI, as read from a user's file (``nforge_app.analysis.read_measured``).
+
+    Evaluation and subject adaptation read these; the readers check them (finite, two-dimensional, enough
+    time points), so that the analyses only align them in time and pick their columns.
+
+    Attributes
+    ----------
+    data : ndarray, float32 (T, V)
+        One row per acquired volume (BOLD time: row ``i`` at ``i * tr_s`` from the stimulus onset), one column
+        per output: every output of a space (20,484 fsaverage5 vertices, 1000 Schaefer parcels) or the
+        outputs a prediction selected.
+    tr_s : float or None
+        Sampling period, when the file says it (or the user gave it); None when unknown.
+    source : str
+        Where it comes from (file names, and the run's name inside an HDF5 file).
+    notes : tuple of str
+        What the reader did or assumed (a transposed table, a TR taken from the file's convention).
+    """
+
+    data: np.ndarray
+    tr_s: float | None
+    source: str
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.data.ndim != 2:
+            raise ValueError(f"measured data must be (time, outputs), got shape {self.data.shape}")
+        if self.tr_s is not None and not self.tr_s > 0:
+            raise ValueError(f"tr_s must be positive, got {self.tr_s}")
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """A prediction scored against measured fMRI: Pearson r over time per output, as the field scores it.
+
+    Attributes
+    ----------
+    r : ndarray, float64 (V,)
+        Pearson correlation over time of each output, in the order of ``indices`` (the prediction's); NaN
+        where the measured or the predicted series is constant (e.g. the medial wall).
+    indices : ndarray of int64 (V,)
+        Which outputs of the space the values are.
+    space_id : str
+        The output space.
+    n_timepoints : int
+        How many measured time points were compared (after trimming to the overlap).
+    lag_s : float
+        Shift applied to the prediction (positive: the measured response comes later); 0 unless searched.
+    alignment : str
+        The time alignment applied, in words (axes, TRs, resampling, trimming, lag).
+    roi_names : tuple of str
+        Regions summarised (the space's regions and networks, or those asked for).
+    roi_r : ndarray, float64 (R,)
+        Mean r over each region's outputs (NaN outputs left out).
+    roi_n : ndarray of int64 (R,)
+        Number of outputs with a finite r in each region.
+    noise_ceiling : ndarray, float64 (V,) or None
+        With repeated runs of the same stimulus: the highest r a perfect prediction could reach against the
+        average of the runs, ``sqrt`` of their Spearman-Brown split-half reliability (NaN where that is not
+        positive). None with a single run.
+    lag_curve : ndarray, float64 (L, 2) or None
+        With a lag search: each lag tried (s) and the mean r it gave.
+    metadata : dict
+        JSON-serialisable facts: model, subject, TRs, sources, number of runs, constant outputs.
+    """
+
+    r: np.ndarray
+    indices: np.ndarray
+    space_id: str
+    n_timepoints: int
+    lag_s: float
+    alignment: str
+    roi_names: tuple[str, ...] = ()
+    roi_r: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    roi_n: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    noise_ceiling: np.ndarray | None = None
+    lag_curve: np.ndarray | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.r.shape != (len(self.indices),):
+            raise ValueError(f"r has shape {self.r.shape} for {len(self.indices)} indices")
+        if not len(self.roi_names) == len(self.roi_r) == len(self.roi_n):
+            raise ValueError("roi_names, roi_r and roi_n must have the same length")
+        if self.noise_ceiling is not None and self.noise_ceiling.shape != self.r.shape:
+            raise ValueError(f"noise_ceiling has shape {self.noise_ceiling.shape}, r {self.r.shape}")
+
+    @property
+    def mean_r(self) -> float:
+        """Mean r over the outputs with a finite r (the Algonauts 2025 score, over parcels)."""
+        return _finite_mean(self.r)
+
+    @property
+    def median_r(self) -> float:
+        """Median r over the outputs with a finite r."""
+        finite = self.r[np.isfinite(self.r)]
+        return float(np.median(finite)) if finite.size else float("nan")
+
+    def best_regions(self, n: int = 5, min_outputs: int = 10) -> list[tuple[str, float, int]]:
+        """The ``n`` regions with the highest mean r, as ``(name, mean r, outputs)``.
+
+        Regions with fewer than ``min_outputs`` outputs (whose mean is noisy) are left out, unless no region
+        has that many.
+        """
+        order = np.argsort(-self.roi_r, kind="stable")
+        large = [i for i in order if self.roi_n[i] >= min_outputs]
+        return [(self.roi_names[i], float(self.roi_r[i]), int(self.roi_n[i])) for i in (large or list(order))[:n]]
+
+    @property
+    def mean_noise_ceiling(self) -> float | None:
+        """Mean noise ceiling over the outputs where it is defined (None without repeated runs)."""
+        return None if self.noise_ceiling is None else _finite_mean(self.noise_ceiling)
+
+    @property
+    def r_over_ceiling(self) -> np.ndarray | None:
+        """r / noise ceiling per output (NaN where the ceiling is not defined); None without repeated runs."""
+        if self.noise_ceiling is None:
+            return None
+        ceiling = self.noise_ceiling
+        return np.divide(self.r, ceiling, out=np.full_like(self.r, np.nan), where=np.isfinite(ceiling) & (ceiling > 0))
+
+    @property
+    def mean_r_over_ceiling(self) -> float | None:
+        """Mean r over mean noise ceiling, on the outputs where both are defined (None without repeats)."""
+        if self.noise_ceiling is None:
+            return None
+        both = np.isfinite(self.r) & np.isfinite(self.noise_ceiling) & (self.noise_ceiling > 0)
+        return float(self.r[both].mean() / self.noise_ceiling[both].mean()) if both.any() else float("nan")

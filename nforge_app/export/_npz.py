@@ -18,9 +18,11 @@ key                 content
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zipfile
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -73,19 +75,35 @@ def load_npz(path: str | os.PathLike) -> Prediction:
     UserInputError
         When the file is missing, not an npz, or lacks a key.
     """
+    with open_npz(path, NPZ_KEYS, "an NForge prediction") as npz:
+        metadata = json.loads(str(npz["metadata_json"]))
+        return Prediction(
+            data=npz["data"], times_s=npz["times_s"], tr_s=float(npz["tr_s"]), space_id=str(npz["space"]),
+            indices=npz["indices"], model_id=str(npz["model_id"]), subject=str(npz["subject"]),
+            hrf_offset_s=float(npz["hrf_offset_s"]), time_axis=metadata.pop("time_axis", "stimulus"),
+            metadata=metadata, spread=npz["spread"] if "spread" in npz.files else None,
+        )
+
+
+@contextlib.contextmanager
+def open_npz(path: str | os.PathLike, keys: tuple[str, ...], what: str) -> Iterator:
+    """``np.load(path, allow_pickle=False)`` that must hold ``keys``; every failure is a ``UserInputError``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+    keys : tuple of str
+        Keys the file must hold.
+    what : str
+        What the file should be, for the message (``"an NForge prediction"``).
+    """
     try:
         with np.load(path, allow_pickle=False) as npz:
-            missing = [key for key in NPZ_KEYS if key not in npz.files]
+            missing = [key for key in keys if key not in npz.files]
             if missing:
-                raise UserInputError(f"{path} is not an NForge prediction: missing keys {missing}; "
-                                     f"expected {list(NPZ_KEYS)}")
-            metadata = json.loads(str(npz["metadata_json"]))
-            return Prediction(
-                data=npz["data"], times_s=npz["times_s"], tr_s=float(npz["tr_s"]), space_id=str(npz["space"]),
-                indices=npz["indices"], model_id=str(npz["model_id"]), subject=str(npz["subject"]),
-                hrf_offset_s=float(npz["hrf_offset_s"]), time_axis=metadata.pop("time_axis", "stimulus"),
-                metadata=metadata, spread=npz["spread"] if "spread" in npz.files else None,
-            )
+                raise UserInputError(f"{path} is not {what}: missing keys {missing}; expected {list(keys)}")
+            yield npz
     except FileNotFoundError:
         raise UserInputError(f"no such file: {path}") from None
     except (zipfile.BadZipFile, ValueError, OSError) as error:

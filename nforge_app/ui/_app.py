@@ -2,7 +2,7 @@
 
 The page is thin: every prediction goes through :class:`~nforge_app.engine.Engine` (via
 :class:`~nforge_app.ui._service.AppService`); the viewer (``static/viewer.js``) draws in the browser.
-Stable API names: ``predict`` and ``export``.
+Stable API names: ``predict``, ``export`` and ``evaluate``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from nforge_app.engine import Engine
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.models import get_card, list_model_ids
 from nforge_app.spaces import NETWORKS, SURFACES
+from nforge_app.ui._evaluate import evaluate_section
 from nforge_app.ui._examples import EXAMPLES, ExampleResults, example_inputs
 from nforge_app.ui._gradio import import_gradio
 from nforge_app.ui._service import (
@@ -227,6 +228,7 @@ def build_app(engine: Engine | None = None, settings: Settings | None = None) ->
                     attention = gr.Markdown(attention_text, label="ROI attention")
                 prediction_id = gr.Textbox(label="prediction id", info="what the export API takes",
                                            interactive=False, max_lines=1)
+                evaluate_section(service, viewer, prediction_id)
 
         predict_inputs = [source, media_file, transcript_file, text_file, tr_text, tr_s, model, subject, roi]
         predict_outputs = [viewer, prediction_id, status, use_lite, attribution, attention]

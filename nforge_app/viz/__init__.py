@@ -8,6 +8,7 @@ runs share one set of colour limits over all their frames. The GIF and MP4 write
 from nforge_app.viz._colors import COLORMAPS, Colormap, color_limits, get_colormap
 from nforge_app.viz._viewer import (
     VIEWER_COLORMAPS,
+    evaluation_payload,
     geometry_payload,
     pack_payload,
     prediction_payload,
@@ -33,6 +34,7 @@ __all__ = [
     "COLORMAPS",
     "geometry_payload",
     "prediction_payload",
+    "evaluation_payload",
     "pack_payload",
     "unpack_payload",
     "quantise",

@@ -11,6 +11,9 @@ offset (from the end of the header) under ``"arrays"`` and everything else under
 * :func:`prediction_payload`: one uint8 per vertex and time step (20.5 KB per TR for fsaverage5; parcel
   values are painted on their vertices), the region of each vertex, outlines of the selected regions,
   the points of a glass brain and the ROI mean time courses. Byte 255 means "no value": the anatomy shows.
+* :func:`evaluation_payload`: an r map (an :class:`~nforge_app.values.Evaluation`) as a one-frame prediction
+  payload whose ``meta["map"]`` gives its label, a symmetric colour scale of its own and a histogram of r;
+  the viewer then shows the histogram instead of the ROI time series.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 
 from nforge_app.errors import UserInputError
 from nforge_app.spaces import SURFACES, OutputSpace, SurfaceMesh
-from nforge_app.values import Prediction
+from nforge_app.values import Evaluation, Prediction
 from nforge_app.viz._colors import DIVERGING_DEFAULT, get_colormap
 from nforge_app.viz._raster import vertex_normals
 
@@ -348,4 +351,57 @@ def prediction_payload(prediction: Prediction, space: OutputSpace, mesh: Surface
     arrays = {"frames": frames, "region": region.astype(np.int16), "outline": outline,
               "glass_xyz": np.asarray(glass["xyz"], dtype=np.float32), "glass": glass_bytes,
               "roi_lines": np.nan_to_num(lines["values"]).astype(np.float32)}
+    return pack_payload(meta, arrays)
+
+
+def evaluation_payload(evaluation: Evaluation, space: OutputSpace, mesh: SurfaceMesh, bins: int = 40) -> bytes:
+    """The r map of an evaluation as the viewer shows it: one frame, its own colour scale, a histogram of r.
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+        r per output of a prediction (NaN outputs show the anatomy).
+    space, mesh :
+        As in :func:`prediction_payload`.
+    bins : int
+        Bars of the histogram, from the lowest r (or 0) to the highest (or 0).
+
+    Returns
+    -------
+    bytes
+        A :func:`prediction_payload` of the outputs with a finite r (one frame, no ROI lines) whose colour
+        statistics make the symmetric scale ``±`` the 99th percentile of ``|r|`` (rounded up to 0.05), and
+        whose ``meta["map"]`` holds ``label``, ``what``, ``mean``, ``median`` and ``histogram`` (``edges``,
+        ``counts``).
+    """
+    finite = np.isfinite(evaluation.r)
+    if not finite.any():
+        raise UserInputError("the evaluation has no defined r to draw")
+    r = evaluation.r[finite]
+    layer = Prediction(data=r[None, :].astype(np.float32), times_s=np.zeros(1), tr_s=1.0,
+                       space_id=evaluation.space_id, indices=np.asarray(evaluation.indices)[finite],
+                       model_id=str(evaluation.metadata.get("model_id", "")),
+                       subject=str(evaluation.metadata.get("subject", "")), hrf_offset_s=0.0, time_axis="bold")
+    meta, arrays = unpack_payload(prediction_payload(layer, space, mesh, max_lines=0))
+    arrays = {name: np.array(array) for name, array in arrays.items()}
+    # outlines of the prediction's selection (not of the outputs where r is defined)
+    whole = len(evaluation.indices) == space.n_outputs
+    groups = _selection_groups(space, np.asarray(evaluation.indices), None)
+    arrays["outline"] = np.zeros(mesh.n_vertices, np.uint8) if whole else _outline(groups, mesh.surfaces["pial"][1])
+    meta["whole_space"] = whole
+    bound = float(min(1.0, max(0.05, np.ceil(np.percentile(np.abs(r), 99) * 20) / 20)))
+    low, high = min(float(r.min()), 0.0), max(float(r.max()), 0.0)
+    counts, edges = np.histogram(r, bins=bins, range=(low, max(high, low + 1e-3)))
+    meta["stats"] = dict(meta["stats"], abs_p99=bound, p99=bound)
+    meta["time_label"] = "one map (Pearson r over time)"
+    meta["map"] = {
+        "label": "Pearson r", "mean": evaluation.mean_r, "median": evaluation.median_r,
+        "what": (f"Pearson r per {'vertex' if space.kind == 'surface' else 'parcel'} over "
+                 f"{evaluation.n_timepoints} time points (lag {evaluation.lag_s:+g} s): mean {evaluation.mean_r:.3f}, "
+                 f"median {evaluation.median_r:.3f}; colours ±{bound:g}"
+                 + (f"; {int((~finite).sum()):,} outputs undefined (constant), shown as anatomy" if (~finite).any()
+                    else "")),
+        "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts],
+                      "what": f"{len(r):,} outputs, {bins} bins"},
+    }
     return pack_payload(meta, arrays)

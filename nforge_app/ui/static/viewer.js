@@ -14,6 +14,7 @@ const ui = {
   play: $(".nfv-play"), time: $(".nfv-time"), speed: $(".nfv-speed"), clock: $(".nfv-clock"),
   axisNote: $(".nfv-axis-note"), title: $(".nfv-title"), message: $(".nfv-message"), colorbar: $(".nfv-colorbar"),
   glass: $(".nfv-glass"), glassWhat: $(".nfv-glass-what"), lines: $(".nfv-lines"), linesWhat: $(".nfv-lines-what"),
+  linesTitle: $(".nfv-lines-title"),
   pick: $(".nfv-pick"), pickWhat: $(".nfv-pick-what"), marker: $(".nfv-marker"),
 };
 const LINE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
@@ -790,6 +791,55 @@ function drawRoiLines() {
   drawSeries(ui.lines, layer, state.frame);
 }
 
+// A map's histogram: bars coloured as the brain is (grey below the threshold), a dashed line at the mean.
+function drawHistogram() {
+  const canvas = ui.lines, map = state.data.meta.map, edges = map.histogram.edges, counts = map.histogram.counts;
+  const lim = limits(), lut = state.colormaps[lim.symmetric ? "symmetric" : "one-sided"].lut;
+  const shown = ["histogram", state.loadId, canvas.width, canvas.height, lim.vmin, lim.vmax, lim.threshold];
+  const before = plotShown.get(canvas);
+  if (before && shown.every((value, i) => value === before[i])) return;
+  plotShown.set(canvas, shown);
+  const ratio = window.devicePixelRatio || 1, ctx = canvas.getContext("2d");
+  const w = canvas.width / ratio, h = canvas.height / ratio, n = counts.length;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  const left = 46, right = w - 10, top = 8, bottom = h - 30, most = Math.max(1, ...counts);
+  const x = (v) => left + (right - left) * (v - edges[0]) / (edges[n] - edges[0]);
+  const y = (c) => bottom - (bottom - top) * c / most;
+  for (let i = 0; i < n; i++) {
+    const centre = (edges[i] + edges[i + 1]) / 2;
+    const hidden = lim.symmetric ? Math.abs(centre) < lim.threshold : centre < lim.threshold;
+    ctx.fillStyle = hidden ? "#c8c8c8" : lutColor(lut, (centre - lim.vmin) / (lim.vmax - lim.vmin));
+    ctx.fillRect(x(edges[i]), y(counts[i]), Math.max(1, x(edges[i + 1]) - x(edges[i]) - 1), bottom - y(counts[i]));
+  }
+  ctx.strokeStyle = "#ddd";
+  ctx.lineWidth = 1;
+  ctx.strokeRect(left, top, right - left, bottom - top);
+  ctx.strokeStyle = INK;
+  ctx.setLineDash([4, 3]);
+  ctx.beginPath(); ctx.moveTo(x(map.mean), top); ctx.lineTo(x(map.mean), bottom); ctx.stroke();
+  ctx.setLineDash([]);
+  ctx.fillStyle = INK;
+  ctx.font = "11px sans-serif";
+  ctx.textAlign = "right"; ctx.textBaseline = "top";
+  ctx.fillText(String(most), left - 4, top);
+  const meanLeft = x(map.mean) < (left + right) / 2;  // the mean's label on the emptier side of its line
+  ctx.textAlign = meanLeft ? "left" : "right";
+  ctx.strokeStyle = "#fff";
+  ctx.lineWidth = 3;
+  ctx.strokeText(" mean " + formatNumber(map.mean) + " ", x(map.mean), top + 2);
+  ctx.fillText(" mean " + formatNumber(map.mean) + " ", x(map.mean), top + 2);
+  ctx.textAlign = "left";
+  ctx.fillText(formatNumber(edges[0]), left, bottom + 3);
+  ctx.textAlign = "right";
+  ctx.fillText(formatNumber(edges[n]), right, bottom + 3);
+  ctx.textAlign = "center";
+  if (edges[0] < 0 && edges[n] > 0) ctx.fillText("0", x(0), bottom + 3);
+  ctx.fillStyle = MUTED;
+  ctx.fillText(map.label + " (outputs per bar)", (left + right) / 2, bottom + 15);
+}
+
 function drawPick() {
   const meta = state.data.meta;
   const key = state.loadId + ":" + state.picked + ":" + ui.pick.width + "x" + ui.pick.height;
@@ -949,7 +999,7 @@ function drawAll() {
   if (!state.data) return;
   drawClock();
   drawGlass();
-  drawRoiLines();
+  if (state.data.meta.map) drawHistogram(); else drawRoiLines();
   drawPick();
 }
 
@@ -1034,7 +1084,7 @@ function showPick(vertex) {
     const name = region >= 0 ? meta.region_names[region] : "medial wall";
     const value = valueAt(state.frame, vertex);
     ui.pickWhat.textContent = "vertex " + vertex + " (" + hemi + "), " + meta.region_kind + " " + name +
-      (Number.isFinite(value) ? "" : ": not in the selection");
+      (!Number.isFinite(value) ? ": not in the selection" : meta.map ? ": " + meta.map.label + " = " + formatNumber(value) : "");
   }
   root.dataset.picked = String(vertex);
   requestDraw();
@@ -1072,9 +1122,13 @@ async function load(raw) {
     state.glassPoints = glassPoints();
     ui.time.max = String(data.meta.n_frames - 1);
     ui.title.textContent = value.title || data.meta.model_id;
-    ui.axisNote.textContent = "Time axis: " + data.meta.time_label + ". TR " + data.meta.tr_s + " s, " + data.meta.n_frames + " steps.";
+    const map = data.meta.map;  // a one-frame map (an r map), shown with a histogram instead of ROI time series
+    root.dataset.kind = map ? "map" : "series";
+    ui.axisNote.textContent = map ? map.what + "." :
+      "Time axis: " + data.meta.time_label + ". TR " + data.meta.tr_s + " s, " + data.meta.n_frames + " steps.";
     ui.glassWhat.textContent = "— " + data.meta.glass.what;
-    ui.linesWhat.textContent = "— " + data.meta.roi_lines.what;
+    ui.linesTitle.textContent = map ? "Histogram of " + map.label : "ROI time series";
+    ui.linesWhat.textContent = "— " + (map ? map.histogram.what : data.meta.roi_lines.what);
     ui.outlineLabel.style.display = data.meta.whole_space ? "none" : "";
     ui.pickWhat.textContent = "(click the brain)";
     root.dataset.picked = "-1";
