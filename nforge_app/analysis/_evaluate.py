@@ -242,7 +242,7 @@ def evaluate(prediction: Prediction, measured, *, tr_s: float | None = None, roi
     names, roi_r, roi_n = roi_summaries(r, indices, space, roi)
     n_constant = int((~np.isfinite(r)).sum())
     if n_constant:
-        notes.append(f"{n_constant} output{'s' * (n_constant != 1)} constant in the measured or predicted data "
+        notes.append(f"{n_constant:,} output{'s' * (n_constant != 1)} constant in the measured or predicted data "
                      "(e.g. the medial wall): r undefined there, left out of the means")
     lag_s = float(lags[best])
     return Evaluation(

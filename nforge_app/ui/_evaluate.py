@@ -41,8 +41,11 @@ def summary_markdown(evaluation: Evaluation) -> str:
     """A few Markdown lines: the score, the ceiling, the best regions and the time alignment in words."""
     meta = evaluation.metadata
     n_runs = int(meta.get("n_runs", 1))
+    undefined = int(meta.get("n_undefined", 0))
+    outputs = (f"{len(evaluation.r) - undefined:,} of {len(evaluation.r):,} outputs ({undefined:,} constant, no r)"
+               if undefined else f"each of {len(evaluation.r):,} outputs")
     lines = [f"**Mean r {evaluation.mean_r:.3f}** (median {evaluation.median_r:.3f}): Pearson r over "
-             f"{evaluation.n_timepoints} time points for each of {len(evaluation.r):,} outputs, against "
+             f"{evaluation.n_timepoints} time points for {outputs}, against "
              f"{n_runs} measured run{'s' * (n_runs != 1)}; lag {evaluation.lag_s:+g} s"
              + (" (best of the lags searched)." if evaluation.lag_curve is not None else ".")]
     if evaluation.noise_ceiling is not None:

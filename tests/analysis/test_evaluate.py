@@ -162,7 +162,7 @@ def test_region_summaries_find_the_planted_region():
     assert all(n >= 10 for _, _, n in evaluation.best_regions(50))  # small regions' means are left out
     n_wall = int((space.roi_assignment < 0).sum())
     assert np.isnan(evaluation.r[space.roi_assignment < 0]).all() and evaluation.metadata["n_undefined"] == n_wall
-    assert f"{n_wall} outputs constant" in evaluation.alignment
+    assert f"{n_wall:,} outputs constant" in evaluation.alignment
     assert set(evaluation.roi_names) >= {"V1", "MT", "Vis", "Default"}
     asked = evaluate(_prediction(signal, space_id="fsaverage5"), measured, tr_s=1.0, roi=["V*", "Default"])
     assert asked.roi_names == ("V*", "Default") and asked.roi_n[0] > len(in_v1)

@@ -96,10 +96,12 @@ def test_evaluate_api(ui_server, tmp_path):
     value, summary, file, *_ = client.predict(prediction_id, [handle_file(measured)], "", None, True,
                                               api_name="/evaluate")
     assert "Mean r" in summary and "best of the lags searched" in summary
+    n_constant = int((prediction.data.std(axis=0) == 0).sum())  # outputs the lite model leaves constant
+    assert load_evaluation(file).metadata["n_undefined"] == n_constant
+    assert (f"({n_constant:,} constant, no r)" in summary) == (n_constant > 0)
     with urllib.request.urlopen(f"{ui_server.url}{json.loads(value)['payload']}") as response:
         meta, _ = unpack_payload(response.read())
-    assert meta["map"]["mean"] > 0.8
-    assert load_evaluation(file).lag_s == 0
+    assert meta["map"]["mean"] > 0.8 and load_evaluation(file).lag_s == 0
     _, summary, *_ = client.predict(prediction_id, [], "", None, False, api_name="/evaluate")
     assert "Could not evaluate" in summary and "no measured data yet" in summary
 
