@@ -29,7 +29,7 @@ from nforge_app.analysis.metrics import pearson_defined, varies_over_time, voxel
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.spaces import NETWORKS, OutputSpace, get_space
-from nforge_app.values import Evaluation, MeasuredRun, Prediction
+from nforge_app.values import Evaluation, HiddenFeatures, MeasuredRun, Prediction
 
 LAG_RANGE_S = (-5.0, 10.0)
 _ON_GRID = 1e-6  # fractional sample positions this close to a whole sample are that sample
@@ -57,15 +57,31 @@ def _as_runs(measured, tr_s: float | None) -> list[MeasuredRun]:
     return runs
 
 
-def bold_times(prediction: Prediction) -> np.ndarray:
-    """The BOLD time (s) of each row of a prediction: ``times_s``, plus ``hrf_offset_s`` on the stimulus axis."""
+def bold_times(prediction: Prediction | HiddenFeatures) -> np.ndarray:
+    """The BOLD time (s) of each row of a prediction (or of hidden features): ``times_s``, plus ``hrf_offset_s``
+    on the stimulus axis."""
     offset = prediction.hrf_offset_s if prediction.time_axis == "stimulus" else 0.0
     return np.asarray(prediction.times_s, dtype=np.float64) + offset
 
 
-def _resample(data: np.ndarray, times: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Rows of ``data`` (on increasing ``times``) at ``targets`` (within their span), by linear interpolation,
-    and whether every target fell on a row (then the rows are the prediction's own, untouched)."""
+def resample_rows(data: np.ndarray, times: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Rows of ``data`` at other times, by linear interpolation (the rows themselves where the times coincide).
+
+    Parameters
+    ----------
+    data : ndarray (T, ...)
+        One row per time of ``times``.
+    times : ndarray (T,)
+        Increasing times (s) of the rows.
+    targets : ndarray (N,)
+        Times wanted, within ``times[0] .. times[-1]``.
+
+    Returns
+    -------
+    (rows, on_grid)
+        ``(N, ...)`` rows, and whether every target fell on a row (then they are ``data``'s own, untouched; a
+        view when consecutive).
+    """
     if len(times) == 1:
         return np.repeat(data, len(targets), axis=0), True
     position = np.interp(targets, times, np.arange(len(times), dtype=np.float64))
@@ -100,7 +116,7 @@ def _score(prediction: Prediction, times: np.ndarray, measured: np.ndarray, meas
     rows = _overlap(times, measured_times, lag_s)
     if len(rows) < MIN_TIMEPOINTS:
         return np.full(measured.shape[1], np.nan), rows, True
-    predicted, on_grid = _resample(np.asarray(prediction.data), times, measured_times[rows] - lag_s)
+    predicted, on_grid = resample_rows(np.asarray(prediction.data), times, measured_times[rows] - lag_s)
     r, defined = pearson_defined(predicted, measured[rows[0]:rows[-1] + 1])  # the overlap is one stretch
     r[~(valid & defined)] = np.nan
     return r, rows, on_grid
@@ -259,4 +275,4 @@ def evaluate(prediction: Prediction, measured, *, tr_s: float | None = None, roi
     )
 
 
-__all__ = ["LAG_RANGE_S", "bold_times", "evaluate", "roi_summaries"]
+__all__ = ["LAG_RANGE_S", "bold_times", "evaluate", "resample_rows", "roi_summaries"]

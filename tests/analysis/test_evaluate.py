@@ -188,3 +188,14 @@ def test_bad_measured_data_get_one_clear_message():
         evaluate(_prediction(signal, start_s=500.0), signal, tr_s=1.0)
     with pytest.raises(UserInputError, match="must be an array"):
         evaluate(prediction, "not data")
+
+
+def test_resample_rows_interpolates_between_rows_and_keeps_them_on_the_grid():
+    from nforge_app.analysis import resample_rows
+
+    data = np.arange(10.0)[:, None] * np.array([1.0, -2.0])
+    rows, on_grid = resample_rows(data, np.arange(10.0), np.array([2.0, 3.0, 4.0]))
+    assert on_grid and np.shares_memory(rows, data) and rows[:, 0].tolist() == [2, 3, 4]
+    rows, on_grid = resample_rows(data, np.arange(10.0), np.array([0.0, 1.49, 2.98, 9.0]))
+    assert not on_grid
+    np.testing.assert_allclose(rows, [[0, 0], [1.49, -2.98], [2.98, -5.96], [9, -18]], rtol=1e-6)
