@@ -1,7 +1,7 @@
 """A fresh clone with nothing beside it: set up by the README's path, predict offline, run a sample of the suite.
 
 The clone gets its own virtualenv made by ``scripts/setup.sh`` (the set-up path of ``make test`` and ``make
-demo``). To keep this test to a minute, that venv sees this session's installed packages through a ``.pth``
+demo``). To keep this test to a minute, that venv (made without its own pip) sees this session's installed packages through a ``.pth``
 file and pip may not reach an index (``PIP_NO_INDEX``): so setup.sh finds every dependency present, and only
 the clone itself is installed. Then, with every socket refused, the clone writes the example clip, predicts it
 on the lite model and describes it, as ``make demo`` does.
@@ -67,7 +67,7 @@ def clone_env(clone, tmp_path_factory):
     env.update(HOME=str(home), NFORGE_CACHE_DIR=str(home / "cache"), PIP_NO_INDEX="1",
                PIP_NO_BUILD_ISOLATION="0", HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     venv = clone / ".venv"
-    _run([sys.executable, "-m", "venv", str(venv)], cwd=clone, env=env)
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=clone, env=env)
     purelib = Path(sysconfig.get_paths(vars={"base": str(venv), "platbase": str(venv)})["purelib"])
     (purelib / "_this_session.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     setup = _run(["bash", "scripts/setup.sh"], cwd=clone, env=env)
