@@ -178,15 +178,13 @@ def render_surface(values, *, views=DEFAULT_VIEWS, surface: str = "inflated", si
         Colour map name (see :func:`nforge_app.viz.get_colormap`).
     threshold : float, optional
         Values with ``|value| < threshold`` (``value < threshold`` for sequential maps) show the surface.
-    title : str, optional
-        Text at the top left.
-    unit : str, optional
-        What the values are, written along the colour bar.
+    title, unit : str, optional
+        Text at the top left, and what the values are (written along the colour bar).
 
     Returns
     -------
     PIL.Image.Image
-        RGB image.
+        An RGB picture.
     """
     values = _on_vertices(np.asarray(values, dtype=np.float32))
     if values.ndim != 1:
