@@ -273,11 +273,9 @@ def glass_brain_frames(data, *, times_s=None, time_label: str | None = None, vie
     ----------
     data : array-like (T, N)
         One row per time step (see ``values`` of :func:`plot_glass_brain`).
-    times_s : array-like (T,), optional
-        Time of each row: written on each frame as ``"t = 12.0 s"`` and marked on a time axis below the
-        views (``"frame k / T"`` and no axis when omitted).
-    time_label : str, optional
-        What the times are, under the time axis (``Prediction.time_label``; ``"time (s)"`` by default).
+    times_s, time_label : optional
+        The time of each row and what the times are: on each frame and on a time axis below the views, as
+        in :func:`nforge_app.viz.surface_frames`.
     views, vmin, vmax, cmap, size_px, threshold, title, coords_mni, radius_mm, unit :
         As in :func:`plot_glass_brain`; the default limits come from the whole run (never per frame).
 
