@@ -22,12 +22,12 @@ gr = import_gradio()
 # The examples are computed once the first page has loaded (it asks for the first one), or this long after the
 # page is built when nobody comes: on a first start they take seconds of CPU, which the first page load needs.
 EXAMPLES_DELAY_S = 10.0
-# Toasts (gr.Warning) at the bottom left, over the inputs' column: never over the viewer's colour bar or legend.
+# Toasts (gr.Warning, gradio's upload errors) at the top left, over the inputs' column: never over the viewer,
+# its colour bar or its legends, nor over the status line and buttons under Run that say what to do next.
 APP_CSS = """
 .nforge-status p { margin: 0.2em 0; }
 .nforge-examples button { text-align: left; }
-.toast-wrap { top: auto !important; bottom: var(--size-4) !important; left: var(--size-3) !important;
-              right: auto !important; align-items: flex-start !important; }
+.toast-wrap { left: var(--size-3) !important; right: auto !important; align-items: flex-start !important; }
 """
 LEFT = (Section("inputs", inputs.layout, inputs.events), Section("model", model.layout, model.events),
         Section("export", export.layout, export.events))
