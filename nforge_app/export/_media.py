@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from nforge_app._files import atomic_path
+from nforge_app.checks import check_range
 from nforge_app.errors import UserInputError
 
 # Colours kept exactly in the GIF palette (the page, the glass, text): the most frequent ones.
@@ -165,9 +166,7 @@ def write_mp4(frames, path: str | os.PathLike, frame_duration_s: float, audio_pa
     import imageio_ffmpeg
 
     duration = _check_duration(frame_duration_s)
-    rate = DEFAULT_FPS if fps is None else fps
-    if not np.isfinite(rate) or not 1 <= rate <= 240:
-        raise UserInputError(f"fps must be between 1 and 240, got {fps!r}")
+    rate = DEFAULT_FPS if fps is None else check_range("fps", fps, 1, 240)
     if audio_path is not None and not Path(audio_path).is_file():
         raise UserInputError(f"audio file not found: {audio_path}")
     arrays = _rgb_frames(frames)
