@@ -97,8 +97,10 @@ def test_the_colour_bar_says_its_unit():
     plain = np.asarray(plot_glass_brain(np.linspace(-1, 1, 1000), views="z", size_px=SIZE))
     named = np.asarray(plot_glass_brain(np.linspace(-1, 1, 1000), views="z", size_px=SIZE, unit="predicted BOLD"))
     assert named.shape[1] > plain.shape[1] and named.shape[0] == plain.shape[0]
-    added = named[:, plain.shape[1] - 8:]  # the column of the unit, written along the bar
-    assert (added.min(axis=2) < 160).sum() > 100
+    sheet = _painter(np.linspace(-1, 1, 1000), "z", None, None, "RdBu_r", SIZE, None, None, None,
+                     {"unit": "predicted BOLD", "header": False}).canvas.sheet
+    column = slice(sheet.unit_x - sheet.font_px // 2, None)  # the unit, written along the bar
+    assert (named[:, column].min(axis=2) < 200).sum() > 60 and (plain[:, column].min(axis=2) < 200).sum() == 0
 
 
 def test_views_may_be_a_list_of_letters():
