@@ -132,6 +132,8 @@ def _predict(args) -> int:
     from nforge_app.progress import stderr_progress
 
     fmt, base = _out_format(args.out)  # refused before any work
+    if args.out and Path(args.out).resolve() == Path(args.stimulus).resolve():
+        raise UserInputError(f"--out {args.out} is the stimulus itself: choose another name")
     device = check_in("device", args.device, DEVICES) if args.device else None
     engine = Engine(device=device)
     card = engine.card(args.model)

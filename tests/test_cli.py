@@ -109,6 +109,9 @@ def test_predict_out_with_another_suffix_is_refused_before_predicting(clip, tmp_
         err = capsys.readouterr().err
         assert "unknown --out suffix" in err and "accepted: .npz, .gif, .mp4, .csv, .json, .gii" in err
     assert not list(tmp_path.iterdir())
+    before = clip.read_bytes()
+    assert main(["predict", str(clip), "--out", str(clip), "--quiet"]) == 2
+    assert "is the stimulus itself" in capsys.readouterr().err and clip.read_bytes() == before
 
 
 def test_export_a_saved_prediction(clip, tmp_path, capsys):

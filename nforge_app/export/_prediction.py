@@ -78,6 +78,9 @@ def export_prediction(prediction: Prediction, formats: Sequence[str], out_base: 
     if "gif" in formats or "mp4" in formats:  # a typo in a picture option is refused before anything is written
         picture_options(picture, views, surface, color_scale, threshold_pct, size_px)
     base = Path(out_base)
+    targets = {base.with_name(base.name + SUFFIXES[fmt]).resolve() for fmt in formats}
+    if audio_path is not None and Path(audio_path).resolve() in targets:
+        raise UserInputError(f"the export would replace its own sound file {audio_path}: choose another name")
     base.parent.mkdir(parents=True, exist_ok=True)
     roi = list(roi or ())
     files: list[Path] = []

@@ -81,6 +81,11 @@ def test_several_formats_note_what_cannot_be_written_and_one_format_raises(tmp_p
     assert notes[1] == "mp4: per-TR text has no sound; the video is silent"
     with pytest.raises(UserInputError, match="GIfTI"):
         export_prediction(prediction, ["gifti"], tmp_path / "q")
+    sound = tmp_path / "p.mp4"
+    before = sound.read_bytes()
+    with pytest.raises(UserInputError, match="would replace its own sound file"):
+        export_prediction(prediction, ["mp4"], tmp_path / "p", picture="glass", audio_path=sound)
+    assert sound.read_bytes() == before
 
 
 @pytest.mark.parametrize(("options", "match"), [
