@@ -116,15 +116,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _suffix(path: Path) -> str:
+    """The export suffix of a file name (``.func.gii`` counts as one), as written."""
+    return path.name[-len(".func.gii"):] if path.name.lower().endswith(".func.gii") else path.suffix
+
+
 def _out_format(out: str | None) -> tuple[str, Path | None]:
     """The format ``nforge predict --out`` asks for (by suffix) and the base path of the export."""
     if out is None:
         return "npz", None
     path = Path(out)
-    suffix = ".gii" if path.name.lower().endswith(".func.gii") else path.suffix.lower()
-    fmt = OUT_SUFFIXES[check_in("--out suffix", suffix, tuple(OUT_SUFFIXES))]
-    return fmt, path.with_name(path.name[:len(path.name) - len(".func.gii" if path.name.lower().endswith(
-        ".func.gii") else path.suffix)])
+    suffix = _suffix(path)
+    fmt = OUT_SUFFIXES[check_in("--out suffix", ".gii" if suffix.lower() == ".func.gii" else suffix.lower(),
+                                tuple(OUT_SUFFIXES))]
+    return fmt, path.with_name(path.name[:-len(suffix)])
 
 
 def _predict(args) -> int:
@@ -177,7 +182,9 @@ def _export_base(out: str | None, npz: Path) -> Path:
         return npz.with_suffix("")
     if out.endswith((os.sep, "/")) or Path(out).is_dir():
         return Path(out) / npz.with_suffix("").name
-    return Path(out)
+    path = Path(out)  # "anim.gif" names the files anim.*, as "anim" does
+    suffix = _suffix(path)
+    return path.with_name(path.name[:-len(suffix)]) if suffix.lower() in (*OUT_SUFFIXES, ".func.gii") else path
 
 
 def _write(prediction, formats, base: Path, stimulus: str | None, settings, no_sound: str | None = None,

@@ -127,6 +127,8 @@ def test_export_a_saved_prediction(clip, tmp_path, capsys):
     assert main(["export", str(npz), "--format", "mp4", "--size", "160", "--out", f"{folder}/"]) == 0
     captured = capsys.readouterr()
     assert (folder / "talk.nforge-lite.mp4").exists()
+    assert main(["export", str(npz), "--format", "csv", "--out", str(folder / "named.csv")]) == 0
+    assert (folder / "named.csv").exists() and not (folder / "named.csv.csv").exists()
     assert "nforge: note: mp4: no --audio given (the stimulus file); the video is silent" in captured.err
 
 
