@@ -9,7 +9,7 @@ import torch
 from nforge_app.config import Settings
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.features import FeatureSet
-from nforge_app.models._flow_net import FlowMatchingDecoder, MultiSubjectConvLinearEncoder
+from nforge_app.models._flow_net import FlowMatchingDecoder
 from nforge_app.models.flow import (
     FORMAT,
     FlowMatchingModel,
@@ -17,28 +17,15 @@ from nforge_app.models.flow import (
     load_checkpoint,
     mean_pearson,
     resample_to_tr,
-    save_checkpoint,
     train_stage1,
     train_stage2,
     voxelwise_pearson,
 )
 from nforge_app.stimuli import Stimulus
 
-SMALL_STAGE2 = dict(latent_dim=16, channels=[16, 16], n_heads=2, head_dim=8, n_mid_blocks=1, dropout=0.0)
-
+from _releases import SMALL_FLOW_STAGE2, write_flow_release
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _write_release(directory, stage2_name="stage2.pt", extractors=("lite-audio",), n_outputs=1000):
-    """A small untrained release reading lite-audio features (8 channels) into 1000 parcels."""
-    torch.manual_seed(0)
-    stage1 = MultiSubjectConvLinearEncoder({"audio": 8}, n_subjects=4, n_outputs=n_outputs, embed_dim=8,
-                                           kernel_size=5)
-    stage2 = FlowMatchingDecoder(n_outputs=n_outputs, n_subjects=4, **SMALL_STAGE2)
-    save_checkpoint(stage1, directory / "stage1_best.pt", extractors=extractors)
-    save_checkpoint(stage2, directory / stage2_name)
-    return stage1.eval(), stage2.eval()
 
 
 def _audio_features(duration_s=10.0, seed=0):
@@ -93,7 +80,7 @@ def test_resample_to_tr_averages_steps_per_tr():
 
 
 def test_checkpoint_round_trip(tmp_path):
-    stage1, stage2 = _write_release(tmp_path, n_outputs=12)
+    stage1, stage2 = write_flow_release(tmp_path, n_outputs=12)
     raw = torch.load(tmp_path / "stage1_best.pt", weights_only=True)
     assert raw["format"] == FORMAT and raw["config"]["kind"] == "stage1"
     assert raw["config"]["extractors"] == ["lite-audio"] and raw["config"]["feature_dims"] == {"audio": 8}
@@ -112,7 +99,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_highest_stage2_epoch_is_used(tmp_path):
-    _write_release(tmp_path, stage2_name="stage2_epoch_5.pt", n_outputs=12)
+    write_flow_release(tmp_path, stage2_name="stage2_epoch_5.pt", n_outputs=12)
     for n in (10, 15):
         (tmp_path / f"stage2_epoch_{n}.pt").write_bytes((tmp_path / "stage2_epoch_5.pt").read_bytes())
     assert find_checkpoint_files(tmp_path)[1].name == "stage2_epoch_15.pt"
@@ -152,7 +139,7 @@ def test_training_entry_points_on_clips_of_different_lengths():
     assert history1["train_loss"][-1] < history1["train_loss"][0]
     assert history1["val_r"][history1["best_epoch"] - 1] == max(history1["val_r"]) > 0.8
     stage2, history2 = train_stage2(stage1, features, fmri, epochs=3, lr=3e-3, batch_size=8, val_fraction=0.34,
-                                    window_trs=8, n_steps=2, device="cpu", model_config=SMALL_STAGE2)
+                                    window_trs=8, n_steps=2, device="cpu", model_config=SMALL_FLOW_STAGE2)
     assert isinstance(stage2, FlowMatchingDecoder) and not stage2.training
     assert set(history2) == {"train_loss", "train_cfm", "train_recon", "val_r", "val_r_stage1"}
     assert all(len(history2[k]) == 3 for k in ("train_loss", "train_cfm", "train_recon", "val_r"))
@@ -167,7 +154,7 @@ def test_stage2_training_lowers_the_flow_loss():
     stage1, _ = train_stage1(features, fmri, epochs=2, val_fraction=0.0, device="cpu",
                              model_config={"embed_dim": 8, "kernel_size": 3})
     _, history = train_stage2(stage1, features, fmri, epochs=40, lr=5e-3, batch_size=8, val_fraction=0.0,
-                              device="cpu", model_config={**SMALL_STAGE2, "channels": [32, 32], "head_dim": 16})
+                              device="cpu", model_config={**SMALL_FLOW_STAGE2, "channels": [32, 32], "head_dim": 16})
     first, last = np.mean(history["train_cfm"][:3]), np.mean(history["train_cfm"][-5:])
     assert last < 0.7 * first
     assert history["train_recon"][-1] < 0.5 * history["train_recon"][0]
@@ -178,7 +165,7 @@ def test_stage2_training_lowers_the_flow_loss():
 
 
 def test_model_predicts_mean_and_spread(tmp_path):
-    _write_release(tmp_path / "flow-matching")
+    write_flow_release(tmp_path / "flow-matching")
     settings = Settings(cache_dir=tmp_path / "cache", weights_dir=tmp_path)
     model = FlowMatchingModel(settings, n_samples=3, n_steps=4, seed=7)
     assert [e.extractor_id for e in model.extractors()] == ["lite-audio"]  # loads on demand
@@ -204,7 +191,7 @@ def test_model_predicts_mean_and_spread(tmp_path):
 
 
 def test_model_rejects_bad_input(tmp_path):
-    _write_release(tmp_path)
+    write_flow_release(tmp_path)
     settings = Settings(cache_dir=tmp_path / "cache")
     model = FlowMatchingModel(settings, variant=str(tmp_path), n_steps=1, n_samples=1)
     with pytest.raises(UserInputError, match=r"\[1, 2, 3, 5\]"):
@@ -234,9 +221,9 @@ def test_model_without_weights_says_what_it_needs(tmp_path):
 
 
 def test_model_needs_extractors_it_can_build(tmp_path):
-    _write_release(tmp_path, extractors=("whisper",))
+    write_flow_release(tmp_path, extractors=("whisper",))
     with pytest.raises(ModelUnavailableError, match="whisper"):
         FlowMatchingModel(Settings(cache_dir=tmp_path / "cache"), variant=str(tmp_path)).load()
-    _write_release(tmp_path, extractors=("lite-video",))
+    write_flow_release(tmp_path, extractors=("lite-video",))
     with pytest.raises(ModelUnavailableError, match="do not match"):
         FlowMatchingModel(Settings(cache_dir=tmp_path / "cache"), variant=str(tmp_path)).load()

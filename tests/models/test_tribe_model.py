@@ -9,7 +9,6 @@ import types
 import numpy as np
 import pytest
 import torch
-from test_tribe_release import write_release
 
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
@@ -18,12 +17,14 @@ from nforge_app.models._tribe_net import resolve_precision
 from nforge_app.models.tribe import TribeModel, stack_windows, stitch_windows
 from nforge_app.stimuli import Stimulus
 
+from _releases import write_tribe_release
+
 DIMS = {"text": (2, 24), "audio": (2, 16), "video": (2, 20)}
 
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
-    return write_release(tmp_path_factory.mktemp("tribe-model-release"), seed=3)
+    return write_tribe_release(tmp_path_factory.mktemp("tribe-model-release"), seed=3)
 
 
 @pytest.fixture(scope="module")
