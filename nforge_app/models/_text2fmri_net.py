@@ -190,10 +190,22 @@ class Text2fMRIHead(nn.Module):
 
     def forward(self, features: torch.Tensor, subjects: torch.Tensor,
                 roi_indices: torch.Tensor | None = None) -> torch.Tensor:
-        """Predict all parcels, or only ``roi_indices`` (the same numbers, fewer computed)."""
+        """Predict all parcels, or only ``roi_indices`` (the same numbers, fewer computed):
+        ``readout(hidden(features, subjects), subjects, roi_indices)``."""
+        return self.readout(self.hidden(features, subjects), subjects, roi_indices)
+
+    def hidden(self, features: torch.Tensor, subjects: torch.Tensor) -> torch.Tensor:
+        """The trunk: the encoder's output after its final norm, ``(B, T, transformer_dim)``.
+
+        It depends on the subject: the subject's embedding is joined to every TR's features at the input.
+        """
         batch, n_steps, _ = features.shape
         subject = self.subj_emb(subjects)[:, None, :].expand(batch, n_steps, -1)
-        hidden = self.encoder(self.inp(torch.cat([features, subject], dim=-1)))
+        return self.encoder(self.inp(torch.cat([features, subject], dim=-1)))
+
+    def readout(self, hidden: torch.Tensor, subjects: torch.Tensor,
+                roi_indices: torch.Tensor | None = None) -> torch.Tensor:
+        """Parcel activity ``(B, T, V)`` of hidden features: the shared linear map plus the subject's bias."""
         weight, bias = self.out.weight, self.out_bias(subjects)
         if roi_indices is not None:
             weight, bias = weight[roi_indices], bias[:, roi_indices]

@@ -48,11 +48,12 @@ from pathlib import Path
 import numpy as np
 
 from nforge_app._device import resolve_device
+from nforge_app.checks import check_indices, check_range, check_subject
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
 from nforge_app.models._base import EncodingModel
 from nforge_app.stimuli import Stimulus
-from nforge_app.values import ModelCard, Prediction
+from nforge_app.values import HiddenFeatures, ModelCard, Prediction
 
 FORMAT = "nforge-flow-v1"
 STAGE1_FILE = "stage1_best.pt"
@@ -61,7 +62,6 @@ TR_S = 1.49
 SUBJECTS = (1, 2, 3, 5)
 N_PARCELS = 1000
 _STAGE2_EPOCH = re.compile(r"stage2_epoch_(\d+)\.pt")
-_SUBJECT = re.compile(r"(?:sub-?)?0*(\d+)")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -484,14 +484,6 @@ def extractors_for(extractor_ids: Sequence[str]) -> list[FeatureExtractor]:
     return [get_extractor(e) for e in extractor_ids]
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    """``value`` as an int (``8``, ``8.0`` and ``"8"`` all accepted) of at least ``minimum``."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not re.fullmatch(r"-?\d+(\.0*)?", text) or int(float(text)) < minimum:
-        raise UserInputError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(float(text))
-
-
 class FlowMatchingModel(EncodingModel):
     """The two-stage flow-matching encoder from a local ``nforge-flow-v1`` checkpoint.
 
@@ -502,6 +494,8 @@ class FlowMatchingModel(EncodingModel):
     """
 
     weight_files = ("stage1_best.pt", "stage2*.pt")
+    absent_modality = ("a stream the stimulus lacks is left out of stage 1's mean of stream embeddings: the mean "
+                       "runs over fewer streams")
     card = ModelCard(
         model_id="flow-matching",
         name="Two-stage flow-matching encoder",
@@ -529,7 +523,7 @@ class FlowMatchingModel(EncodingModel):
 
     def __init__(self, settings, variant: str | None = None, device: str = "cpu", **options) -> None:
         super().__init__(settings, variant, device, **options)
-        values = {name: _check_int(name, options.get(name, default), minimum)
+        values = {name: check_range(name, options.get(name, default), minimum, np.inf, integer=True)
                   for name, (default, minimum) in self._OPTIONS.items()}
         self.n_samples, self.n_steps, self.seed = values["n_samples"], values["n_steps"], values["seed"]
 
@@ -585,47 +579,34 @@ class FlowMatchingModel(EncodingModel):
         self._require_loaded()
         return list(self.extractors_)
 
-    @staticmethod
-    def _subject_number(subject) -> int:
-        if subject is None:
-            return FlowMatchingModel.card.default_subject
-        match = _SUBJECT.fullmatch(str(subject).strip().lower())
-        if not match or int(match.group(1)) not in SUBJECTS:
-            raise UserInputError(f"flow-matching subject must be one of {list(SUBJECTS)} (or 'sub-01' ...); "
-                                 f"got {subject!r}")
-        return int(match.group(1))
+    @classmethod
+    def _subject_number(cls, subject) -> int:
+        return check_subject(cls.card.model_id, subject, SUBJECTS, cls.card.default_subject)
 
-    def predict(self, features: FeatureSet, stimulus: Stimulus, subject=1, indices: np.ndarray | None = None,
-                progress: ProgressFn = no_progress) -> Prediction:
-        """Draw ``n_samples`` samples and return their mean, with their standard deviation as ``spread``.
+    def transform(self, features: FeatureSet, stimulus: Stimulus, subject=None,
+                  progress: ProgressFn = no_progress) -> HiddenFeatures:
+        """Stage 1's trunk: the mean of the streams' embeddings, one row per TR of 1.49 s.
 
         Parameters
         ----------
         features : FeatureSet
             Features of the checkpoint's extractors; they are averaged into 1.49-s TRs. Streams the stimulus
-            lacks are left out of the stage-1 average (noted in the metadata).
+            lacks are absent: left out of the mean (noted in the metadata).
         stimulus : Stimulus
             The stimulus (for its source).
-        subject : int or str
-            1, 2, 3 or 5 (``"sub-01"`` style accepted); None means 1.
-        indices : ndarray of int, optional
-            Parcels to return (all 1000 when None).
+        subject : optional
+            Not used: the trunk is shared by the subjects.
         progress : callable
-            Called after every Euler step.
+            Told when stage 1 starts.
 
         Returns
         -------
-        Prediction
-            ``(ceil(duration_s / 1.49), len(indices))`` on BOLD time; ``spread`` is the standard deviation over
-            samples (None when ``n_samples`` is 1).
+        HiddenFeatures
+            float32 ``(ceil(duration_s / 1.49), embed_dim)`` on BOLD time.
         """
         import torch
 
         self._require_loaded()
-        number = self._subject_number(subject)
-        indices = np.arange(N_PARCELS) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
-        if indices.size and (indices.min() < 0 or indices.max() >= N_PARCELS):
-            raise UserInputError(f"parcel indices must lie in 0..{N_PARCELS - 1}")
         n_tr = n_steps(features.duration_s, 1.0 / TR_S)
         streams, missing = {}, []
         dims = self.stage1_.config["feature_dims"]
@@ -646,9 +627,50 @@ class FlowMatchingModel(EncodingModel):
             raise UserInputError(f"this flow-matching checkpoint reads {', '.join(self.stage1_.stream_names)}; "
                                  f"the stimulus has none of them")
         progress(0.0, "flow-matching: stage 1")
+        with torch.no_grad():
+            embedding = self.stage1_.hidden(streams)[0].cpu().numpy()
+        width = embedding.shape[1]
+        source = next(iter(streams)) if len(streams) == 1 else "mixed"
+        return HiddenFeatures(
+            data=embedding, times_s=np.arange(n_tr) * TR_S, tr_s=TR_S, model_id=self.card.model_id, subject=None,
+            columns=tuple(f"embedding {i}" for i in range(width)), column_modalities=(source,) * width,
+            hrf_offset_s=0.0, time_axis="bold",
+            metadata={"streams": list(streams), "missing_streams": missing, "absent_modality": self.absent_modality,
+                      "extractors": {e.modality: e.extractor_id for e in self.extractors_},
+                      "checkpoint": self.files_, "device": self.device_, "stimulus": stimulus.source})
+
+    def readout(self, hidden: HiddenFeatures, subject=None, indices: np.ndarray | None = None,
+                progress: ProgressFn = no_progress) -> Prediction:
+        """Stage 1's decoders give the subject's anchor; stage 2 draws ``n_samples`` samples around it.
+
+        Parameters
+        ----------
+        hidden : HiddenFeatures
+            From :meth:`transform`.
+        subject : int or str
+            1, 2, 3 or 5 (``"sub-01"`` style accepted); None means 1.
+        indices : ndarray of int, optional
+            Parcels to return (all 1000 when None).
+        progress : callable
+            Called after every Euler step.
+
+        Returns
+        -------
+        Prediction
+            The mean of the samples, ``(ceil(duration_s / 1.49), len(indices))`` on BOLD time; ``spread`` is
+            their standard deviation (None when ``n_samples`` is 1).
+        """
+        import torch
+
+        self._require_loaded()
+        number = self._subject_number(subject)
+        self._check_hidden(hidden, self.stage1_.config["embed_dim"])
+        indices = check_indices(indices, N_PARCELS, "parcel")
+        indices = np.arange(N_PARCELS) if indices is None else indices
         subject_index = SUBJECTS.index(number)
         with torch.no_grad():
-            mu = self.stage1_(streams)[:, subject_index].transpose(1, 2)  # (1, V, T)
+            embedding = torch.as_tensor(hidden.data[None], device=self.device_)
+            mu = self.stage1_.readout(embedding)[:, subject_index].transpose(1, 2)  # (1, V, T)
         generator = torch.Generator().manual_seed(self.seed)
         subjects = torch.full((self.n_samples,), subject_index, dtype=torch.long, device=self.device_)
         samples = self.stage2_.sample(
@@ -656,12 +678,10 @@ class FlowMatchingModel(EncodingModel):
             on_step=lambda done, total: progress(done / total, f"flow-matching: Euler step {done}/{total}"))
         samples = samples.transpose(1, 2).cpu().numpy()[:, :, indices]  # (n_samples, T, len(indices))
         return Prediction(
-            data=samples.mean(axis=0).astype(np.float32), times_s=np.arange(n_tr) * TR_S, tr_s=TR_S,
+            data=samples.mean(axis=0).astype(np.float32), times_s=hidden.times_s, tr_s=TR_S,
             space_id=self.card.space_id, indices=indices, model_id=self.card.model_id, subject=str(number),
             hrf_offset_s=0.0, time_axis="bold",
             spread=samples.std(axis=0).astype(np.float32) if self.n_samples > 1 else None,
             metadata={"stochastic": True, "n_samples": self.n_samples, "n_steps": self.n_steps, "seed": self.seed,
-                      "spread": "standard deviation over samples", "streams": list(streams),
-                      "missing_streams": missing, "extractors": {e.modality: e.extractor_id for e in self.extractors_},
-                      "checkpoint": self.files_, "device": self.device_, "stimulus": stimulus.source},
+                      "spread": "standard deviation over samples", **hidden.metadata},
         )

@@ -47,6 +47,8 @@ def assert_matches_golden(prediction, golden, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_predict_is_bit_identical_to_the_golden(cases, golden, name):
+def test_predict_and_the_readout_of_the_transform_are_bit_identical_to_the_golden(cases, golden, name):
     model, features, stimulus, subject, indices = cases[name]
     assert_matches_golden(model.predict(features, stimulus, subject, indices), golden, name)
+    hidden = model.transform(features, stimulus, subject)
+    assert_matches_golden(model.readout(hidden, subject, indices), golden, name)

@@ -107,7 +107,7 @@ def test_window_helpers_round_trip():
 
 def test_bad_inputs_are_named(model):
     features, stimulus = _inputs(10.0)
-    with pytest.raises(UserInputError, match="average subject only"):
+    with pytest.raises(UserInputError, match="not valid for tribe-v2; accepted: average"):
         model.predict(features, stimulus, "sub-01", None)
     slow = FeatureSet({"audio": np.zeros((2, 16, 10), np.float32)}, rate_hz=1.0, n_steps=10, duration_s=10.0)
     with pytest.raises(UserInputError, match="2 Hz"):
