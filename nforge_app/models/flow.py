@@ -508,6 +508,7 @@ class FlowMatchingModel(EncodingModel):
         weights="local checkpoint",
         subjects=SUBJECTS,
         default_subject=1,
+        capabilities=frozenset({"attribution", "attention", "adaptation"}),
         description=(
             "A two-stage encoder of the Algonauts 2025 data (CNeuroMod subjects 1, 2, 3, 5; 1000 Schaefer "
             "parcels; TR 1.49 s). Stage 1 predicts a deterministic mean response from the stimulus features; "

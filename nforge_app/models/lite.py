@@ -217,6 +217,7 @@ class LiteModel(EncodingModel):
         licence="BSD-3-Clause (code); no trained weights",
         weights="embedded",
         baseline=True,
+        capabilities=frozenset({"attribution", "attention", "adaptation", "streaming"}),
         subjects=("average",),
         default_subject="average",
         description=(

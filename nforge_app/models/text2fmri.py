@@ -71,6 +71,7 @@ class Text2fMRIModel(EncodingModel):
         subjects=SUBJECTS,
         default_subject=1,
         variants=VARIANTS,
+        capabilities=frozenset({"attention", "adaptation"}),
         description=(
             "Predicts BOLD activity in the 1000 Schaefer-2018 parcels (Algonauts 2025 space; CNeuroMod subjects "
             "1, 2, 3, 5; TR 1.49 s) from the words spoken in each TR only. A frozen language model "

@@ -80,6 +80,7 @@ class TribeModel(EncodingModel):
         licence="CC-BY-NC-4.0",
         weights=RELEASE_REPO,
         variants=(RELEASE_REPO,),
+        capabilities=frozenset({"attribution", "attention", "attention-rollout", "adaptation", "streaming"}),
         description=(
             "TRIBE v2: a tri-modal transformer from Meta FAIR trained on hundreds of hours of naturalistic fMRI "
             "(movies, podcasts, silent videos). Llama-3.2-3B text, w2v-BERT 2.0 audio and V-JEPA2 video features "

@@ -32,6 +32,16 @@ def _with_data(hidden: HiddenFeatures, data: np.ndarray) -> HiddenFeatures:
     return dataclasses.replace(hidden, data=data.astype(hidden.data.dtype))
 
 
+@pytest.mark.parametrize(("model_id", "capabilities"), [
+    ("nforge-lite", {"attribution", "attention", "adaptation", "streaming"}),
+    ("tribe-v2", {"attribution", "attention", "attention-rollout", "adaptation", "streaming"}),
+    ("text2fmri", {"attention", "adaptation"}),
+    ("flow-matching", {"attribution", "attention", "adaptation"}),
+])
+def test_cards_say_what_each_model_offers(model_id, capabilities):
+    assert get_model_class(model_id).card.capabilities == capabilities
+
+
 @pytest.mark.parametrize("model_id", list_model_ids())
 def test_every_model_states_its_absent_rule_and_options(model_id):
     model_class = get_model_class(model_id)
