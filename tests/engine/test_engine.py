@@ -68,7 +68,9 @@ def test_audio_only_and_concurrent_requests_share_one_result(engine, tmp_path):
     ({"model": "no-such-model"}, "unknown model"),
     ({"roi": ["V1", "NotARegion"]}, "NotARegion"),
     ({"mask": np.ones(10)}, "20484"),
-    ({"subject": "7"}, "valid subjects"),
+    ({"subject": "7"}, "not valid for nforge-lite; accepted: average"),
+    ({"fsat": True}, "nforge-lite has no option 'fsat'; accepted options: none"),
+    ({"model": "tribe-v2", "fsat": True}, "tribe-v2 has no option 'fsat'; accepted options: fast "),
 ])
 def test_bad_requests_are_user_errors(engine, clip, kwargs, match):
     with pytest.raises(UserInputError, match=match):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.models import HiddenFeatures, get_model_class, list_model_ids
 
@@ -43,10 +44,14 @@ def test_cards_say_what_each_model_offers(model_id, capabilities):
 
 
 @pytest.mark.parametrize("model_id", list_model_ids())
-def test_every_model_states_its_absent_rule_and_options(model_id):
+def test_every_model_states_its_absent_rule_and_refuses_unknown_options(model_id, tmp_path):
     model_class = get_model_class(model_id)
     assert len(model_class.absent_modality.split()) > 8
-    assert isinstance(model_class.accepted_options, dict)
+    with pytest.raises(UserInputError, match=f"{model_id} has no option 'fsat'; accepted options: ") as refused:
+        model_class(Settings(cache_dir=tmp_path), fsat=True)
+    listed = str(refused.value).split("accepted options: ")[1]
+    assert all(f"{name} (" in listed for name in model_class.accepted_options) and (
+        model_class.accepted_options or listed == "none")
 
 
 @pytest.mark.parametrize("kind", ["lite", "tribe", "text2fmri", "flow"])
