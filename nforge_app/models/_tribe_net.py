@@ -59,6 +59,7 @@ from torch import nn
 
 from nforge_app.checks import check_all_in, check_indices, check_range
 from nforge_app.errors import UserInputError
+from nforge_app.models._transformer import check_heads
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,11 @@ _AUTOGRAD = "fp32-autograd"  # the plan of the differentiable path: float32, pla
 
 # The released facebook/tribev2 architecture; a release's config.yaml and model_build_args set every field.
 RELEASE_FEATURE_DIMS = MappingProxyType({"text": (2, 3072), "audio": (2, 1024), "video": (2, 1408)})
+
+
+def _rotary_dim(head_dim: int) -> int:
+    """Dimensions of each head that the rotary embedding turns."""
+    return max(head_dim // 2, MIN_ROTARY_DIM)
 
 
 @dataclass(frozen=True)
@@ -109,10 +115,7 @@ class EncoderSpec:
         if self.hidden % len(self.feature_dims):
             raise ValueError(f"hidden ({self.hidden}) must be divisible by the number of modalities "
                              f"({len(self.feature_dims)})")
-        if self.hidden % self.heads:
-            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
-        if self.rotary_dim > self.head_dim:
-            raise ValueError(f"head size {self.head_dim} is smaller than the rotary size {self.rotary_dim}")
+        check_heads("hidden", self.hidden, "heads", self.heads, _rotary_dim)
 
     @property
     def head_dim(self) -> int:
@@ -120,7 +123,7 @@ class EncoderSpec:
 
     @property
     def rotary_dim(self) -> int:
-        return max(self.head_dim // 2, MIN_ROTARY_DIM)
+        return _rotary_dim(self.head_dim)
 
     @property
     def projector_dim(self) -> int:
