@@ -230,6 +230,13 @@ def test_cuda_forward_matches_the_cpu_oracle():
     assert resolve_fast(None, "cuda") == bf16_supported("cuda")
     torch.testing.assert_close(on_gpu(features, fast=False).cpu().double(), want, atol=1e-4, rtol=1e-4)
     assert correlation(on_gpu(features, fast=True).cpu(), want) > 0.999
+    hidden = on_gpu.hidden(features, fast=False)
+    assert torch.equal(on_gpu.readout(hidden, fast=False), on_gpu(features, fast=False))
+    alpha = torch.tensor([0.5, 1.0], device="cuda", requires_grad=True)
+    plain = on_gpu.hidden(features, modality_scale={"audio": alpha})
+    on_gpu.readout(plain).sum().backward()
+    assert torch.isfinite(alpha.grad).all() and alpha.grad.abs().sum() > 0
+    torch.testing.assert_close(plain[1].detach(), hidden[1], atol=1e-4, rtol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------------------
