@@ -3,8 +3,10 @@
 It is not trained on fMRI. Each stimulus feature of the lite extractors (``nforge_app.features.lite``) is
 summarised by a few interpretable channels, each channel is standardised over the stimulus (z-scored, so
 the prediction shows changes within the stimulus, not absolute levels), convolved with the canonical Glover
-haemodynamic response (at the 2-Hz feature rate, then averaged to 1 Hz) and painted on the cortical regions that the literature
-associates with it. Use it to learn the tool and for rough hypotheses, not as a model of a brain.
+haemodynamic response (at the 2-Hz feature rate, then averaged to 1 Hz) and painted on the cortical regions
+that the literature associates with it. The convolution starts from rest (every channel at its mean before
+the stimulus): the response rises after the haemodynamic delay, peaking 5.5 s after an event, so the first
+seconds are near zero and a clip shorter than that gets a nearly flat map (its metadata note says so). Use it to learn the tool and for rough hypotheses, not as a model of a brain.
 
 The channel -> region table is :data:`CHANNELS` below (the one place it lives; ``region_table()`` gives it
 as a plain dict). Region names are Glasser HCP-MMP1.0 names (Glasser et al. 2016).
@@ -160,6 +162,11 @@ def _hrf() -> np.ndarray:
     return glover_hrf(t_r=1.0 / RATE_HZ, oversampling=1, time_length=HRF_LENGTH_S)
 
 
+def hrf_peak_s() -> float:
+    """Seconds from an event to the peak of the HRF the model convolves with (5.5 s)."""
+    return float(np.argmax(_hrf())) / RATE_HZ
+
+
 @functools.lru_cache(maxsize=2)
 def _cached_weights(space):
     """Sparse CSC (len(CHANNELS), n_vertices) weights of each channel on the fsaverage5 vertices."""
@@ -236,7 +243,7 @@ class LiteModel(EncodingModel):
 
     def transform(self, features: FeatureSet, stimulus: Stimulus, subject=None,
                   progress: ProgressFn = no_progress) -> HiddenFeatures:
-        """The channel series: standardised, convolved with the HRF, one row per second of BOLD time.
+        """The channel series: standardised, convolved with the HRF from rest, one row per second of BOLD time.
 
         Parameters
         ----------
@@ -266,24 +273,26 @@ class LiteModel(EncodingModel):
         used = [channel for channel in CHANNELS if channel.name in series]
         n_seconds = n_steps(features.duration_s, 1.0)
         response = np.zeros((len(used), 2 * n_seconds))
-        hrf = _hrf()
-        steady_state = signal.lfilter_zi(hrf, 1.0)
         for row, channel in enumerate(used):
             x = np.asarray(series[channel.name], dtype=np.float64)
             z = (x - x.mean()) / max(x.std(), channel.min_std)
-            # Causal convolution, cut at the end of the stimulus (BOLD after it is not reported). The filter
-            # starts in the steady state of the first value, as if the stimulus had always been like its
-            # first step: no ramp from zero at the start.
-            response[row, : len(z)] = signal.lfilter(hrf, 1.0, z, zi=steady_state * z[0])[0]
+            # Causal convolution, cut at the end of the stimulus (BOLD after it is not reported), from rest:
+            # before the stimulus every channel sat at its mean, so the response rises after the delay.
+            response[row, : len(z)] = signal.lfilter(_hrf(), 1.0, z)
         # 2 Hz -> 1 Hz: each second is the mean of its two steps (the last one may have only one).
         counts = np.minimum(2, features.n_steps - 2 * np.arange(n_seconds))
         per_second = response.reshape(len(used), n_seconds, 2).sum(axis=2) / counts
+        note = "knowledge-based baseline, not trained on fMRI"
+        peak_s = hrf_peak_s()
+        if features.duration_s < peak_s:
+            note += (f"; the stimulus ({features.duration_s:g} s) ends before the haemodynamic response peaks "
+                     f"({peak_s:g} s after an event), and the response starts from rest, so the map is nearly flat")
         return HiddenFeatures(
             data=np.ascontiguousarray(per_second.T), times_s=np.arange(n_seconds) * 1.0, tr_s=self.card.tr_s,
             model_id=self.card.model_id, subject=None, columns=tuple(c.name for c in used),
             column_modalities=tuple(c.modality for c in used), hrf_offset_s=0.0, time_axis="bold",
-            metadata={"baseline": True, "note": "knowledge-based baseline, not trained on fMRI",
-                      "hrf": "Glover (nilearn)", "channels": [c.name for c in used]})
+            metadata={"baseline": True, "note": note, "hrf": "Glover (nilearn), from rest",
+                      "channels": [c.name for c in used]})
 
     def readout(self, hidden: HiddenFeatures, subject=None, indices: np.ndarray | None = None,
                 progress: ProgressFn = no_progress) -> Prediction:
