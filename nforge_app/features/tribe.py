@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nforge_app._device import resolve_device
-from nforge_app.checks import check_all_in
+from nforge_app.checks import check_all_in, check_range
 from nforge_app.errors import UserInputError
 from nforge_app.features._base import ProgressFn, n_steps, no_progress
 from nforge_app.features._hf import load_hf_model, resolve_dtype
@@ -222,11 +222,8 @@ class TribeTextExtractor(_TribeExtractor):
                  token: str | None = None) -> None:
         super().__init__(model, layers=layers, cache_n_layers=cache_n_layers, device=device, dtype=dtype,
                          low_mem_use=low_mem_use, rate_hz=rate_hz, cache_dir=cache_dir, token=token)
-        if batch_size < 1 or max_context_words < 1:
-            raise UserInputError(f"batch_size and max_context_words must be at least 1, got {batch_size} "
-                                 f"and {max_context_words}")
-        self.batch_size = batch_size
-        self.max_context_words = max_context_words
+        self.batch_size = check_range("batch_size", batch_size, 1, np.inf, integer=True)
+        self.max_context_words = check_range("max_context_words", max_context_words, 1, np.inf, integer=True)
         self.reference_batching = reference_batching
 
     def _extra_params(self) -> dict:
@@ -397,9 +394,7 @@ class TribeVideoExtractor(_TribeExtractor):
                  rate_hz: float = 2.0, cache_dir: str | None = None, token: str | None = None) -> None:
         super().__init__(model, layers=layers, cache_n_layers=cache_n_layers, device=device, dtype=dtype,
                          low_mem_use=low_mem_use, rate_hz=rate_hz, cache_dir=cache_dir, token=token)
-        if batch_size < 1:
-            raise UserInputError(f"batch_size must be at least 1, got {batch_size}")
-        self.batch_size = batch_size
+        self.batch_size = check_range("batch_size", batch_size, 1, np.inf, integer=True)
         self.clip_duration_s = float(clip_duration_s)
         self.frames_per_clip = frames_per_clip
         self.chunk_min_s = float(chunk_min_s)
