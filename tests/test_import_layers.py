@@ -29,7 +29,7 @@ def _layer(name: str) -> int:
     for level, names in enumerate(LAYERS):
         if name in names:
             return level
-    raise AssertionError(f"nforge_app.{name} is in no layer of tests/test_layers.py; add it")
+    raise AssertionError(f"nforge_app.{name} is in no layer of tests/test_import_layers.py; add it")
 
 
 def _imports(path: Path) -> set[str]:
