@@ -292,7 +292,7 @@ class LiteModel(EncodingModel):
             model_id=self.card.model_id, subject=None, columns=tuple(c.name for c in used),
             column_modalities=tuple(c.modality for c in used), hrf_offset_s=0.0, time_axis="bold",
             metadata={"baseline": True, "note": note, "hrf": "Glover (nilearn), from rest",
-                      "channels": [c.name for c in used]})
+                      "channels": [c.name for c in used], "absent_modality": self.absent_modality})
 
     def readout(self, hidden: HiddenFeatures, subject=None, indices: np.ndarray | None = None,
                 progress: ProgressFn = no_progress) -> Prediction:

@@ -255,7 +255,7 @@ class Text2fMRIModel(EncodingModel):
             metadata={"variant": self.variant_id, "language_model": config.extractor_LLM,
                       "num_last_hidden_states": config.extractor_LLM_num_last_hidden_states,
                       "subject_index": index, "device": self.device_, "stimulus": stimulus.source,
-                      "word_timing": stimulus.word_timing,
+                      "word_timing": stimulus.word_timing, "absent_modality": self.absent_modality,
                       "hrf": "no explicit shift: the head learned the haemodynamic lag, rows are BOLD volumes"},
         )
 

@@ -67,6 +67,7 @@ def test_transform_describes_its_columns_and_readout_gives_the_prediction(cases,
         prediction.tr_s, prediction.hrf_offset_s, prediction.time_axis)
     assert set(hidden.column_modalities) <= {*card.modalities, "mixed"} and np.isfinite(hidden.data).all()
     assert hidden.subject == (prediction.subject if kind == "text2fmri" else None)
+    assert hidden.metadata["absent_modality"] == prediction.metadata["absent_modality"] == model.absent_modality
     again = model.readout(hidden, subject)
     assert np.array_equal(again.data, prediction.data) and again.metadata == prediction.metadata
     if kind == "lite":
