@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nforge_app.checks import check_all_in
 from nforge_app.config import Settings
 from nforge_app.engine import Engine
 from nforge_app.errors import UserInputError
@@ -119,10 +120,8 @@ def _selection_indices(model_id: str, selection: dict | None, engine: Engine) ->
         return None
     if not isinstance(selection, dict):
         raise UserInputError("selection must be a dict with keys 'roi' and/or 'vertices' / 'voxel_index'")
-    allowed = {"roi", "vertices", "voxel_index"}
-    unknown = set(selection) - allowed
-    if unknown:
-        raise UserInputError(f"unknown selection keys {sorted(unknown)}; accepted: {sorted(allowed)}")
+    if selection:
+        check_all_in("selection keys", selection, ("roi", "vertices", "voxel_index"))
     masks = [selection[k] for k in ("vertices", "voxel_index") if selection.get(k) is not None]
     mask = None
     if masks:
