@@ -1,22 +1,49 @@
-"""Analyses of predictions (evaluation against measured fMRI; modality attribution, temporal attention and
-subject adaptation are planned).
+"""Analyses of models and predictions: pure functions over ``(model, features, stimulus)`` (and measured data).
 
-Analyses read ``Prediction`` values and call models through the engine; they are the only place besides
-``models/`` and ``features/`` that may import torch. Evaluation is numpy only:
-:func:`evaluate` scores a prediction against measured runs read by :func:`read_measured` /
-:func:`read_runs`, with the field's metric (:func:`voxelwise_pearson`).
+Built so far: evaluation against measured fMRI (:func:`evaluate`, with measured runs read by
+:func:`read_measured` / :func:`read_runs`, numpy only), the scores it and training use
+(:func:`voxelwise_pearson`, :func:`mean_pearson`) and the training of the flow-matching encoder
+(:func:`train_stage1`, :func:`train_stage2`). Planned: modality attribution, temporal attention, subject
+adaptation; the web app's attribution and attention panels say so in a sentence. Analyses read the models'
+seams (``EncodingModel.transform`` / ``readout``, ``FeatureSet.subset`` and each model's absent-modality rule)
+and are run and cached by the engine; with ``models/`` and ``features/`` they are the only place that may
+import torch. Importing this package is cheap: each name loads its module on first use.
 """
 
-from nforge_app.analysis._evaluate import LAG_RANGE_S, bold_times, evaluate, resample_rows, roi_summaries
-from nforge_app.analysis._measured import (
-    MEASURED_SUFFIXES,
-    MIN_TIMEPOINTS,
-    measured_columns,
-    read_measured,
-    read_runs,
-)
-from nforge_app.analysis.metrics import pearson_defined, varies_over_time, voxelwise_pearson
+from __future__ import annotations
 
-__all__ = ["LAG_RANGE_S", "MEASURED_SUFFIXES", "MIN_TIMEPOINTS", "bold_times", "evaluate", "measured_columns",
-           "pearson_defined", "read_measured", "read_runs", "resample_rows", "roi_summaries", "varies_over_time",
-           "voxelwise_pearson"]
+import importlib
+
+_EVALUATE = "nforge_app.analysis._evaluate"
+_MEASURED = "nforge_app.analysis._measured"
+_METRICS = "nforge_app.analysis.metrics"
+_EXPORTS = {
+    "LAG_RANGE_S": _EVALUATE,
+    "bold_times": _EVALUATE,
+    "evaluate": _EVALUATE,
+    "resample_rows": _EVALUATE,
+    "roi_summaries": _EVALUATE,
+    "MEASURED_SUFFIXES": _MEASURED,
+    "MIN_TIMEPOINTS": _MEASURED,
+    "measured_columns": _MEASURED,
+    "read_measured": _MEASURED,
+    "read_runs": _MEASURED,
+    "mean_pearson": _METRICS,
+    "pearson_defined": _METRICS,
+    "varies_over_time": _METRICS,
+    "voxelwise_pearson": _METRICS,
+    "train_stage1": "nforge_app.analysis._flow_training",
+    "train_stage2": "nforge_app.analysis._flow_training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,8 +1,10 @@
-"""The field's metric: Pearson r over time, per output (vertex or parcel), numpy only.
+"""Scores of predictions against measured responses: the field's metric, Pearson r over time per output.
 
-TRIBE v2 and the Algonauts 2025 ranking score a model by correlating, for every output, its predicted time
-course with the measured one, then averaging over outputs. :func:`voxelwise_pearson` is that correlation;
-:func:`nforge_app.analysis.evaluate` aligns a prediction with measured data in time before calling it.
+TRIBE v2 and the Algonauts 2025 ranking score a model by correlating, for every output (vertex or parcel),
+its predicted time course with the measured one, then averaging over outputs. :func:`voxelwise_pearson` is
+that correlation (:func:`pearson_defined` also says where it is defined), :func:`mean_pearson` averages it as
+the Algonauts 2025 authors do, and :func:`nforge_app.analysis.evaluate` aligns a prediction with measured
+data in time before calling them. Numpy only.
 """
 
 from __future__ import annotations
@@ -54,4 +56,17 @@ def voxelwise_pearson(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     return pearson_defined(pred, true)[0]
 
 
-__all__ = ["pearson_defined", "varies_over_time", "voxelwise_pearson"]
+def mean_pearson(pred: np.ndarray, true: np.ndarray) -> float:
+    """The score of the authors: voxel-wise r averaged over voxels and subjects.
+
+    ``pred`` and ``true`` are ``(N, S, T, V)``; the ``N`` windows of a subject are joined in time first.
+    """
+    pred, true = np.asarray(pred), np.asarray(true)
+    if pred.ndim != 4:
+        raise ValueError(f"expected (N, S, T, V) arrays, got shape {pred.shape}")
+    n, s, t, v = pred.shape
+    joined = [a.transpose(1, 0, 2, 3).reshape(s, n * t, v) for a in (pred, true)]
+    return float(voxelwise_pearson(*joined).mean())
+
+
+__all__ = ["mean_pearson", "pearson_defined", "varies_over_time", "voxelwise_pearson"]

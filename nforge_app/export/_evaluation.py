@@ -32,6 +32,7 @@ from nforge_app.export._npz import open_npz
 from nforge_app.values import Evaluation
 
 KIND = "nforge-evaluation"
+_WHAT_IT_IS = "an NForge evaluation is the .npz file that `nforge evaluate --out` writes"
 EVALUATION_KEYS = ("kind", "r", "indices", "mean_r", "median_r", "lag_s", "n_timepoints", "space", "alignment",
                    "roi_names", "roi_r", "roi_n", "metadata_json")
 
@@ -74,7 +75,7 @@ def load_evaluation(path: str | os.PathLike) -> Evaluation:
     UserInputError
         When the file is missing, not an npz, or not an evaluation.
     """
-    with open_npz(path, EVALUATION_KEYS, "an NForge evaluation") as npz:
+    with open_npz(path, EVALUATION_KEYS, "NForge evaluation", _WHAT_IT_IS) as npz:
         return Evaluation(
             r=npz["r"], indices=npz["indices"], space_id=str(npz["space"]), n_timepoints=int(npz["n_timepoints"]),
             lag_s=float(npz["lag_s"]), alignment=str(npz["alignment"]),

@@ -41,9 +41,9 @@ def test_round_trip_without_pickles(tmp_path, ceiling):
 def test_told_apart_from_predictions(tmp_path):
     path = save_evaluation(_evaluation(), tmp_path / "eval.npz")
     assert is_evaluation_npz(path) and not is_evaluation_npz(tmp_path / "missing.npz")
-    with pytest.raises(UserInputError, match="is not an NForge prediction: missing keys"):
+    with pytest.raises(UserInputError, match="an .npz file but not an NForge prediction: it lacks data"):
         load_npz(path)
     np.savez(tmp_path / "other.npz", r=np.zeros(3))
     assert not is_evaluation_npz(tmp_path / "other.npz")
-    with pytest.raises(UserInputError, match="is not an NForge evaluation: missing keys"):
+    with pytest.raises(UserInputError, match="an .npz file but not an NForge evaluation: it lacks kind"):
         load_evaluation(tmp_path / "other.npz")

@@ -11,7 +11,6 @@ from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.export import load_evaluation
 from nforge_app.spaces import get_space, load_fsaverage5
-from nforge_app.ui._evaluate import evaluate_kept, prediction_view
 from nforge_app.ui._service import AppService
 from nforge_app.values import Evaluation, Prediction
 from nforge_app.viz import evaluation_payload
@@ -62,7 +61,7 @@ def service(tmp_path):
 def test_evaluate_a_kept_prediction_then_show_it_again(service, tmp_path):
     prediction = _prediction()
     kept = service.keep(prediction, ["V1", "MT"], None, "story")
-    result = evaluate_kept(service, kept.prediction_id, [_measured(prediction, tmp_path / "run.npz")], "", 0, False)
+    result = service.evaluate(kept.prediction_id, [_measured(prediction, tmp_path / "run.npz")], "", 0, False)
     value = json.loads(result.viewer_value)
     assert value["title"] == "r map · story · nforge-lite" and value["prediction_id"] == kept.prediction_id
     payload = service.ui_dir / "payloads" / value["payload"].rsplit("/", 1)[1]
@@ -74,13 +73,13 @@ def test_evaluate_a_kept_prediction_then_show_it_again(service, tmp_path):
     saved = load_evaluation(result.file)
     assert result.file.name == "story.eval.npz" and saved.roi_names == ("V1", "MT")  # the regions asked for
     np.testing.assert_array_equal(saved.r, result.evaluation.r)
-    assert prediction_view(service, kept.prediction_id) == kept.viewer_value
+    assert service.view(kept.prediction_id) == kept.viewer_value
     with pytest.raises(UserInputError, match="no measured data yet"):
-        evaluate_kept(service, kept.prediction_id, [], "", 0, False)
+        service.evaluate(kept.prediction_id, [], "", 0, False)
     with pytest.raises(UserInputError, match="unknown prediction id"):
-        evaluate_kept(service, "nope", [str(tmp_path / "run.npz")])
+        service.evaluate("nope", [str(tmp_path / "run.npz")])
     with pytest.raises(UserInputError, match="says its TR is 1 s but 2 s was given"):
-        evaluate_kept(service, kept.prediction_id, [str(tmp_path / "run.npz")], tr_s=2.0)
+        service.evaluate(kept.prediction_id, [str(tmp_path / "run.npz")], tr_s=2.0)
 
 
 @pytest.mark.slow
@@ -123,7 +122,7 @@ def test_the_page_draws_the_r_map_and_its_histogram(ui_server, tmp_path):
         prediction, _ = AppService(settings=ui_server.settings).load(prediction_id)
         plain_brain, plain_glass = _pixels(page.locator(".nfv-gl")), _pixels(page.locator(".nfv-glass"))
 
-        page.get_by_text("Evaluate against measured fMRI").click()
+        page.get_by_role("tab", name="Evaluate").click()
         page.locator("#nforge-evaluate-files input[type=file]").set_input_files(
             _measured(prediction, tmp_path / "measured.npz", noise=0.7))
         page.get_by_role("button", name="Evaluate", exact=True).click()
