@@ -18,9 +18,11 @@ key                 content
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zipfile
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -60,9 +62,41 @@ def save_npz(prediction: Prediction, path: str | os.PathLike) -> str:
     }
     if prediction.spread is not None:
         arrays["spread"] = np.asarray(prediction.spread, dtype=np.float32)
+    return write_arrays(arrays, path)
+
+
+def write_arrays(arrays: dict[str, np.ndarray], path: str | os.PathLike) -> str:
+    """Write named plain arrays as a compressed npz (atomically) and return the path."""
     with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, **arrays)
     return os.fspath(path)
+
+
+@contextlib.contextmanager
+def read_arrays(path: str | os.PathLike, keys, what: str) -> Iterator:
+    """Open an npz without pickles, check it holds ``keys``; every failure is a ``UserInputError``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+    keys : sequence of str
+        The keys it must hold.
+    what : str
+        What it should be, for messages (``"an NForge prediction"``).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [key for key in keys if key not in npz.files]
+            if missing:
+                raise UserInputError(f"{path} is not {what}: missing keys {missing}; expected {list(keys)}")
+            yield npz
+    except FileNotFoundError:
+        raise UserInputError(f"no such file: {path}") from None
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError) as error:
+        if isinstance(error, UserInputError):
+            raise
+        raise UserInputError(f"{path} is not a readable .npz file ({error})") from None
 
 
 def load_npz(path: str | os.PathLike) -> Prediction:
@@ -73,25 +107,14 @@ def load_npz(path: str | os.PathLike) -> Prediction:
     UserInputError
         When the file is missing, not an npz, or lacks a key.
     """
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [key for key in NPZ_KEYS if key not in npz.files]
-            if missing:
-                raise UserInputError(f"{path} is not an NForge prediction: missing keys {missing}; "
-                                     f"expected {list(NPZ_KEYS)}")
-            metadata = json.loads(str(npz["metadata_json"]))
-            return Prediction(
-                data=npz["data"], times_s=npz["times_s"], tr_s=float(npz["tr_s"]), space_id=str(npz["space"]),
-                indices=npz["indices"], model_id=str(npz["model_id"]), subject=str(npz["subject"]),
-                hrf_offset_s=float(npz["hrf_offset_s"]), time_axis=metadata.pop("time_axis", "stimulus"),
-                metadata=metadata, spread=npz["spread"] if "spread" in npz.files else None,
-            )
-    except FileNotFoundError:
-        raise UserInputError(f"no such file: {path}") from None
-    except (zipfile.BadZipFile, ValueError, OSError) as error:
-        if isinstance(error, UserInputError):
-            raise
-        raise UserInputError(f"{path} is not a readable .npz file ({error})") from None
+    with read_arrays(path, NPZ_KEYS, "an NForge prediction") as npz:
+        metadata = json.loads(str(npz["metadata_json"]))
+        return Prediction(
+            data=npz["data"], times_s=npz["times_s"], tr_s=float(npz["tr_s"]), space_id=str(npz["space"]),
+            indices=npz["indices"], model_id=str(npz["model_id"]), subject=str(npz["subject"]),
+            hrf_offset_s=float(npz["hrf_offset_s"]), time_axis=metadata.pop("time_axis", "stimulus"),
+            metadata=metadata, spread=npz["spread"] if "spread" in npz.files else None,
+        )
 
 
 def _jsonable(value):

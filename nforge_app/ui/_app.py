@@ -15,6 +15,7 @@ from nforge_app.engine import Engine
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.models import get_card, list_model_ids
 from nforge_app.spaces import NETWORKS, SURFACES
+from nforge_app.ui._compare import add_compare_tab
 from nforge_app.ui._examples import EXAMPLES, ExampleResults, example_inputs
 from nforge_app.ui._gradio import import_gradio
 from nforge_app.ui._service import (
@@ -165,7 +166,8 @@ def build_app(engine: Engine | None = None, settings: Settings | None = None) ->
 
     with gr.Blocks(title="NForge", delete_cache=(3600, 24 * 3600)) as demo:
         gr.Markdown(INTRO)
-        with gr.Row(equal_height=False):
+        pages = gr.Tabs()
+        with pages, gr.Tab("Predict", id="predict"), gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=340):
                 source = gr.Radio(list(SOURCES), value="media", label="Input", visible=False)
                 with gr.Tabs(selected="media"):
@@ -227,6 +229,8 @@ def build_app(engine: Engine | None = None, settings: Settings | None = None) ->
                     attention = gr.Markdown(attention_text, label="ROI attention")
                 prediction_id = gr.Textbox(label="prediction id", info="what the export API takes",
                                            interactive=False, max_lines=1)
+        with pages:
+            add_compare_tab(service, [_model_label(m) for m in model_ids], default_model, _on_gpu)
 
         predict_inputs = [source, media_file, transcript_file, text_file, tr_text, tr_s, model, subject, roi]
         predict_outputs = [viewer, prediction_id, status, use_lite, attribution, attention]
