@@ -208,9 +208,10 @@ def _describe_contrast(result, n_regions: int = 10) -> str:
     meta = result.metadata
     unit = "vertices" if result.space_id == "fsaverage5" else "outputs"
     passing = int(result.passing(p_below=0.05).sum())
+    kind = "blocks" if "block_design" in meta else "events"
     lines = [
         f"model:        {result.model_id}" + ("  (baseline, not trained on fMRI)" if meta.get("baseline") else ""),
-        f"contrast:     {result.contrast}  ({result.n_a} + {result.n_b} events; conditions "
+        f"contrast:     {result.contrast}  ({result.n_a} + {result.n_b} {kind}; conditions "
         f"{', '.join(result.conditions)})",
         f"time axis:    {meta['time_axis_handling']}",
         f"GLM:          nilearn design ({meta['hrf_model']} HRF, {meta['drift_model']} drifts, high-pass "
