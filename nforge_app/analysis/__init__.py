@@ -1,26 +1,57 @@
-"""Analyses of predictions: in-silico experiments (block and event designs analysed by a first-level GLM).
+"""Analyses of models and predictions: pure functions over ``(model, features, stimulus)`` (and measured data).
 
-Planned, not built yet: modality attribution, temporal attention, subject adaptation, evaluation (the web
-app's panels say so in a sentence). Analyses read ``Prediction`` values and call models through the engine;
-they are the only place besides ``models/`` and ``features/`` that may import torch.
+Built so far: in-silico experiments (block designs, :func:`contrast`, and event designs, :func:`glm`: the
+stimuli played as one sequence, predicted once and analysed by a first-level GLM with nilearn's design
+matrices and a permutation test; :data:`TEACHING_EXPERIMENTS` to try offline), the scores of predictions
+against measured responses (:func:`voxelwise_pearson`, :func:`mean_pearson`) and the training of the
+flow-matching encoder (:func:`train_stage1`, :func:`train_stage2`). Planned: modality attribution, temporal
+attention, subject adaptation, evaluation; the web app's attribution and attention panels say so in a
+sentence. Analyses read the models' seams (``EncodingModel.transform`` / ``readout``, ``FeatureSet.subset``
+and each model's absent-modality rule) and are run and cached by the engine; with ``models/`` and
+``features/`` they are the only place that may import torch. Importing this package is cheap: each name
+loads its module on first use.
 """
 
-from nforge_app.analysis._blocks import DEFAULT_REST_S, BlockDesign, block_design, contrast, glm
-from nforge_app.analysis._experiments import TEACHING_EXPERIMENTS, TeachingExperiment, get_teaching_experiment
-from nforge_app.analysis._glm import (
-    DEFAULT_PERMUTATIONS,
-    EVENT_COLUMNS,
-    check_events,
-    contrast_vector,
-    design_matrix,
-    fit_contrast,
-    frame_times,
-    read_events,
-    relabellings,
-)
-from nforge_app.values import ContrastMap, Events
+from __future__ import annotations
 
-__all__ = ["DEFAULT_PERMUTATIONS", "DEFAULT_REST_S", "EVENT_COLUMNS", "TEACHING_EXPERIMENTS", "BlockDesign",
-           "ContrastMap", "Events", "TeachingExperiment", "block_design", "check_events", "contrast", "contrast_vector",
-           "design_matrix", "fit_contrast", "frame_times", "get_teaching_experiment", "glm", "read_events",
-           "relabellings"]
+import importlib
+
+_BLOCKS = "nforge_app.analysis._blocks"
+_EXPERIMENTS = "nforge_app.analysis._experiments"
+_GLM = "nforge_app.analysis._glm"
+_METRICS = "nforge_app.analysis.metrics"
+_EXPORTS = {
+    "DEFAULT_REST_S": _BLOCKS,
+    "BlockDesign": _BLOCKS,
+    "block_design": _BLOCKS,
+    "contrast": _BLOCKS,
+    "glm": _BLOCKS,
+    "TEACHING_EXPERIMENTS": _EXPERIMENTS,
+    "TeachingExperiment": _EXPERIMENTS,
+    "get_teaching_experiment": _EXPERIMENTS,
+    "DEFAULT_PERMUTATIONS": _GLM,
+    "EVENT_COLUMNS": _GLM,
+    "check_events": _GLM,
+    "contrast_vector": _GLM,
+    "design_matrix": _GLM,
+    "fit_contrast": _GLM,
+    "frame_times": _GLM,
+    "read_events": _GLM,
+    "relabellings": _GLM,
+    "mean_pearson": _METRICS,
+    "voxelwise_pearson": _METRICS,
+    "train_stage1": "nforge_app.analysis._flow_training",
+    "train_stage2": "nforge_app.analysis._flow_training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -38,14 +38,26 @@ from pathlib import Path
 import numpy as np
 
 from nforge_app._files import atomic_path
+from nforge_app.checks import check_in
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
-from nforge_app.export._npz import _jsonable, read_arrays, write_arrays
+from nforge_app.export._npz import _jsonable, open_npz, write_arrays
 from nforge_app.export._tables import save_gifti
+from nforge_app.spaces import get_space
 from nforge_app.values import ContrastMap, Events, Prediction
+from nforge_app.viz import (
+    PICTURES,
+    VIEWER_COLORMAPS,
+    plot_glass_brain,
+    render_surface,
+    value_stats,
+    viewer_limits,
+)
 
 CONTRAST_NPZ_KEYS = ("effect", "t", "p_corrected", "indices", "n_a", "n_b", "n_permutations", "design")
 MAP_VALUES = ("effect", "t")
+MAP_UNITS = {"effect": "effect (contrast of the betas)", "t": "t statistic"}
+_WHAT_IT_IS = "an NForge contrast is the .npz file that `nforge contrast`, `nforge glm` or the page's Compare tab writes"
 
 
 def save_contrast_npz(result: ContrastMap, path: str | os.PathLike) -> str:
@@ -85,8 +97,8 @@ def load_contrast_npz(path: str | os.PathLike) -> ContrastMap:
     UserInputError
         When the file is missing, not an npz, or not a contrast.
     """
-    with read_arrays(path, (*CONTRAST_NPZ_KEYS, "metadata_json", "betas", "contrast", "design_onsets"),
-                     "an NForge contrast") as npz:
+    with open_npz(path, (*CONTRAST_NPZ_KEYS, "metadata_json", "betas", "contrast", "design_onsets"),
+                  "NForge contrast", _WHAT_IT_IS) as npz:
         design = Events(npz["design_onsets"], npz["design_durations"], tuple(npz["design_labels"].tolist()),
                         npz["design_modulation"] if "design_modulation" in npz.files else None)
         return ContrastMap(
@@ -112,14 +124,13 @@ def map_prediction(result: ContrastMap, values: str = "effect", keep: np.ndarray
     keep : ndarray of bool (V,), optional
         The outputs to show (those passing a threshold, see ``ContrastMap.passing``); all by default.
     """
-    if values not in MAP_VALUES:
-        raise UserInputError(f"unknown map {values!r}; accepted: {', '.join(MAP_VALUES)}")
+    check_in("map", values, MAP_VALUES)
     keep = np.ones(len(result.indices), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
     data = np.asarray(getattr(result, values), dtype=np.float32)[keep][None, :]
     return Prediction(data=data, times_s=np.zeros(1), tr_s=1.0, space_id=result.space_id,
                       indices=np.asarray(result.indices)[keep], model_id=result.model_id, subject=result.subject,
                       hrf_offset_s=0.0, time_axis="bold",
-                      metadata={"map": values, "contrast": result.contrast,
+                      metadata={"map": values, "contrast": result.contrast, "unit": MAP_UNITS[values],
                                 "baseline": bool(result.metadata.get("baseline", False))})
 
 
@@ -142,19 +153,43 @@ def save_region_csv(result: ContrastMap, path: str | os.PathLike) -> Path:
 
 
 def save_contrast_png(result: ContrastMap, path: str | os.PathLike, values: str = "effect",
-                      keep: np.ndarray | None = None, title: str | None = None, size_px: int = 360,
-                      settings: Settings | None = None) -> Path:
-    """A picture of the map on the inflated surface (four views); outputs not in ``keep`` show the anatomy."""
-    from nforge_app.spaces import get_space
-    from nforge_app.viz import render_surface
+                      keep: np.ndarray | None = None, picture: str = "surface", title: str | None = None,
+                      size_px: int = 360, settings: Settings | None = None) -> Path:
+    """A picture of one map, coloured as the page's viewer colours it; outputs not in ``keep`` show the anatomy.
 
+    Parameters
+    ----------
+    result : ContrastMap
+    path : str or PathLike
+        The ``.png`` file (written atomically).
+    values : str
+        ``"effect"`` or ``"t"``.
+    keep : ndarray of bool (V,), optional
+        The outputs to draw (those passing a threshold); all by default.
+    picture : str
+        ``"surface"`` (four views of the inflated surface) or ``"glass"`` (a glass brain, four views).
+    title : str, optional
+        By default the contrast and the map.
+    size_px : int
+        Size of each view.
+    settings : Settings, optional
+        Where the atlases are.
+    """
+    check_in("picture", picture, PICTURES)
     single = map_prediction(result, values, keep)
     space = get_space(result.space_id, settings)
-    full = space.to_surface(single.data, single.indices)[0]
+    if picture == "surface":
+        full = space.to_surface(single.data, single.indices)[0]
+    else:
+        full = np.full(space.n_outputs, np.nan, dtype=np.float32)
+        full[single.indices] = single.data[0]
     if not np.isfinite(full).any():
         raise UserInputError("no output passes the threshold: there is nothing to draw")
-    picture = render_surface(full, title=title or f"{result.contrast}: {values}", size_px=size_px)
+    vmin, vmax, _ = viewer_limits(value_stats(full), "symmetric", 0.0)
+    draw = render_surface if picture == "surface" else plot_glass_brain
+    image = draw(full, vmin=vmin, vmax=vmax, cmap=VIEWER_COLORMAPS["symmetric"], size_px=size_px,
+                 title=title or f"{result.contrast} · {result.model_id}", unit=single.metadata["unit"])
     path = Path(path)
     with atomic_path(path) as tmp:
-        picture.save(tmp, format="PNG")
+        image.save(tmp, format="PNG")
     return path

@@ -72,31 +72,7 @@ def write_arrays(arrays: dict[str, np.ndarray], path: str | os.PathLike) -> str:
     return os.fspath(path)
 
 
-@contextlib.contextmanager
-def read_arrays(path: str | os.PathLike, keys, what: str) -> Iterator:
-    """Open an npz without pickles, check it holds ``keys``; every failure is a ``UserInputError``.
-
-    Parameters
-    ----------
-    path : str or PathLike
-        The file.
-    keys : sequence of str
-        The keys it must hold.
-    what : str
-        What it should be, for messages (``"an NForge prediction"``).
-    """
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [key for key in keys if key not in npz.files]
-            if missing:
-                raise UserInputError(f"{path} is not {what}: missing keys {missing}; expected {list(keys)}")
-            yield npz
-    except FileNotFoundError:
-        raise UserInputError(f"no such file: {path}") from None
-    except (zipfile.BadZipFile, ValueError, OSError, KeyError) as error:
-        if isinstance(error, UserInputError):
-            raise
-        raise UserInputError(f"{path} is not a readable .npz file ({error})") from None
+_WHAT_IT_IS = "an NForge prediction is the .npz file that `nforge predict` (or an export as npz) writes"
 
 
 def load_npz(path: str | os.PathLike) -> Prediction:
@@ -105,9 +81,10 @@ def load_npz(path: str | os.PathLike) -> Prediction:
     Raises
     ------
     UserInputError
-        When the file is missing, not an npz, or lacks a key.
+        When the file is missing or is not an NForge prediction (another file, another npz, a damaged one),
+        in words that say so.
     """
-    with read_arrays(path, NPZ_KEYS, "an NForge prediction") as npz:
+    with open_npz(path, NPZ_KEYS, "NForge prediction", _WHAT_IT_IS) as npz:
         metadata = json.loads(str(npz["metadata_json"]))
         return Prediction(
             data=npz["data"], times_s=npz["times_s"], tr_s=float(npz["tr_s"]), space_id=str(npz["space"]),
@@ -115,6 +92,52 @@ def load_npz(path: str | os.PathLike) -> Prediction:
             hrf_offset_s=float(npz["hrf_offset_s"]), time_axis=metadata.pop("time_axis", "stimulus"),
             metadata=metadata, spread=npz["spread"] if "spread" in npz.files else None,
         )
+
+
+@contextlib.contextmanager
+def open_npz(path: str | os.PathLike, keys: tuple[str, ...], what: str, what_it_is: str) -> Iterator:
+    """``np.load(path, allow_pickle=False)`` that must hold ``keys``; every failure is a ``UserInputError``.
+
+    A failure inside the ``with`` block that reads the file (a key of the wrong kind or shape) is one too.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+    keys : tuple of str
+        Keys the file must hold.
+    what : str
+        The kind of file, read after "an" in the messages (``"NForge prediction"``).
+    what_it_is : str
+        A sentence saying where such a file comes from, ending each message.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise UserInputError(f"{path} is a folder, not an {what}: {what_it_is}")
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except FileNotFoundError:
+        raise UserInputError(f"no such file: {path}") from None
+    except OSError as error:
+        raise UserInputError(f"cannot read {path}: {error.strerror or error}") from None
+    if magic == b"\x93NUMPY":
+        raise UserInputError(f"{path} holds a single numpy array (.npy), not an {what}: {what_it_is}")
+    if magic[:4] != b"PK\x03\x04":
+        raise UserInputError(f"{path} is not an {what} (not an .npz file at all): {what_it_is}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [key for key in keys if key not in npz.files]
+            if missing:
+                raise UserInputError(f"{path} is an .npz file but not an {what}: it lacks {', '.join(missing)}; "
+                                     f"{what_it_is}")
+            yield npz
+    except UserInputError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError, TypeError, AttributeError):
+        # damaged, stored Python objects (never loaded), or keys of the wrong kind or shape
+        raise UserInputError(f"{path} is an .npz file but not a readable {what} (damaged, or written by another "
+                             f"program); {what_it_is}") from None
 
 
 def _jsonable(value):

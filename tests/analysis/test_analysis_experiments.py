@@ -163,3 +163,8 @@ def test_cli_glm_reads_events_and_refuses_bad_ones(speech, tmp_path, capsys):
     events.write_text("onset\tduration\ttrial_type\n0\t1\ta\n99\t1\tb\n", encoding="utf-8")
     assert main(["glm", str(texts[0]), "--events", str(events), "--contrast", "a - b", "--quiet"]) == 2
     assert "past the end" in capsys.readouterr().err
+    assert main(["glm", str(texts[0]), "--events", str(events), "--contrast", "a - b", "--out",
+                 str(tmp_path / "g.png")]) == 2
+    assert "name it <name>.npz" in capsys.readouterr().err and not (tmp_path / "g.png").exists()
+    assert main(["glm", str(texts[0]), "--events", str(events), "--contrast", "a - b", "--device", "tpu"]) == 2
+    assert "unknown device 'tpu'; accepted: auto, cpu, cuda" in capsys.readouterr().err

@@ -95,6 +95,17 @@ def test_png_of_the_thresholded_map(result, tmp_path):
         pixels = np.asarray(picture.convert("RGB"), dtype=int)
     reds = (pixels[..., 0] > 150) & (pixels[..., 1] < 120) & (pixels[..., 2] < 120)
     assert reds.sum() > 50  # A1 drawn in the warm colours of positive effects
+    assert single.metadata["unit"] == "t statistic"
+    # The glass brain: discs where the passing outputs are, coloured alike; all outputs draw more discs.
+    glass = {}
+    for name, shown in (("passing", keep), ("all", None)):
+        with Image.open(save_contrast_png(result, tmp_path / f"{name}.png", "effect", shown, picture="glass",
+                                          size_px=200)) as picture:
+            glass[name] = np.asarray(picture.convert("RGB"), dtype=int)
+    glass_reds = [((g[..., 0] > 150) & (g[..., 1] < 120) & (g[..., 2] < 120)).sum() for g in glass.values()]
+    assert glass_reds[0] > 20 and not np.array_equal(glass["passing"], glass["all"])
+    with pytest.raises(UserInputError, match="unknown picture 'flat'"):
+        save_contrast_png(result, tmp_path / "flat.png", picture="flat")
     with pytest.raises(UserInputError, match="no output passes"):
         save_contrast_png(result, tmp_path / "none.png", keep=np.zeros_like(keep))
     with pytest.raises(UserInputError, match="unknown map"):

@@ -1,4 +1,5 @@
-"""The Compare tab: its service (experiments kept by id, shown at a threshold, exported) and the page in chromium."""
+"""The Compare tab: its service (experiments kept by id, shown at a threshold, exported) and the page in chromium
+(the map drawn in the page's viewer, the prediction put back)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from nforge_app.config import Settings
 from nforge_app.engine import Engine
 from nforge_app.errors import UserInputError
 from nforge_app.export import load_contrast_npz
-from nforge_app.ui._compare_service import THRESHOLDS, CompareService
+from nforge_app.ui._compare import THRESHOLDS, CompareService
 from nforge_app.ui._service import AppService
 from nforge_app.viz._viewer import unpack_payload
 
@@ -33,7 +34,7 @@ def compare(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sound_id(compare):
     a, b, names = compare.teaching_inputs("sound")
-    return compare.run_blocks(a, b, *names, "nforge-lite")
+    return compare.run("blocks", "nforge-lite", files_a=a, files_b=b, names=names)
 
 
 def _payload(compare, viewer_value):
@@ -64,16 +65,23 @@ def test_an_experiment_is_kept_and_shown_at_a_threshold(compare, sound_id):
 def test_exports_and_errors(compare, sound_id):
     files, notes = compare.export(sound_id, THRESHOLDS[0], 0.05, "effect")
     names = sorted(path.name for path in files)
-    assert notes == [] and len(names) == 7
+    assert notes == [] and len(names) == 8
     assert [n for n in names if n.endswith(".npz")] == ["sound_-_silence.nforge-lite.npz"]
+    assert [n for n in names if n.endswith(".png")] == ["sound_-_silence.nforge-lite.effect.glass.png",
+                                                        "sound_-_silence.nforge-lite.effect.surface.png"]
     assert sum(n.endswith(".func.gii") for n in names) == 4 and any(n.endswith(".regions.csv") for n in names)
-    with Image.open(next(p for p in files if p.suffix == ".png")) as picture:
-        assert picture.size[0] > 300
+    for path in (p for p in files if p.suffix == ".png"):
+        with Image.open(path) as picture:
+            assert picture.size[0] > 300
     assert load_contrast_npz(next(p for p in files if p.suffix == ".npz")).contrast == "sound - silence"
     with pytest.raises(UserInputError, match="drop at least one stimulus"):
-        compare.run_blocks(None, [], "A", "B", "nforge-lite")
+        compare.run("blocks", "nforge-lite", files_a=None, files_b=[])
     with pytest.raises(UserInputError, match="drop a stimulus and its events file"):
-        compare.run_events(None, None, "a - b", "nforge-lite")
+        compare.run("events", "nforge-lite", contrast_text="a - b")
+    with pytest.raises(UserInputError, match="write the contrast"):
+        compare.run("events", "nforge-lite", stimulus="s.wav", events="e.tsv", contrast_text=" ")
+    with pytest.raises(UserInputError, match="unknown design"):
+        compare.run("mixed", "nforge-lite")
     with pytest.raises(UserInputError, match="unknown threshold"):
         compare.show(sound_id, "z above", 3.0)
     with pytest.raises(UserInputError, match="run an experiment first"):
@@ -84,6 +92,7 @@ def test_exports_and_errors(compare, sound_id):
 def test_the_compare_tab_runs_a_teaching_example(ui_server):
     from playwright.sync_api import sync_playwright
 
+    title = "document.querySelector('#nforge-viewer .nfv-title').textContent"
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
@@ -91,21 +100,21 @@ def test_the_compare_tab_runs_a_teaching_example(ui_server):
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(ui_server.url)
-        page.wait_for_selector("#nforge-viewer .nfv[data-state=ready]", timeout=LOAD_S * 1000)
+        viewer = page.locator("#nforge-viewer")
+        viewer.locator(".nfv[data-state=ready]").wait_for(timeout=LOAD_S * 1000)  # the first example
+        example_title = page.evaluate(title)
         page.get_by_role("tab", name="Compare").click()
-        tab = page.locator("#nforge-compare-viewer")
-        tab.locator(".nfv[data-state=empty]").wait_for(timeout=LOAD_S * 1000)
+        back = page.get_by_role("button", name="Show the prediction again")
+        assert not back.is_visible()
         page.get_by_role("button", name="Sound vs silence").click()
-        page.wait_for_function("document.querySelector('#nforge-compare-viewer .nfv-title').textContent"
-                               ".includes('sound - silence')", timeout=LOAD_S * 1000)
-        tab.locator(".nfv[data-state=ready]").wait_for(timeout=LOAD_S * 1000)
+        page.wait_for_function(f"{title}.includes('sound - silence')", timeout=LOAD_S * 1000)
+        viewer.locator(".nfv[data-state=ready]").wait_for(timeout=LOAD_S * 1000)
         page.wait_for_timeout(500)
 
-        # The map is drawn: warm colours (positive effects) on the brain, none in the prediction viewer's player.
-        pixels = np.asarray(Image.open(io.BytesIO(tab.locator(".nfv-gl").screenshot())).convert("RGB"), dtype=int)
+        # The map is drawn in the page's viewer: warm colours (positive effects) on the brain.
+        pixels = np.asarray(Image.open(io.BytesIO(viewer.locator(".nfv-gl").screenshot())).convert("RGB"), dtype=int)
         warm = (pixels[..., 0] > 150) & (pixels[..., 2] < 110)
         assert warm.mean() > 0.003
-        assert not tab.locator(".nfv-player").is_visible()
         # The table is filled, auditory regions first; the design is plotted.
         page.wait_for_function("document.querySelector('#nforge-compare-regions').innerText.includes('PBelt')",
                                timeout=LOAD_S * 1000)
@@ -117,13 +126,19 @@ def test_the_compare_tab_runs_a_teaching_example(ui_server):
         assert "70 relabellings" in page.locator(".prose.nforge-compare-status").inner_text()
         page.screenshot(path=ARTIFACTS / "ui-compare.png", full_page=True)
 
-        # A stricter threshold: fewer vertices coloured; then the downloads.
+        # A stricter threshold redraws the map; then the downloads.
         page.get_by_label("|t| at least").check()
-        page.wait_for_function("document.querySelector('#nforge-compare-viewer .nfv-title').textContent"
-                               ".includes('|t| ≥ 0.05')", timeout=LOAD_S * 1000)
+        page.wait_for_function(f"{title}.includes('|t| ≥ 0.05')", timeout=LOAD_S * 1000)
         page.get_by_role("button", name="Download the results").click()
-        page.locator("a[data-testid=download-link][href$='.png']").wait_for(timeout=LOAD_S * 1000)
+        page.locator("a[data-testid=download-link][href$='.png']").first.wait_for(timeout=LOAD_S * 1000)
         assert page.locator("a[data-testid=download-link][href$='.func.gii']").count() == 4
+        assert page.locator("a[data-testid=download-link][href$='.png']").count() == 2
         page.screenshot(path=ARTIFACTS / "ui-compare-export.png", full_page=True)
+
+        # The prediction on show comes back.
+        back.click()
+        page.wait_for_function(f"{title} === {json.dumps(example_title)}", timeout=LOAD_S * 1000)
+        page.wait_for_function("!document.evaluate(\"//button[normalize-space()='Show the prediction again']\", "
+                               "document, null, 9, null).singleNodeValue?.checkVisibility()", timeout=30_000)
         browser.close()
     assert not errors
