@@ -1,4 +1,5 @@
-"""The ``nforge`` command line: predict, export, evaluate, list models, describe a saved prediction or evaluation.
+"""The ``nforge`` command line: predict, export, evaluate, list models, describe a saved prediction or
+evaluation, run in-silico experiments (``contrast``, ``glm``).
 
 User errors print one line on stderr and exit with code 2; there is never a traceback for them.
 """
@@ -83,7 +84,7 @@ def _build_parser() -> argparse.ArgumentParser:
                           help="try lags from -5 to +10 s and keep the best one (reported)")
     evaluate.add_argument("--out", default=None, metavar="EVAL.npz",
                           help="where to save the evaluation (default: <prediction name>.eval.npz)")
-
+    _add_experiment_commands(commands)
     return parser
 
 
@@ -127,12 +128,48 @@ def _add_export_parser(commands) -> None:
     export.add_argument("--title", default=None, help="title of the pictures (default: stimulus · model)")
 
 
+def _add_experiment_commands(commands) -> None:
+    """``nforge contrast`` (block design, A vs B) and ``nforge glm`` (events of one stimulus)."""
+    contrast = commands.add_parser(
+        "contrast", help="block experiment: condition A vs B on the predicted brain (first-level GLM)",
+        description="Play the stimuli of A and B as blocks (seeded random order, rests of silence and a grey "
+                    "screen) in one sequence, predict it once, fit a first-level GLM (nilearn) and test A - B by "
+                    "relabelling the blocks (max-|t| correction over outputs).")
+    contrast.add_argument("--a", nargs="+", required=True, metavar="FILE", help="stimuli of condition A, one block each")
+    contrast.add_argument("--b", nargs="+", required=True, metavar="FILE", help="stimuli of condition B, one block each")
+    contrast.add_argument("--names", nargs=2, default=("A", "B"), metavar=("A", "B"),
+                          help="names of the two conditions (default: A B)")
+    contrast.add_argument("--block-s", type=float, default=None, help="cut longer stimuli at this many seconds "
+                                                                      "(default: each plays whole)")
+    contrast.add_argument("--rest-s", type=float, default=12.0, help="rest before, between and after blocks "
+                                                                     "(default: 12 s)")
+    glm = commands.add_parser(
+        "glm", help="event design: a GLM of a stimulus' events (BIDS events.tsv) on its predicted brain",
+        description="Predict the stimulus once, fit a first-level GLM of its events (nilearn) and test a contrast "
+                    "by relabelling the events of the contrasted conditions (max-|t| correction over outputs).")
+    glm.add_argument("stimulus", help="the stimulus the events belong to (video, audio, text or transcript)")
+    glm.add_argument("--events", required=True, metavar="EVENTS.tsv",
+                     help="BIDS events: tab-separated onset, duration, trial_type (optional modulation)")
+    glm.add_argument("--contrast", required=True, help='as nilearn writes contrasts, e.g. "speech - music"')
+    for command in (contrast, glm):
+        command.add_argument("--model", default="nforge-lite", help="model id or BERG alias (default: nforge-lite)")
+        command.add_argument("--subject", default=None, help="subject (default: the model's default)")
+        command.add_argument("--roi", nargs="+", default=None, metavar="NAME",
+                             help="outputs to test (the correction covers these only); default: all")
+        command.add_argument("--seed", type=int, default=0, help="seed of the block order and random relabellings")
+        command.add_argument("--permutations", type=int, default=1000,
+                             help="most relabellings (all distinct ones when fewer; default: 1000)")
+        command.add_argument("--device", default=None, help=f"where to run: {', '.join(DEVICES)} (default: auto)")
+        command.add_argument("--out", default=None, metavar="RESULT.npz", help="where to save the result")
+        command.add_argument("--quiet", action="store_true", help="no progress report")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _build_parser().parse_args(argv)
     try:
         return {"predict": _predict, "models": _models, "info": _info, "example": _example,
-                "export": _export, "evaluate": _evaluate}[args.command](args)
+                "export": _export, "evaluate": _evaluate, "contrast": _experiment, "glm": _experiment}[args.command](args)
     except UserInputError as error:
         print(f"nforge: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -325,6 +362,54 @@ def _describe(prediction) -> str:
                      f"word timing: {stimulus.get('word_timing')})")
     if meta.get("note"):
         lines.append(f"note:       {meta['note']}")
+    return "\n".join(lines)
+
+
+def _experiment(args) -> int:
+    from nforge_app.analysis import contrast, glm
+    from nforge_app.engine import Engine
+    from nforge_app.export import save_contrast_npz
+    from nforge_app.progress import stderr_progress
+
+    if args.out is not None and Path(args.out).suffix.lower() != ".npz":
+        raise UserInputError(f"--out {args.out}: the result is saved as an .npz file (effect, t, p_corrected, "
+                             "design...); name it <name>.npz")
+    device = check_in("device", args.device, DEVICES) if args.device else None
+    engine = Engine(device=device)
+    options = dict(engine=engine, model=args.model, subject=args.subject, roi=args.roi, seed=args.seed,
+                   n_permutations=args.permutations)
+    with stderr_progress(enabled=not args.quiet) as progress:
+        if args.command == "contrast":
+            result = contrast(args.a, args.b, names=tuple(args.names), block_s=args.block_s, rest_s=args.rest_s,
+                              progress=progress, **options)
+        else:
+            result = glm(args.stimulus, args.events, args.contrast, progress=progress, **options)
+    out = args.out or f"{args.command}.{engine.card(args.model).model_id}.npz"
+    save_contrast_npz(result, out)
+    print(_describe_contrast(result))
+    print(f"saved: {out}")
+    return 0
+
+
+def _describe_contrast(result, n_regions: int = 10) -> str:
+    meta = result.metadata
+    unit = "vertices" if result.space_id == "fsaverage5" else "outputs"
+    passing = int(result.passing(p_below=0.05).sum())
+    kind = "blocks" if "block_design" in meta else "events"
+    lines = [
+        f"model:        {result.model_id}" + ("  (baseline, not trained on fMRI)" if meta.get("baseline") else ""),
+        f"contrast:     {result.contrast}  ({result.n_a} + {result.n_b} {kind}; conditions "
+        f"{', '.join(result.conditions)})",
+        f"time axis:    {meta['time_axis_handling']}",
+        f"GLM:          nilearn design ({meta['hrf_model']} HRF, {meta['drift_model']} drifts, high-pass "
+        f"{meta['high_pass_hz']:g} Hz), {meta['noise_model'].upper()} fit",
+        f"p values:     {meta['permutation']}",
+        f"              ({meta['p_meaning']})",
+        f"outputs:      {len(result.indices):,} {unit} of {result.space_id}; {passing:,} with p_corrected < 0.05",
+        f"top regions:  {'region':<10} {'effect':>9} {'t':>9} {'p':>7}",
+    ]
+    for region, effect, t, p in result.region_rows()[:n_regions]:
+        lines.append(f"              {region:<10} {effect:>9.3g} {t:>9.3g} {p:>7.3g}")
     return "\n".join(lines)
 
 

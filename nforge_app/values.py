@@ -1,5 +1,5 @@
 """The value types that travel between the layers: ``ModelCard``, ``Prediction``, ``HiddenFeatures``,
-``MeasuredRun`` and ``Evaluation``.
+``MeasuredRun``, ``Evaluation``, ``Events`` and ``ContrastMap``.
 
 This module imports only numpy (and the standard library), so that every layer, ``viz`` and ``export``
 included, can read the values without loading models, features or stimuli. One type per concept, passed
@@ -340,3 +340,150 @@ class Evaluation:
             return None
         both = np.isfinite(self.r) & np.isfinite(self.noise_ceiling) & (self.noise_ceiling > 0)
         return float(self.r[both].mean() / self.noise_ceiling[both].mean()) if both.any() else float("nan")
+
+
+class Events:
+    """The events of an experiment on the stimulus timeline, as in a BIDS ``events.tsv``.
+
+    Attributes
+    ----------
+    onsets_s : ndarray (N,)
+        Start of each event in seconds from the stimulus start.
+    durations_s : ndarray (N,)
+        Length of each event in seconds (0 for an impulse).
+    trial_types : tuple of str (N,)
+        The condition of each event (a column of the design matrix, a name in contrasts).
+    modulation : ndarray (N,) or None
+        Amplitude of each event's regressor (nilearn's ``modulation`` column); 1 when None.
+    """
+
+    onsets_s: np.ndarray
+    durations_s: np.ndarray
+    trial_types: tuple[str, ...]
+    modulation: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.trial_types)
+        if len(self.onsets_s) != n or len(self.durations_s) != n or (
+                self.modulation is not None and len(self.modulation) != n):
+            raise ValueError("onsets, durations, trial types (and modulation) must have one entry per event")
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """The distinct trial types, sorted (the order of nilearn's design-matrix columns)."""
+        return tuple(sorted(set(self.trial_types)))
+
+    def count(self, condition: str) -> int:
+        """How many events have trial type ``condition``."""
+        return sum(trial_type == condition for trial_type in self.trial_types)
+
+    def as_dict(self) -> dict:
+        """JSON-ready ``{"onsets": [...], "durations": [...], "labels": [...]}`` (and ``"modulation"``)."""
+        facts = {"onsets": [float(v) for v in self.onsets_s], "durations": [float(v) for v in self.durations_s],
+                 "labels": list(self.trial_types)}
+        if self.modulation is not None:
+            facts["modulation"] = [float(v) for v in self.modulation]
+        return facts
+
+
+@dataclass(frozen=True, eq=False)
+class ContrastMap:
+    """A contrast of a first-level GLM fitted to a predicted series, per output and per region.
+
+    Attributes
+    ----------
+    contrast : str
+        The contrast as nilearn writes it (``"A - B"``, ``"speech - music"``).
+    effect, t : ndarray (V,)
+        Contrast of the betas, and its t statistic (OLS), per selected output.
+    p_corrected : ndarray (V,)
+        Permutation p over relabellings of the events of the contrasted conditions, corrected for the
+        family of outputs by the maximum statistic (two-sided, ``|t|``); NaN when no relabelling exists.
+    indices : ndarray of int (V,)
+        Which outputs of the space the values belong to.
+    space_id, model_id, subject :
+        Where the values live and what predicted the series.
+    conditions : tuple of str (C,)
+        The conditions of the design, in design-matrix order.
+    betas : ndarray (C, V)
+        The beta of every condition, per output.
+    n_a, n_b : int
+        How many events the contrast weighs positively (condition A) and negatively (condition B).
+    n_permutations : int
+        How many relabellings the p values come from (the true labelling included).
+    exhaustive : bool
+        True when those are all the distinct relabellings; False when drawn at random.
+    smallest_p : float
+        The smallest p the relabellings can give (1 / n_permutations, or 2 / n_permutations when the set
+        holds the swap of A and B, whose ``|t|`` is the same).
+    design : Events
+        The events the GLM was built from.
+    design_matrix : ndarray (T, K)
+        The design matrix of the true labelling (nilearn's), with ``design_columns`` and ``frame_times_s``.
+    design_columns : tuple of str (K,)
+    frame_times_s : ndarray (T,)
+        The time of each row of the predicted series on the BOLD clock (where the regressors are evaluated).
+    regions : tuple of str (R,)
+        Regions of the space with selected outputs; the region values come from a GLM of each region's mean
+        series, corrected over the family of regions.
+    region_effect, region_t, region_p_corrected : ndarray (R,)
+    metadata : dict
+        JSON-ready facts: HRF and time axis handling, noise model, drift model, stimulus, and
+        ``null_max_abs_t``, the largest ``|t|`` over outputs of each relabelling (the true one first).
+    """
+
+    contrast: str
+    effect: np.ndarray
+    t: np.ndarray
+    p_corrected: np.ndarray
+    indices: np.ndarray
+    space_id: str
+    model_id: str
+    subject: str
+    conditions: tuple[str, ...]
+    betas: np.ndarray
+    n_a: int
+    n_b: int
+    n_permutations: int
+    exhaustive: bool
+    smallest_p: float
+    design: Events
+    design_matrix: np.ndarray
+    design_columns: tuple[str, ...]
+    frame_times_s: np.ndarray
+    regions: tuple[str, ...] = ()
+    region_effect: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    region_t: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    region_p_corrected: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.indices)
+        if not len(self.effect) == len(self.t) == len(self.p_corrected) == n:
+            raise ValueError(f"effect, t and p_corrected must have one value per output ({n})")
+        if self.betas.shape != (len(self.conditions), n):
+            raise ValueError(f"betas must be (conditions, outputs) = ({len(self.conditions)}, {n}), "
+                             f"got {self.betas.shape}")
+        if not len(self.region_effect) == len(self.region_t) == len(self.region_p_corrected) == len(self.regions):
+            raise ValueError("region_effect, region_t and region_p_corrected must have one value per region")
+
+    def passing(self, p_below: float | None = None, abs_t_from: float | None = None) -> np.ndarray:
+        """Which outputs pass a threshold: ``p_corrected < p_below`` and/or ``|t| >= abs_t_from`` (bool, (V,))."""
+        keep = np.ones(len(self.indices), dtype=bool)
+        if p_below is not None:
+            keep &= np.nan_to_num(np.asarray(self.p_corrected, dtype=np.float64), nan=1.0) < p_below
+        if abs_t_from is not None:
+            keep &= np.abs(self.t) >= abs_t_from
+        return keep
+
+    def region_rows(self) -> list[tuple[str, float, float, float]]:
+        """``(region, effect, t, p_corrected)`` per region, smallest p first, then largest ``|effect|``.
+
+        In a prediction without noise, every output one feature drives gets the same ``|t|`` however weakly
+        it is driven; the effect says how much.
+        """
+        order = sorted(range(len(self.regions)), key=lambda i: (
+            np.nan_to_num(self.region_p_corrected[i], nan=2.0), -abs(float(self.region_effect[i])), self.regions[i]))
+        return [(self.regions[i], float(self.region_effect[i]), float(self.region_t[i]),
+                 float(self.region_p_corrected[i])) for i in order]
+

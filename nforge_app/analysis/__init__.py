@@ -1,20 +1,25 @@
 """Analyses of models and predictions: pure functions over ``(model, features, stimulus)`` (and measured data).
 
 Built so far: evaluation against measured fMRI (:func:`evaluate`, with measured runs read by
-:func:`read_measured` / :func:`read_runs`, numpy only), the scores it and training use
-(:func:`voxelwise_pearson`, :func:`mean_pearson`) and the training of the flow-matching encoder
-(:func:`train_stage1`, :func:`train_stage2`). Planned: modality attribution, temporal attention, subject
-adaptation; the web app's attribution and attention panels say so in a sentence. Analyses read the models'
-seams (``EncodingModel.transform`` / ``readout``, ``FeatureSet.subset`` and each model's absent-modality rule)
-and are run and cached by the engine; with ``models/`` and ``features/`` they are the only place that may
-import torch. Importing this package is cheap: each name loads its module on first use.
+:func:`read_measured` / :func:`read_runs`, numpy only); in-silico experiments (block designs, :func:`contrast`,
+and event designs, :func:`glm`: the stimuli played as one sequence, predicted once and analysed by a
+first-level GLM with nilearn's design matrices and a permutation test; :data:`TEACHING_EXPERIMENTS` to try
+offline); the scores of predictions against measured responses (:func:`voxelwise_pearson`,
+:func:`mean_pearson`) and the training of the flow-matching encoder (:func:`train_stage1`,
+:func:`train_stage2`). Analyses read the models' seams (``EncodingModel.transform`` / ``readout``,
+``FeatureSet.subset`` and each model's absent-modality rule) and are run and cached by the engine; with
+``models/`` and ``features/`` they are the only place that may import torch. Importing this package is
+cheap: each name loads its module on first use.
 """
 
 from __future__ import annotations
 
 import importlib
 
+_BLOCKS = "nforge_app.analysis._blocks"
 _EVALUATE = "nforge_app.analysis._evaluate"
+_EXPERIMENTS = "nforge_app.analysis._experiments"
+_GLM = "nforge_app.analysis._glm"
 _MEASURED = "nforge_app.analysis._measured"
 _METRICS = "nforge_app.analysis.metrics"
 _EXPORTS = {
@@ -31,6 +36,23 @@ _EXPORTS = {
     "mean_pearson": _METRICS,
     "pearson_defined": _METRICS,
     "varies_over_time": _METRICS,
+    "DEFAULT_REST_S": _BLOCKS,
+    "BlockDesign": _BLOCKS,
+    "block_design": _BLOCKS,
+    "contrast": _BLOCKS,
+    "glm": _BLOCKS,
+    "TEACHING_EXPERIMENTS": _EXPERIMENTS,
+    "TeachingExperiment": _EXPERIMENTS,
+    "get_teaching_experiment": _EXPERIMENTS,
+    "DEFAULT_PERMUTATIONS": _GLM,
+    "EVENT_COLUMNS": _GLM,
+    "check_events": _GLM,
+    "contrast_vector": _GLM,
+    "design_matrix": _GLM,
+    "fit_contrast": _GLM,
+    "frame_times": _GLM,
+    "read_events": _GLM,
+    "relabellings": _GLM,
     "voxelwise_pearson": _METRICS,
     "train_stage1": "nforge_app.analysis._flow_training",
     "train_stage2": "nforge_app.analysis._flow_training",

@@ -62,6 +62,11 @@ def save_npz(prediction: Prediction, path: str | os.PathLike) -> str:
     }
     if prediction.spread is not None:
         arrays["spread"] = np.asarray(prediction.spread, dtype=np.float32)
+    return write_arrays(arrays, path)
+
+
+def write_arrays(arrays: dict[str, np.ndarray], path: str | os.PathLike) -> str:
+    """Write named plain arrays as a compressed npz (atomically) and return the path."""
     with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, **arrays)
     return os.fspath(path)

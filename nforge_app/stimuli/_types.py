@@ -11,7 +11,7 @@ import numpy as np
 
 from nforge_app._files import atomic_path
 
-STIMULUS_KINDS = ("video", "audio", "text", "tr_text", "transcript")
+STIMULUS_KINDS = ("video", "audio", "text", "tr_text", "transcript", "sequence")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ class Stimulus:
     kind : str
         One of ``STIMULUS_KINDS``.
     source : str
-        The file path, or ``"<per-TR text>"`` for a list of strings.
+        The file path, ``"<per-TR text>"`` for a list of strings, ``"<sequence of N stimuli>"`` for a sequence
+        (see :func:`~nforge_app.stimuli.concatenate`).
     content_hash : str
         sha256 of the file bytes (or of the text): the key of every cache.
     duration_s : float

@@ -192,7 +192,7 @@ class AppService:
         return RunResult(prediction_id, viewer_value, summary(prediction, card, roi), prediction)
 
     def view(self, prediction_id: str) -> str:
-        """The viewer's value of a kept prediction again (after an r map was shown in its place)."""
+        """The viewer's value of a kept prediction again (after a map was shown in its place)."""
         prediction, facts = self.load(prediction_id)
         return self.keep(prediction, facts.get("roi") or [], facts.get("stimulus_path"),
                          facts.get("title") or NO_FILE_TITLE).viewer_value

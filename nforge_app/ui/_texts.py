@@ -110,3 +110,48 @@ def error_markdown(error: UserInputError, what: str = "run") -> str:
         text += (f"\n\nThe offline **{LITE}** model needs no download: press *Run with {LITE} instead* (a "
                  "baseline, not trained on fMRI).")
     return text
+
+
+def files_ready(files: Sequence, notes: Sequence[str]) -> str:
+    """The status line of an export: how many files are ready, and each note (escaped)."""
+    lines = [f"{len(files)} file{'s' * (len(files) != 1)} ready."]
+    lines += [f"⚠️ {escape_markdown(note)}" for note in notes]
+    return "\n\n".join(lines)
+
+
+COMPARE_INTRO = """### In-silico experiment
+Ask the model an experimental question, as a scanner study would: press a teaching example, or drop the
+stimuli of two conditions (each file is one block; they are played in a random order with rests of silence and
+a grey screen between them), or one stimulus with a BIDS `events.tsv`. The sequence is predicted once by the
+model chosen on the left (its regions, if any, are the outputs tested), a first-level GLM (nilearn) is fitted
+to the predicted series and the contrast is tested by relabelling the blocks or events. The map appears in the
+viewer above."""
+
+
+def contrast_summary(result, n_passing: int, what: str) -> str:
+    """A few Markdown lines on an in-silico experiment: the design, what passes, what p means, the GLM.
+
+    Parameters
+    ----------
+    result : ContrastMap
+        The experiment.
+    n_passing : int
+        How many outputs pass the threshold ``what`` (``"p < 0.05"``).
+    """
+    meta = result.metadata
+    unit = "vertices" if result.space_id == "fsaverage5" else "parcels"
+    kind = "blocks" if "block_design" in meta else "events"
+    lines = [f"**{escape_markdown(result.contrast)}** predicted by `{escape_markdown(result.model_id)}`: "
+             f"{result.n_a} + {result.n_b} {kind}. {n_passing:,} of {len(result.indices):,} {unit} pass "
+             f"{escape_markdown(what)} (the viewer's own threshold slider hides small values among them; set it "
+             "to 0 to see them all).",
+             f"p values: {escape_markdown(meta.get('permutation', ''))}. A prediction has no scanner noise, so p "
+             "says how special the true labelling is among the relabellings; in a noise-free series every output "
+             "one feature drives gets the same |t|, however weakly: the effect says how much.",
+             f"GLM: nilearn design ({escape_markdown(meta.get('hrf_model'))} HRF, "
+             f"{escape_markdown(meta.get('drift_model'))} drifts), OLS. "
+             f"{escape_markdown(meta.get('time_axis_handling', ''))}."]
+    if meta.get("baseline") or get_card(result.model_id).baseline:
+        lines.append(f"⚠️ `{escape_markdown(result.model_id)}` is a **baseline, not trained on fMRI**: its regions respond to the features "
+                     "painted on them by construction.")
+    return "\n\n".join(lines)

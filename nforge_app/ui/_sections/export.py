@@ -12,7 +12,7 @@ from nforge_app.export import DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS
 from nforge_app.spaces import SURFACES
 from nforge_app.ui._gradio import import_gradio
 from nforge_app.ui._page import Page
-from nforge_app.ui._texts import error_markdown, escape_markdown
+from nforge_app.ui._texts import error_markdown, files_ready
 from nforge_app.viz import DEFAULT_VIEWS, SURFACE_VIEWS, VIEWER_COLORMAPS
 
 gr = import_gradio()
@@ -48,9 +48,7 @@ def events(page: Page) -> None:
         except UserInputError as error:
             gr.Warning(html.escape(str(error)))
             return None, error_markdown(error, "export")
-        lines = [f"{len(files)} file{'s' * (len(files) != 1)} ready."]
-        lines += [f"⚠️ {escape_markdown(note)}" for note in notes]
-        return [str(path) for path in files], "\n\n".join(lines)
+        return [str(path) for path in files], files_ready(files, notes)
 
     page["export_button"].click(
         export, inputs=page("prediction_id", "formats", "picture", "surface", "views", "color_scale", "threshold",
