@@ -74,7 +74,10 @@ def _add_batch_parser(commands) -> None:
                                                         "a local Ray cluster when left out")
     batch.add_argument("--workers", type=int, default=None, help="Ray actors, each with the model loaded "
                                                                  "(default: as many as the cluster's GPUs or CPUs)")
-    batch.add_argument("--gpus-per-worker", type=float, default=0, metavar="G", help="GPUs of each Ray actor")
+    batch.add_argument("--cpus-per-worker", type=float, default=1, metavar="C",
+                       help="CPUs of each Ray actor, its torch threads (default: 1)")
+    batch.add_argument("--gpus-per-worker", type=float, default=0, metavar="G",
+                       help="GPUs of each Ray actor (default: 0; 0.5 puts two actors on a GPU)")
     batch.add_argument("--strict", action="store_true", help="refuse manifest paths outside the manifest's folder")
     batch.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"))
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -127,8 +130,8 @@ def _batch(args) -> int:
 
     report = run(args.input, args.out, args.model, subject=args.subject, roi=args.roi, variant=args.variant,
                  engine=args.engine, address=args.address, workers=args.workers,
-                 gpus_per_worker=args.gpus_per_worker, strict=args.strict, device=args.device,
-                 progress=not args.quiet)
+                 cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker, strict=args.strict,
+                 device=args.device, progress=not args.quiet)
     counts, seconds = report.counts, report.summary["seconds"]
     print(f"{counts['total']} stimuli: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped "
           f"(already done) in {seconds:.1f} s")

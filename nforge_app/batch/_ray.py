@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from nforge_app.batch._folder import OutputFolder
 from nforge_app.batch._job import BatchRequest, Task, failed_row, run_tasks
@@ -42,16 +43,22 @@ def connected(address: str | None) -> Iterator[object]:
     UserInputError
         Ray missing, an address that is not HOST:PORT, ray://HOST:PORT or auto, or a cluster not reachable.
     """
+    # Before Ray is imported (it reads them then): no usage report sent anywhere; and the token sent when there
+    # is one, as Ray does itself for address="auto": a cluster that `ray start --head` started where a token
+    # exists requires it (one without token authentication ignores it).
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address not in (None, "auto", "local") and "RAY_AUTH_MODE" not in os.environ and _has_token():
+        os.environ["RAY_AUTH_MODE"] = "token"
     ray = import_ray()
     if ray.is_initialized():
         yield ray
         return
     _check_reachable(address)
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage report sent anywhere
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise UserInputError(f"cannot connect to Ray at {address}: {error}") from None
+        raise UserInputError(f"cannot connect to Ray at {address}: {error} (a cluster with token authentication "
+                             "needs its token here: RAY_AUTH_TOKEN, or ~/.ray/auth_token)") from None
     try:
         yield ray
     finally:
@@ -73,17 +80,23 @@ def _check_reachable(address: str | None) -> None:
                              "and pass the address it prints, or leave --address out for a local one") from None
 
 
-def worker_count(ray, workers: int | None, gpus_per_worker: float) -> int:
+def _has_token() -> bool:
+    """Whether a Ray authentication token is at hand (environment, or Ray's default token file)."""
+    return bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+                or (Path.home() / ".ray" / "auth_token").is_file())
+
+
+def worker_count(ray, workers: int | None, cpus_per_worker: float, gpus_per_worker: float) -> int:
     """The number of actors: ``workers``, else as many as the cluster's GPUs (or CPUs) hold; checked against
     the cluster, whose actors would otherwise wait forever for resources it does not have."""
     resources = ray.cluster_resources()
     cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
     if workers is None:
-        workers = int(gpus // gpus_per_worker) if gpus_per_worker else int(cpus)
-    if workers < 1 or workers > cpus or workers * gpus_per_worker > gpus:
+        workers = int(gpus // gpus_per_worker) if gpus_per_worker else int(cpus // cpus_per_worker)
+    if workers < 1 or workers * cpus_per_worker > cpus or workers * gpus_per_worker > gpus:
         raise UserInputError(f"the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs: it cannot hold {workers} "
-                             f"workers of 1 CPU and {gpus_per_worker:g} GPU each; lower --workers or "
-                             "--gpus-per-worker")
+                             f"workers of {cpus_per_worker:g} CPU and {gpus_per_worker:g} GPU each; lower --workers, "
+                             "--cpus-per-worker or --gpus-per-worker")
     return workers
 
 
@@ -110,7 +123,8 @@ class _Worker:
 
 
 def run_on_ray(ray, request: BatchRequest, tasks: Sequence[Task], folder: OutputFolder, *, workers: int,
-               gpus_per_worker: float, device: str | None, on_row: Callable[[Row], None]) -> None:
+               cpus_per_worker: float, gpus_per_worker: float, device: str | None,
+               on_row: Callable[[Row], None]) -> None:
     """Run ``tasks`` on ``workers`` actors of the connected cluster; ``on_row`` gets each row as it comes back.
 
     Raises
@@ -118,7 +132,9 @@ def run_on_ray(ray, request: BatchRequest, tasks: Sequence[Task], folder: Output
     UserInputError
         When the model cannot be loaded on a worker (e.g. weights missing there).
     """
-    actor_class = ray.remote(num_cpus=1, num_gpus=gpus_per_worker, max_restarts=_ACTOR_RESTARTS)(_Worker)
+    # Ray gives each actor as many threads (OMP_NUM_THREADS) as CPUs.
+    actor_class = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
+                             max_restarts=_ACTOR_RESTARTS)(_Worker)
     device = "cuda" if gpus_per_worker else device
     actors = [actor_class.remote(request, folder, device) for _ in range(min(workers, len(tasks)))]
     try:

@@ -33,6 +33,8 @@ class Row:
         Its npz in the output folder ('' when it failed).
     stimulus_s : float
         Its duration in seconds (0 when unknown: skipped or failed).
+    finished_s : float
+        When it was done, in seconds from the start of the batch (0 when skipped).
     """
 
     id: str
@@ -42,16 +44,18 @@ class Row:
     error: str = ""
     output: str = ""
     stimulus_s: float = 0.0
+    finished_s: float = 0.0
 
 
 def report_csv(rows: list[Row]) -> str:
-    """The rows as CSV text (header ``id,path,status,seconds,error,output,stimulus_s``)."""
+    """The rows as CSV text (header ``id,path,status,seconds,error,output,stimulus_s,finished_s``)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([field.name for field in fields(Row)])
     for row in rows:
         values = asdict(row)
-        values["seconds"], values["stimulus_s"] = f"{row.seconds:.3f}", f"{row.stimulus_s:.3f}"
+        for name in ("seconds", "stimulus_s", "finished_s"):
+            values[name] = f"{values[name]:.3f}"
         writer.writerow(values.values())
     return out.getvalue()
 
@@ -62,7 +66,8 @@ def read_report(text: str) -> list[Row]:
     for values in csv.DictReader(io.StringIO(text)):
         rows.append(Row(id=values["id"], path=values["path"], status=values["status"],
                         seconds=float(values["seconds"] or 0), error=values["error"], output=values["output"],
-                        stimulus_s=float(values.get("stimulus_s") or 0)))
+                        stimulus_s=float(values.get("stimulus_s") or 0),
+                        finished_s=float(values.get("finished_s") or 0)))
     return rows
 
 

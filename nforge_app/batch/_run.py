@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -43,8 +44,9 @@ class BatchReport:
 
 def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-lite", *, subject=None,
         roi: str | Sequence[str] | None = None, mask=None, variant: str | None = None, engine: str = "local",
-        address: str | None = None, workers: int | None = None, gpus_per_worker: float = 0, strict: bool = False,
-        device: str | None = None, progress: bool = True, **options) -> BatchReport:
+        address: str | None = None, workers: int | None = None, cpus_per_worker: float = 1,
+        gpus_per_worker: float = 0, strict: bool = False, device: str | None = None, progress: bool = True,
+        **options) -> BatchReport:
     """Predict brain activity for every stimulus of a folder or manifest, resumably, into one folder.
 
     Each stimulus gets one npz (what ``nforge predict`` writes) named by its content hash and the prediction
@@ -71,6 +73,8 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
     workers : int, optional
         Ray actors, each with the model loaded: as many as the cluster's GPUs (``gpus_per_worker`` > 0) or
         CPUs hold by default.
+    cpus_per_worker : float
+        CPUs of each Ray actor (its torch threads).
     gpus_per_worker : float
         GPUs of each Ray actor (0: CPU actors; fractions share a GPU).
     strict : bool
@@ -91,12 +95,13 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
         subject, region or option, Ray missing or its cluster unreachable.
     """
     check_in("engine", engine, ENGINES)
-    if engine == "local" and (address is not None or workers is not None or gpus_per_worker):
-        raise UserInputError("a Ray address, workers and GPUs per worker go with the Ray engine (--engine ray); "
+    if engine == "local" and (address is not None or workers is not None or cpus_per_worker != 1 or gpus_per_worker):
+        raise UserInputError("a Ray address, workers and their CPUs and GPUs go with the Ray engine (--engine ray); "
                              "the local engine is one process")
     if workers is not None:
         workers = check_range("workers", workers, 1, 4096, integer=True)
-    gpus_per_worker = check_range("gpus per worker", gpus_per_worker, 0, 64)
+    cpus_per_worker = check_range("CPUs per worker", cpus_per_worker, 0.01, 1024)
+    gpus_per_worker = check_range("GPUs per worker", gpus_per_worker, 0, 64)
     items = read_items(source, strict)
     folder = OutputFolder(out)
     folder.check()
@@ -111,7 +116,8 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
     settings = dict(source=os.fspath(source), out=folder.location, model=model, subject=subject,
                     roi=roi, mask=None if mask is None else list(request.mask.shape),
                     variant=variant, options=options, engine=engine, address=address, workers=workers,
-                    gpus_per_worker=gpus_per_worker, strict=strict, device=planner.device)
+                    cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker, strict=strict,
+                    device=planner.device)
 
     with contextlib.ExitStack() as stack:
         ray = None
@@ -119,17 +125,17 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
             from nforge_app.batch._ray import connected, run_on_ray, worker_count
 
             ray = stack.enter_context(connected(address))
-            settings["workers"] = workers = worker_count(ray, workers, gpus_per_worker)
+            settings["workers"] = workers = worker_count(ray, workers, cpus_per_worker, gpus_per_worker)
         folder.prepare()
         started_at, started = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
         rows: dict[str, Row] = {}
         try:
             tasks = _plan(planner, request, items, folder, rows)
             with _Bar(len(items), rows.values(), progress) as bar:
-                on_row = bar.adding(rows)
+                on_row = bar.adding(rows, started)
                 if tasks and ray is not None:
-                    run_on_ray(ray, request, tasks, folder, workers=workers, gpus_per_worker=gpus_per_worker,
-                               device=device, on_row=on_row)
+                    run_on_ray(ray, request, tasks, folder, workers=workers, cpus_per_worker=cpus_per_worker,
+                               gpus_per_worker=gpus_per_worker, device=device, on_row=on_row)
                 elif tasks:
                     planner.load_model(model, variant, **options)
                     for row in run_tasks(planner, request, tasks, folder):
@@ -191,11 +197,11 @@ class _Bar:
         if self._bar is not None:
             self._bar.close()
 
-    def adding(self, rows: dict[str, Row]) -> Callable[[Row], None]:
-        """A callback that records a row in ``rows`` and advances the bar."""
+    def adding(self, rows: dict[str, Row], started: float) -> Callable[[Row], None]:
+        """A callback that records a row in ``rows`` (with when it came, from ``started``) and advances the bar."""
 
         def add(row: Row) -> None:
-            rows[row.id] = row
+            rows[row.id] = dataclasses.replace(row, finished_s=time.perf_counter() - started)
             self.counts[row.status] += 1
             if self._bar is not None:
                 self._bar.set_postfix(self.counts, refresh=False)

@@ -107,7 +107,8 @@ def test_a_manifest_subject_is_checked_before_anything_runs(tmp_path, capsys):
     assert "sub-04" in _refused(["batch", str(tmp_path / "m.csv"), "--out", str(tmp_path / "out")], capsys)
 
 
-def test_an_unreachable_ray_address_fails_fast_and_nothing_runs(folder, tmp_path, capsys):
+def test_an_unreachable_ray_address_fails_fast_and_nothing_runs(folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # what the batch would set here stays out of other tests
     with socket.socket() as probe:  # a local port that nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -119,3 +120,8 @@ def test_an_unreachable_ray_address_fails_fast_and_nothing_runs(folder, tmp_path
     assert not (tmp_path / "out").exists()
     with pytest.raises(UserInputError, match="accepted: HOST:PORT"):
         run(folder, tmp_path / "out", engine="ray", address="nonsense", progress=False)
+
+
+def test_info_on_a_folder_that_holds_no_batch(tmp_path, capsys):
+    assert "holds no batch_summary.json: not the output folder of `nforge batch`" in _refused(
+        ["info", str(tmp_path)], capsys)

@@ -143,3 +143,10 @@ def test_predict_many_overlaps_in_order_and_returns_or_raises_failures(stimuli):
         list(engine.predict_many(paths, roi=["A1"]))
     with pytest.raises(UserInputError, match="subject"):
         engine.predict_many(paths, subject="sub-99").__next__()
+
+
+def test_the_command_reports_counts_and_failures_and_exits_1_when_one_failed(stimuli, tmp_path, capsys):
+    assert main(["batch", str(stimuli), "--out", str(tmp_path), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "7 stimuli: 6 ok, 1 failed, 0 skipped" in out
+    assert f"failed: {BAD}: broken.mp4 could not be read" in out and f"nforge info {tmp_path}" in out
