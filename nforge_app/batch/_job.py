@@ -48,6 +48,13 @@ class BatchRequest:
         return f"{stimulus_hash[:16]}-{text_sha256(key)[:16]}.npz"
 
 
+def output_names(request: BatchRequest, pairs: Sequence[tuple[BatchItem, str]], device: str | None) -> list[str]:
+    """The output names of ``(item, stimulus hash)`` pairs, keyed as an engine on ``device`` keys its
+    predictions (a model's options can resolve differently on a GPU)."""
+    engine = Engine(device=device)
+    return [request.output_name(engine, item, stimulus_hash) for item, stimulus_hash in pairs]
+
+
 @dataclass(frozen=True)
 class Task:
     """An item to run and the name its output gets."""

@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from nforge_app.batch._folder import OutputFolder
-from nforge_app.batch._job import BatchRequest, Task, failed_row, run_tasks
+from nforge_app.batch._inputs import BatchItem
+from nforge_app.batch._job import BatchRequest, Task, failed_row, output_names, run_tasks
 from nforge_app.batch._report import Row
 from nforge_app.errors import UserInputError
 
@@ -57,6 +58,8 @@ def connected(address: str | None) -> Iterator[object]:
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
+        if address is None:
+            raise UserInputError(f"cannot start a local Ray cluster: {error}") from None
         raise UserInputError(f"cannot connect to Ray at {address}: {error} (a cluster with token authentication "
                              "needs its token here: RAY_AUTH_TOKEN, or ~/.ray/auth_token)") from None
     try:
@@ -100,6 +103,14 @@ def worker_count(ray, workers: int | None, cpus_per_worker: float, gpus_per_work
     return workers
 
 
+def remote_output_names(ray, request: BatchRequest, pairs: Sequence[tuple[BatchItem, str]], device: str,
+                        cpus_per_worker: float, gpus_per_worker: float) -> list[str]:
+    """``output_names`` run where a worker would run (its GPU), for a driver that has none: one Ray task,
+    which loads no model."""
+    task = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker)(output_names)
+    return ray.get(task.remote(request, pairs, device))
+
+
 class _Worker:
     """A Ray actor: one engine with the model loaded, running tasks one after another."""
 
@@ -123,8 +134,7 @@ class _Worker:
 
 
 def run_on_ray(ray, request: BatchRequest, tasks: Sequence[Task], folder: OutputFolder, *, workers: int,
-               cpus_per_worker: float, gpus_per_worker: float, device: str | None,
-               on_row: Callable[[Row], None]) -> None:
+               cpus_per_worker: float, gpus_per_worker: float, device: str, on_row: Callable[[Row], None]) -> None:
     """Run ``tasks`` on ``workers`` actors of the connected cluster; ``on_row`` gets each row as it comes back.
 
     Raises
@@ -135,7 +145,6 @@ def run_on_ray(ray, request: BatchRequest, tasks: Sequence[Task], folder: Output
     # Ray gives each actor as many threads (OMP_NUM_THREADS) as CPUs.
     actor_class = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
                              max_restarts=_ACTOR_RESTARTS)(_Worker)
-    device = "cuda" if gpus_per_worker else device
     actors = [actor_class.remote(request, folder, device) for _ in range(min(workers, len(tasks)))]
     try:
         for error in ray.get([actor.ready.remote() for actor in actors]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -18,7 +19,7 @@ import numpy as np
 from nforge_app._version import __version__
 from nforge_app.batch._folder import OutputFolder
 from nforge_app.batch._inputs import BatchItem, read_items
-from nforge_app.batch._job import BatchRequest, Task, failed_row, run_tasks
+from nforge_app.batch._job import BatchRequest, Task, failed_row, output_names, run_tasks
 from nforge_app.batch._report import REPORT_NAME, SUMMARY_NAME, Row, report_csv, summarise
 from nforge_app.checks import check_in, check_range
 from nforge_app.engine import Engine
@@ -80,7 +81,8 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
     strict : bool
         Refuse manifest paths outside the manifest's folder.
     device : str, optional
-        ``"auto"``, ``"cpu"`` or ``"cuda"`` for the local engine and CPU actors.
+        ``"auto"``, ``"cpu"`` or ``"cuda"`` for the local engine; Ray workers use a GPU when
+        ``gpus_per_worker`` is above 0, else the CPU.
     progress : bool
         Show one bar over the stimuli (ok, failed, skipped, time left) on stderr.
 
@@ -98,6 +100,9 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
     if engine == "local" and (address is not None or workers is not None or cpus_per_worker != 1 or gpus_per_worker):
         raise UserInputError("a Ray address, workers and their CPUs and GPUs go with the Ray engine (--engine ray); "
                              "the local engine is one process")
+    if engine == "ray" and device is not None:
+        raise UserInputError("a device goes with the local engine; Ray workers use a GPU when --gpus-per-worker "
+                             "is above 0, else the CPU")
     if workers is not None:
         workers = check_range("workers", workers, 1, 4096, integer=True)
     cpus_per_worker = check_range("CPUs per worker", cpus_per_worker, 0.01, 1024)
@@ -108,7 +113,7 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
     roi = [roi] if isinstance(roi, str) else list(roi or ())
     request = BatchRequest(model=model, subject=subject, roi=tuple(roi) or None,
                            mask=None if mask is None else np.asarray(mask), variant=variant, options=dict(options))
-    planner = Engine(device=device)
+    planner, device, keyed_here = _planner(engine, device, gpus_per_worker)
     for item_subject in dict.fromkeys(request.subject_of(item) for item in items):
         # Checks model, subject, regions and options once, before anything runs.
         planner.prediction_key("", model, subject=item_subject, roi=request.roi, mask=request.mask, variant=variant,
@@ -117,20 +122,25 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
                     roi=roi, mask=None if mask is None else list(request.mask.shape),
                     variant=variant, options=options, engine=engine, address=address, workers=workers,
                     cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker, strict=strict,
-                    device=planner.device)
+                    device=device)
 
     with contextlib.ExitStack() as stack:
         ray = None
         if engine == "ray":
-            from nforge_app.batch._ray import connected, run_on_ray, worker_count
+            from nforge_app.batch._ray import connected, remote_output_names, run_on_ray, worker_count
 
             ray = stack.enter_context(connected(address))
             settings["workers"] = workers = worker_count(ray, workers, cpus_per_worker, gpus_per_worker)
+        if keyed_here:
+            name_outputs = functools.partial(output_names, request, device=device)
+        else:
+            name_outputs = functools.partial(remote_output_names, ray, request, device=device,
+                                             cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker)
         folder.prepare()
         started_at, started = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
         rows: dict[str, Row] = {}
         try:
-            tasks = _plan(planner, request, items, folder, rows)
+            tasks = _plan(name_outputs, items, folder, rows)
             with _Bar(len(items), rows.values(), progress) as bar:
                 on_row = bar.adding(rows, started)
                 if tasks and ray is not None:
@@ -148,10 +158,24 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
     return BatchReport(rows=ordered, summary=summary)
 
 
-def _plan(engine: Engine, request: BatchRequest, items: list[BatchItem], folder: OutputFolder,
-          rows: dict[str, Row]) -> list[Task]:
-    """Name every item's output from its content hash; items whose output is there are skipped rows, items
-    that cannot be read are failed rows; return the tasks left."""
+def _planner(engine: str, device: str | None, gpus_per_worker: float) -> tuple[Engine, str, bool]:
+    """The engine that checks the request and names the outputs here, the device the predictions run on, and
+    whether the names can be made here (not for GPU workers when this machine has no GPU)."""
+    if engine == "ray":
+        device = "cuda" if gpus_per_worker else "cpu"
+    try:
+        planner = Engine(device=device)
+    except UserInputError:
+        if engine != "ray":
+            raise
+        return Engine(device="cpu"), device, False
+    return planner, planner.device, True
+
+
+def _plan(name_outputs: Callable[[list[tuple[BatchItem, str]]], list[str]], items: list[BatchItem],
+          folder: OutputFolder, rows: dict[str, Row]) -> list[Task]:
+    """Name every item's output from its content hash (``name_outputs``); items whose output is there are
+    skipped rows, items that cannot be read are failed rows; return the tasks left."""
     done = folder.names()
 
     def hashed(item: BatchItem) -> str | Exception:
@@ -160,17 +184,20 @@ def _plan(engine: Engine, request: BatchRequest, items: list[BatchItem], folder:
         except Exception as error:  # noqa: BLE001 (a missing or unaccepted file fails alone)
             return error
 
-    tasks = []
     with ThreadPoolExecutor(_HASH_THREADS) as pool:  # hashlib releases the GIL: big files hash in parallel
-        for item, stimulus_hash in zip(items, pool.map(hashed, items)):
-            if isinstance(stimulus_hash, Exception):
-                rows[item.id] = failed_row(item, stimulus_hash)
-                continue
-            task = Task(item, request.output_name(engine, item, stimulus_hash))
-            if task.output in done:
-                rows[item.id] = Row(item.id, item.path, "skipped", output=task.output)
-            else:
-                tasks.append(task)
+        hashes = list(pool.map(hashed, items))
+    pairs = []
+    for item, stimulus_hash in zip(items, hashes):
+        if isinstance(stimulus_hash, Exception):
+            rows[item.id] = failed_row(item, stimulus_hash)
+        else:
+            pairs.append((item, stimulus_hash))
+    tasks = []
+    for (item, _), name in zip(pairs, name_outputs(pairs) if pairs else []):
+        if name in done:
+            rows[item.id] = Row(item.id, item.path, "skipped", output=name)
+        else:
+            tasks.append(Task(item, name))
     return tasks
 
 

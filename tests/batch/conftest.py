@@ -11,7 +11,7 @@ import pytest
 
 from nforge_app.cli import main
 
-from _media import make_audio, make_video
+from _media import ffmpeg, make_audio, make_video
 
 SECONDS = 6.0
 CUES = "".join(f"{i + 1}\n00:00:0{i},000 --> 00:00:0{i},800\n{word}\n\n"
@@ -34,6 +34,21 @@ def stimuli(tmp_path_factory) -> Path:
     make_audio(folder / "tone.mp3", SECONDS)
     make_audio(folder / "voice.wav", SECONDS, text="children laugh on the shore")
     (folder / BAD).write_bytes(b"this is not a video " * 50)
+    return folder
+
+
+def remuxed(stimuli: Path, folder: Path, tag: str) -> Path:
+    """A copy of ``stimuli`` whose media files carry the tag ``tag`` in their container: the same streams, so
+    the same predictions, but other bytes, so other content hashes (nothing of them is in a cache)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(stimuli.rglob("*")):
+        target = folder / path.relative_to(stimuli)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif path.suffix in (".mp4", ".mkv", ".mp3", ".wav") and path.name != "broken.mp4":
+            ffmpeg("-i", str(path), "-map", "0", "-c", "copy", "-metadata", f"comment={tag}", str(target))
+        else:
+            shutil.copyfile(path, target)
     return folder
 
 

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import BAD, GOOD, assert_same_npz, outputs
+from conftest import BAD, GOOD, assert_same_npz, outputs, remuxed
 
 from nforge_app.batch import OutputFolder, run
 from nforge_app.cli import main
@@ -86,6 +86,7 @@ def test_info_describes_a_batch_folder(first_run, capsys):
 
 
 def test_a_killed_run_resumes_and_ends_with_every_output(stimuli, reference, tmp_path):
+    stimuli = remuxed(stimuli, tmp_path / "stimuli", "killed locally")  # none of it cached: each one takes time
     out = tmp_path / "out"
     command = [sys.executable, "-m", "nforge_app", "batch", str(stimuli), "--out", str(out), "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
