@@ -130,7 +130,8 @@ class _Worker:
 
     def run(self, task: Task) -> Row:
         """The row of one task (see ``run_tasks``)."""
-        return next(run_tasks(self.engine, self.request, [task], self.folder))
+        (row,) = run_tasks(self.engine, self.request, [task], self.folder)
+        return row
 
 
 def run_on_ray(ray, request: BatchRequest, tasks: Sequence[Task], folder: OutputFolder, *, workers: int,

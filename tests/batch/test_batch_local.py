@@ -16,8 +16,10 @@ from conftest import BAD, GOOD, assert_same_npz, outputs, remuxed
 
 from nforge_app.batch import OutputFolder, run
 from nforge_app.cli import main
+from nforge_app.config import Settings
 from nforge_app.engine import Engine
 from nforge_app.errors import UserInputError
+from nforge_app.stimuli import stimulus_key
 from nforge_app.values import Prediction
 
 # Media, a reference per stimulus and a batch run: tens of seconds on 2 cores.
@@ -53,7 +55,6 @@ def test_a_batch_writes_what_predict_writes_and_records_the_bad_file(first_run, 
 
 def test_outputs_are_named_by_content_hash_and_prediction_key(first_run, stimuli):
     from nforge_app._files import text_sha256
-    from nforge_app.stimuli import stimulus_key
 
     out, report = first_run
     row = next(row for row in report.rows if row.id == "clip_a.mp4")
@@ -132,14 +133,16 @@ def test_a_manifest_with_transcripts_and_subjects_into_an_fsspec_url(stimuli, re
     assert run(manifest, "memory://nforge-batch-test/out", progress=False).counts["skipped"] == 2
 
 
-def test_predict_many_overlaps_in_order_and_returns_or_raises_failures(stimuli):
-    engine = Engine()
+def test_predict_many_overlaps_in_order_and_returns_or_raises_failures(stimuli, tmp_path):
+    engine = Engine(Settings.from_env(cache_dir=tmp_path))  # nothing cached
     paths = [stimuli / "tone.mp3", stimuli / BAD, stimuli / "clip_b.mp4"]
     results = list(engine.predict_many(paths, roi=["A1"], return_exceptions=True))
     assert isinstance(results[0], Prediction) and isinstance(results[2], Prediction)
     assert isinstance(results[1], UserInputError) and "broken.mp4" in str(results[1])
     assert results[0].metadata["stimulus"]["source"] == "tone.mp3"
     np.testing.assert_array_equal(results[2].data, engine.predict(paths[2], roi=["A1"]).data)
+    key = engine.prediction_key(stimulus_key(paths[2]), roi=["A1"])  # the key the engine caches it under
+    assert (engine.cache_dir / "predictions" / f"{key}.npz").is_file()
     with pytest.raises(UserInputError, match="broken.mp4"):
         list(engine.predict_many(paths, roi=["A1"]))
     with pytest.raises(UserInputError, match="subject"):
