@@ -5,7 +5,7 @@
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: setup demo run test test-fast bench lint
+.PHONY: setup demo run test test-fast test-gpu bench lint
 
 setup:
 	bash scripts/setup.sh
@@ -25,6 +25,9 @@ test:
 
 test-fast:
 	$(BIN)/python -m pytest -m "not slow and not browser"
+
+test-gpu:  # the tests marked gpu (skipped where torch sees no CUDA device; `make test` runs them too)
+	$(BIN)/python -m pytest -m gpu
 
 bench:
 	bash scripts/setup.sh --test  # the benchmarks use the test tools (pytest, playwright, chromium)

@@ -20,14 +20,17 @@ def media_helpers():
     return _media
 
 
-def report(name: str, rows: list[tuple[str, float, str, str]], extra: dict | None = None) -> None:
-    """Print ``rows`` (metric, value, unit, target) as a table and write ``results/<name>.json``."""
+def report(name: str, rows: list[tuple[str, float, str, str]], extra: dict | None = None,
+           results: Path = RESULTS) -> Path:
+    """Print ``rows`` (metric, value, unit, target) as a table and write ``<results>/<name>.json`` (returned)."""
     width = max(len(r[0]) for r in rows)
     print(f"\n{name}  ({platform.processor() or platform.machine()}, python {platform.python_version()})")
     print(f"{'metric':<{width}}  {'value':>10}  unit    target")
     for metric, value, unit, target in rows:
         print(f"{metric:<{width}}  {value:>10.3f}  {unit:<6}  {target}")
-    RESULTS.mkdir(exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
                "rows": [dict(metric=m, value=v, unit=u, target=t) for m, v, u, t in rows], **(extra or {})}
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2))
+    path = results / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2))
+    return path

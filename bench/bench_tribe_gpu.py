@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _common import TESTS, media_helpers, report
+from _common import RESULTS, TESTS, media_helpers, report
 
 REFERENCE_S = (140.0, 175.0)
 TARGET_S = 30.0
@@ -127,21 +127,18 @@ def build_tiny_extractor_models(weights: Path) -> dict[str, int]:
 
 def write_release(folder: Path, config: Path, tiny: bool) -> int:
     """A TRIBE v2 release folder: the sample config.yaml and a best.ckpt of random weights in the real format."""
+    sys.path.insert(0, str(TESTS))
     from nforge_app.models._tribe_net import EncoderSpec, TribeEncoder
 
-    folder.mkdir(parents=True, exist_ok=True)
-    text = config.read_text()
+    from _releases import write_tribe_release
+
     build_args = {"feature_dims": {"text": (2, 3072), "audio": (2, 1024), "video": (2, 1408)}, "n_outputs": 20484,
                   "n_output_timesteps": 100}
     if tiny:  # the tiny extractors' hidden size; keep the rest of the real architecture
         build_args["feature_dims"] = {m: (2, 32) for m in build_args["feature_dims"]}
-    (folder / "config.yaml").write_text(text)
-    torch.manual_seed(0)
-    spec = EncoderSpec(feature_dims=build_args["feature_dims"])
-    encoder = TribeEncoder(spec)
-    torch.save({"state_dict": {"model." + k: v for k, v in encoder.state_dict().items()},
-                "model_build_args": build_args}, folder / "best.ckpt")
-    return sum(p.numel() for p in encoder.parameters())
+    write_tribe_release(folder, config.read_text(), build_args, seed=0)
+    return sum(p.numel() for p in TribeEncoder(EncoderSpec(feature_dims=build_args["feature_dims"]),
+                                               device="meta").parameters())
 
 
 def make_clips(folder: Path, seconds: float, size: tuple[int, int], words: list[str], n: int) -> list[Path]:
@@ -210,6 +207,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=SPEC_CONFIG, help="a TRIBE v2 config.yaml (the sample)")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--work", type=Path, default=None, help="folder for weights and clips (default: temp)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the JSON result (default: %(default)s)")
     parser.add_argument("--low-mem", action="store_true",
                         help="low_mem_use=True: one feature model in memory at a time, freed after its modality")
     args = parser.parse_args()
@@ -278,7 +276,7 @@ def main() -> None:
         "parameters": sizes, "clip": {"seconds": args.seconds, "size": size, "fps": 30, "words": len(words)},
         "prediction_shape": list(shape), "precision": runs[1][3].metadata.get("precision"),
         "stages": {label: stages for label, _, stages, _ in runs}, "finite": bool(np.isfinite(runs[1][3].data).all()),
-    })
+    }, results=args.results)
 
 
 if __name__ == "__main__":

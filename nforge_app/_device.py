@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from nforge_app.checks import check_in
 from nforge_app.errors import UserInputError
 
 
@@ -12,8 +15,8 @@ def resolve_device(device: str = "auto") -> str:
     without one is a user error.
     """
     device = str(device).strip().lower()
-    if device not in ("auto", "cpu") and not device.startswith("cuda"):
-        raise UserInputError(f"device must be 'auto', 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
+    if not re.fullmatch(r"cuda:\d+", device):
+        check_in("device", device, ("auto", "cpu", "cuda", "cuda:N"))
     if device == "cpu":
         return device
     import torch

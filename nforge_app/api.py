@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nforge_app.checks import check_all_in
 from nforge_app.config import Settings
 from nforge_app.engine import Engine
 from nforge_app.errors import UserInputError
 from nforge_app.models import Prediction, get_card, get_model_class, list_model_ids, resolve_model_id
+from nforge_app.progress import stderr_progress
 from nforge_app.spaces import get_space
 
 _engine: Engine | None = None
@@ -55,17 +57,28 @@ class EncodingModelHandle:
     def generate_glass_brain_animation(self, responses, out_path: str = "brain_activation.gif") -> str:
         """Save an animated glass brain of ``responses`` (n_timepoints, n_outputs) as a GIF; return its path.
 
-        Each frame lasts exactly one TR and the colour limits are global over the whole run.
+        Each frame lasts exactly one TR, coloured as the web viewer and every export colours them (global
+        limits over the whole run), with the colour bar's unit and the model's time axis. A path without
+        ``.gif`` gets it. Other formats and pictures: :func:`nforge_app.export.export_prediction`.
         """
-        from nforge_app.export import write_glass_brain_gif
+        from nforge_app.export import export_prediction
+        from nforge_app.viz import picture_title
 
         responses = np.asarray(responses, dtype=np.float32)
-        space = get_space(self.card.space_id, self.engine.settings)
+        card = self.card
+        space = get_space(card.space_id, self.engine.settings)
         indices = self.selection if self.selection is not None else np.arange(space.n_outputs)
         if responses.ndim != 2 or responses.shape[1] != len(indices):
             raise UserInputError(f"responses must have shape (n_timepoints, {len(indices)}) for this model's "
                                  f"selection; got {responses.shape}")
-        return write_glass_brain_gif(responses, indices, space, self.card.tr_s, out_path)
+        prediction = Prediction(data=responses, times_s=np.arange(len(responses)) * card.tr_s, tr_s=card.tr_s,
+                                space_id=card.space_id, indices=np.asarray(indices), model_id=card.model_id,
+                                subject=str(self.subject), hrf_offset_s=card.hrf_offset_s, time_axis=card.time_axis,
+                                metadata={"baseline": card.baseline})
+        base = out_path[:-len(".gif")] if out_path.lower().endswith(".gif") else out_path
+        (gif,), _ = export_prediction(prediction, ["gif"], base, picture="glass",
+                                      title=picture_title(prediction, "responses"), settings=self.engine.settings)
+        return str(gif)
 
 
 def list_models() -> list[str]:
@@ -107,10 +120,8 @@ def _selection_indices(model_id: str, selection: dict | None, engine: Engine) ->
         return None
     if not isinstance(selection, dict):
         raise UserInputError("selection must be a dict with keys 'roi' and/or 'vertices' / 'voxel_index'")
-    allowed = {"roi", "vertices", "voxel_index"}
-    unknown = set(selection) - allowed
-    if unknown:
-        raise UserInputError(f"unknown selection keys {sorted(unknown)}; accepted: {sorted(allowed)}")
+    if selection:
+        check_all_in("selection keys", selection, ("roi", "vertices", "voxel_index"))
     masks = [selection[k] for k in ("vertices", "voxel_index") if selection.get(k) is not None]
     mask = None
     if masks:
@@ -177,19 +188,11 @@ def encode(model: EncodingModelHandle, stimulus: str | os.PathLike | Sequence[st
     """
     if not isinstance(model, EncodingModelHandle):
         raise UserInputError("model must come from get_encoding_model(...)")
-    progress = None
-    if show_progress:
-        from nforge_app.cli import _TqdmProgress
-
-        progress = _TqdmProgress()
     options = {"low_mem_use": True} if model.low_mem_use else {}
-    try:
+    with stderr_progress(enabled=show_progress) as progress:
         prediction: Prediction = model.engine.predict(
             stimulus, model.model_id, subject=model.subject, mask=_mask_of(model), variant=model.variant,
             progress=progress, **options)
-    finally:
-        if progress is not None:
-            progress.close()
     responses = prediction.data
     if not return_metadata:
         return responses

@@ -62,7 +62,8 @@ def check_all_in(name: str, values: Iterable, allowed: Collection) -> list:
 
 
 def check_range(name: str, value, low: float, high: float, integer: bool = False):
-    """``value`` as a number within ``[low, high]`` (an int when ``integer``); else ``UserInputError``."""
+    """``value`` as a number within ``[low, high]`` (an int when ``integer``; ``high`` may be ``inf``); else
+    ``UserInputError``."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -70,7 +71,8 @@ def check_range(name: str, value, low: float, high: float, integer: bool = False
     if isinstance(value, bool) or not np.isfinite(number) or not low <= number <= high or (
             integer and number != int(number)):
         kind = "a whole number" if integer else "a number"
-        raise UserInputError(f"{name} {value!r}: accepted: {kind} from {low:g} to {high:g}")
+        span = f"of at least {low:g}" if high == np.inf else f"from {low:g} to {high:g}"
+        raise UserInputError(f"{name} {value!r}: accepted: {kind} {span}")
     return int(number) if integer else number
 
 

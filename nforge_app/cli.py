@@ -1,4 +1,4 @@
-"""The ``nforge`` command line: predict, list models, describe a saved prediction.
+"""The ``nforge`` command line: predict, batch, export, list models, describe a saved prediction or a batch.
 
 User errors print one line on stderr and exit with code 2; there is never a traceback for them.
 """
@@ -6,15 +6,21 @@ User errors print one line on stderr and exit with code 2; there is never a trac
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from nforge_app._version import __version__
+from nforge_app.checks import check_in
 from nforge_app.errors import UserInputError
 
 EXIT_USER_ERROR = 2
+DEVICES = ("auto", "cpu", "cuda")
+# What `nforge predict --out` writes, by the suffix of its path (a GIfTI pair is <base>_hemi-L/R.func.gii).
+OUT_SUFFIXES = {".npz": "npz", ".gif": "gif", ".mp4": "mp4", ".csv": "csv", ".json": "json", ".gii": "gifti"}
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -37,10 +43,12 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--per-tr", action="store_true",
                          help="read a .txt file as one line of text per TR (instead of running text)")
     predict.add_argument("--tr", type=float, default=None, help="TR in seconds for --per-tr (default: the model's)")
-    predict.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"))
-    predict.add_argument("--out", default=None, metavar="PRED.npz",
-                         help="where to save the prediction (default: <stimulus name>.<model>.npz)")
-    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.add_argument("--device", default=None, help=f"where to run: {', '.join(DEVICES)} (default: auto)")
+    predict.add_argument("--out", default=None, metavar="PATH",
+                         help="where to save the prediction (default: <stimulus name>.<model>.npz); its suffix "
+                              "says the format: .npz, .gif, .mp4 (with the stimulus' sound), .csv (region means), "
+                              ".json (metadata) or .gii (a pair of GIfTI files); see `nforge export` for more")
+    predict.add_argument("--quiet", action="store_true", help="no progress report")
 
     _add_batch_parser(commands)
 
@@ -51,6 +59,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="describe a saved prediction (.npz) or a batch's output folder")
     info.add_argument("path", help="a .npz written by `nforge predict`, or the DIR of `nforge batch`")
+
+    _add_export_parser(commands)
     return parser
 
 
@@ -79,16 +89,57 @@ def _add_batch_parser(commands) -> None:
     batch.add_argument("--gpus-per-worker", type=float, default=0, metavar="G",
                        help="GPUs of each Ray actor (default: 0; 0.5 puts two actors on a GPU)")
     batch.add_argument("--strict", action="store_true", help="refuse manifest paths outside the manifest's folder")
-    batch.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"))
-    batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    batch.add_argument("--device", default=None,
+                       help=f"where the local engine runs: {', '.join(DEVICES)} (default: auto)")
+    batch.add_argument("--quiet", action="store_true", help="no progress report")
+
+
+def _add_export_parser(commands) -> None:
+    from nforge_app.export import DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS
+    from nforge_app.viz import (
+        DEFAULT_VIEWS,
+        PICTURES,
+        SURFACE_VIEWS,
+        VIEW_GROUPS,
+        VIEW_LETTERS,
+        VIEWER_COLORMAPS,
+    )
+
+    export = commands.add_parser(
+        "export", help="write a saved prediction as GIF, MP4, GIfTI, CSV, JSON or npz",
+        description="Write a saved prediction (.npz) in other formats: the same files as the web page's Export.")
+    export.add_argument("path", metavar="PRED.npz", help="a .npz written by `nforge predict`")
+    export.add_argument("--format", nargs="+", default=list(DEFAULT_EXPORT_FORMATS), metavar="FORMAT",
+                        help=f"any of {', '.join(EXPORT_FORMATS)} (default: {' '.join(DEFAULT_EXPORT_FORMATS)})")
+    export.add_argument("--out", default=None, metavar="DIR_OR_BASE",
+                        help="a folder (existing, or ending in /) to write <name>.<format> into, or a path "
+                             "without suffix (default: beside PRED.npz, under its name)")
+    export.add_argument("--picture", default="surface", metavar="PICTURE",
+                        help=f"what GIF and MP4 frames show: {' or '.join(PICTURES)} (default: surface)")
+    export.add_argument("--view", nargs="+", default=None, metavar="VIEW",
+                        help=f"surface views: {', '.join(list(SURFACE_VIEWS) + list(VIEW_GROUPS))} (default: "
+                             f"{' '.join(DEFAULT_VIEWS)}); glass brain views: letters of {VIEW_LETTERS} "
+                             "(x sagittal, l/r left/right hemisphere, y coronal, z axial; default: l y r z)")
+    export.add_argument("--surface", default="inflated", help="pial, half-inflated or inflated (default: inflated)")
+    export.add_argument("--colors", default="symmetric", metavar="SCALE",
+                        help=f"colour scale: {' or '.join(VIEWER_COLORMAPS)} (default: symmetric)")
+    export.add_argument("--threshold", type=float, default=20.0, metavar="PCT",
+                        help="values under this %% of the robust maximum show the anatomy (default: 20)")
+    export.add_argument("--size", type=int, default=400, metavar="PX", help="size of each view (default: 400)")
+    export.add_argument("--roi", nargs="+", default=None, metavar="NAME",
+                        help="regions of the CSV (default: every region with a selected output)")
+    export.add_argument("--audio", default=None, metavar="STIMULUS",
+                        help="the stimulus file, whose sound the MP4 carries (text is spoken again); without "
+                             "it the MP4 is silent")
+    export.add_argument("--title", default=None, help="title of the pictures (default: stimulus · model)")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _build_parser().parse_args(argv)
     try:
-        return {"predict": _predict, "batch": _batch, "models": _models, "info": _info,
-                "example": _example}[args.command](args)
+        return {"predict": _predict, "batch": _batch, "models": _models, "info": _info, "example": _example,
+                "export": _export}[args.command](args)
     except UserInputError as error:
         print(f"nforge: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -97,11 +148,31 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _suffix(path: Path) -> str:
+    """The export suffix of a file name (``.func.gii`` counts as one), as written."""
+    return path.name[-len(".func.gii"):] if path.name.lower().endswith(".func.gii") else path.suffix
+
+
+def _out_format(out: str | None) -> tuple[str, Path | None]:
+    """The format ``nforge predict --out`` asks for (by suffix) and the base path of the export."""
+    if out is None:
+        return "npz", None
+    path = Path(out)
+    suffix = _suffix(path)
+    fmt = OUT_SUFFIXES[check_in("--out suffix", ".gii" if suffix.lower() == ".func.gii" else suffix.lower(),
+                                tuple(OUT_SUFFIXES))]
+    return fmt, path.with_name(path.name[:-len(suffix)])
+
+
 def _predict(args) -> int:
     from nforge_app.engine import Engine
-    from nforge_app.export import save_npz
+    from nforge_app.progress import stderr_progress
 
-    engine = Engine(device=args.device)
+    fmt, base = _out_format(args.out)  # refused before any work
+    if args.out and Path(args.out).resolve() == Path(args.stimulus).resolve():
+        raise UserInputError(f"--out {args.out} is the stimulus itself: choose another name")
+    device = check_in("device", args.device, DEVICES) if args.device else None
+    engine = Engine(device=device)
     card = engine.card(args.model)
     stimulus = args.stimulus
     if args.per_tr:
@@ -111,17 +182,15 @@ def _predict(args) -> int:
         except (OSError, UnicodeDecodeError) as error:
             raise UserInputError(f"cannot read {path} as UTF-8 text for --per-tr: {error}") from None
     mask = _read_mask(args.mask) if args.mask else None
-    progress = None if args.quiet else _TqdmProgress()
-    try:
+    with stderr_progress(enabled=not args.quiet) as progress:
         prediction = engine.predict(stimulus, args.model, subject=args.subject, roi=args.roi, mask=mask,
                                     variant=args.variant, tr_s=args.tr, progress=progress)
-    finally:
-        if progress is not None:
-            progress.close()
-    out = args.out or f"{Path(args.stimulus).stem}.{card.model_id}.npz"
-    save_npz(prediction, out)
+    base = base or Path(f"{Path(args.stimulus).stem}.{card.model_id}")
+    files = _write(prediction, [fmt], base, None if args.per_tr else args.stimulus, engine.settings,
+                   roi=args.roi or None)
     print(_describe(prediction))
-    print(f"saved: {out}")
+    for path in files:
+        print(f"saved: {path}")
     return 0
 
 
@@ -140,6 +209,50 @@ def _batch(args) -> int:
             print(f"  failed: {row.id}: {row.error}")
     print(f"report: {args.out}/batch_report.csv and {SUMMARY_NAME}; `nforge info {args.out}` describes it")
     return 1 if counts["failed"] else 0
+
+
+def _export(args) -> int:
+    from nforge_app.config import Settings
+    from nforge_app.export import load_npz
+
+    prediction = load_npz(args.path)
+    files = _write(prediction, args.format, _export_base(args.out, Path(args.path)), args.audio, Settings.from_env(),
+                   picture=args.picture, views=args.view, surface=args.surface, color_scale=args.colors,
+                   threshold_pct=args.threshold, size_px=args.size, roi=args.roi, title=args.title,
+                   no_sound="no --audio given (the stimulus file); the video is silent")
+    for path in files:
+        print(f"wrote: {path}")
+    return 0
+
+
+def _export_base(out: str | None, npz: Path) -> Path:
+    """Where ``nforge export`` writes: a folder (existing, or ending in a separator) or a path without suffix."""
+    if out is None:
+        return npz.with_suffix("")
+    if out.endswith((os.sep, "/")) or Path(out).is_dir():
+        return Path(out) / npz.with_suffix("").name
+    path = Path(out)  # "anim.gif" names the files anim.*, as "anim" does
+    suffix = _suffix(path)
+    return path.with_name(path.name[:-len(suffix)]) if suffix.lower() in (*OUT_SUFFIXES, ".func.gii") else path
+
+
+def _write(prediction, formats, base: Path, stimulus: str | None, settings, no_sound: str | None = None,
+           **options) -> list[Path]:
+    """Export ``prediction`` with the stimulus' sound in an MP4; print the notes; the files written."""
+    from nforge_app.export import export_prediction
+    from nforge_app.stimuli import StimulusSound, stimulus_sound
+
+    with tempfile.TemporaryDirectory(prefix="nforge-export-") as scratch:  # a text stimulus' speech, for the MP4
+        sound = StimulusSound(None, None, no_sound)
+        if "mp4" in formats and (stimulus is not None or no_sound is None):
+            sound = stimulus_sound(stimulus, scratch, settings)
+        files, notes = export_prediction(prediction, formats, base, settings=settings, **sound._asdict(),
+                                         **options)
+    for note in notes:
+        print(f"nforge: note: {note}", file=sys.stderr)
+    if not files:
+        raise UserInputError("nothing was written: " + "; ".join(notes))
+    return files
 
 
 def _models(args) -> int:
@@ -211,26 +324,6 @@ def _read_mask(path: str) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
         raise UserInputError(f"cannot read mask {path}: {error}; expected a .npy file with a binary array") from None
-
-
-class _TqdmProgress:
-    """Adapts the engine's ``progress(fraction, stage)`` callback to a tqdm bar on stderr (made on first use)."""
-
-    def __init__(self) -> None:
-        self._bar = None
-
-    def __call__(self, fraction: float, stage: str) -> None:
-        if self._bar is None:
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=100, unit="%", bar_format="{desc:<28} {bar} {percentage:3.0f}%", file=sys.stderr)
-        self._bar.set_description_str(stage)
-        self._bar.n = round(100 * min(max(fraction, 0.0), 1.0))
-        self._bar.refresh()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
 
 if __name__ == "__main__":

@@ -14,9 +14,13 @@ environment variable       meaning                                              
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from nforge_app.checks import check_in, check_range
+from nforge_app.errors import UserInputError
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -28,12 +32,7 @@ def _env_path(name: str) -> Path | None:
 
 def _env_float(name: str, default: float) -> float:
     value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(f"{name}={value!r} is not a number") from None
+    return check_range(name, value, 0.0, math.inf) if value else default
 
 
 @dataclass(frozen=True)
@@ -64,10 +63,9 @@ class Settings:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        check_in("device", self.device, DEVICES)
         if self.max_duration_s <= 0 or self.max_file_mb <= 0:
-            raise ValueError("max_duration_s and max_file_mb must be positive")
+            raise UserInputError("max_duration_s and max_file_mb must be positive")
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:

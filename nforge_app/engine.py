@@ -22,6 +22,7 @@ import numpy as np
 from nforge_app._device import resolve_device
 from nforge_app._files import text_sha256
 from nforge_app._version import __version__
+from nforge_app.checks import check_subject
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.export import load_npz, save_npz
@@ -120,15 +121,10 @@ class Engine:
         return get_space(get_card(model_id).space_id, self.settings).select(roi=roi or None, mask=mask)
 
     def check_subject(self, model_id: str, subject=None):
-        """Return the subject to use for ``model_id``: its default, or ``subject`` if valid."""
+        """Return the subject to use for ``model_id``: its default, or ``subject`` if valid (``1``, ``"1"`` and
+        ``"sub-01"`` name the same subject)."""
         card = get_card(model_id)
-        if subject is None or subject == "":
-            return card.default_subject
-        for valid in card.subjects:
-            if str(valid) == str(subject):
-                return valid
-        raise UserInputError(f"subject {subject!r} is not valid for {card.model_id}; "
-                             f"valid subjects: {', '.join(map(str, card.subjects))}")
+        return check_subject(card.model_id, subject, card.subjects, card.default_subject)
 
     def predict(self, stimulus, model: str = "nforge-lite", *, subject=None, roi=None, mask=None,
                 variant: str | None = None, tr_s: float | None = None, progress: ProgressFn | None = None,

@@ -164,7 +164,8 @@ class HiddenFeatures:
     Attributes
     ----------
     data : ndarray, float32 (T, H)
-        One row per output time step, on the same grid as the prediction.
+        One row per output time step, on the same grid as the prediction (float64 for the lite model, whose
+        readout works in float64).
     times_s : ndarray (T,)
         Time of each row in seconds, on the axis named by ``time_axis``.
     tr_s : float

@@ -54,7 +54,9 @@ def test_models_lists_every_model_and_whether_its_weights_are_here(capsys, tmp_p
     (["predict", "missing.mp4"], "missing.mp4"),
     (["predict", "{clip}", "--roi", "NotARegion"], "NotARegion"),
     (["predict", "{clip}", "--model", "nope"], "unknown model"),
+    (["predict", "{clip}", "--device", "tpu"], "unknown device 'tpu'; accepted: auto, cpu, cuda"),
     (["info", "missing.npz"], "no such file"),
+    (["info", "{clip}"], "is not an NForge prediction (not an .npz file at all)"),
 ])
 def test_user_errors_exit_2_with_one_line(clip, tmp_path, args, match, capsys):
     args = [a.replace("{clip}", str(clip)) for a in args]
@@ -84,3 +86,77 @@ def test_example_then_predict(tmp_path):
     with np.load(tmp_path / "p.npz", allow_pickle=False) as npz:
         assert npz["data"].shape == (20, 20484)
         assert "transcript" in str(npz["metadata_json"])
+
+
+def test_predict_out_writes_the_format_its_suffix_names(clip, tmp_path):
+    from PIL import Image
+
+    gif = tmp_path / "talk.gif"
+    result = run_cli("predict", str(clip), "--out", str(gif), "--quiet")
+    assert result.returncode == 0, result.stderr
+    with Image.open(gif) as image:  # a GIF, not an npz under a .gif name
+        assert image.format == "GIF" and image.n_frames == 5
+    assert f"saved: {gif}" in result.stdout
+    assert main(["predict", str(clip), "--out", str(tmp_path / "talk.func.gii"), "--quiet"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("talk_hemi-*")) == ["talk_hemi-L.func.gii", "talk_hemi-R.func.gii"]
+    assert main(["predict", str(clip), "--out", str(tmp_path / "talk.mp4"), "--quiet"]) == 0
+    assert (tmp_path / "talk.mp4").read_bytes()[4:8] == b"ftyp"
+
+
+def test_predict_out_with_another_suffix_is_refused_before_predicting(clip, tmp_path, capsys):
+    for out in ("talk.png", "talk", "talk.npy"):
+        assert main(["predict", str(clip), "--out", str(tmp_path / out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "unknown --out suffix" in err and "accepted: .npz, .gif, .mp4, .csv, .json, .gii" in err
+    assert not list(tmp_path.iterdir())
+    before = clip.read_bytes()
+    assert main(["predict", str(clip), "--out", str(clip), "--quiet"]) == 2
+    assert "is the stimulus itself" in capsys.readouterr().err and clip.read_bytes() == before
+
+
+def test_export_a_saved_prediction(clip, tmp_path, capsys):
+    npz = tmp_path / "talk.nforge-lite.npz"
+    assert main(["predict", str(clip), "--out", str(npz), "--roi", "V1", "A1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(npz), "--format", "gif", "json", "csv", "--picture", "glass", "--view", "l", "z",
+                 "--size", "160"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split("/")[-1] for line in out.splitlines()] == [
+        "talk.nforge-lite.gif", "talk.nforge-lite.json", "talk.nforge-lite.csv"]
+    folder = tmp_path / "exports"
+    assert main(["export", str(npz), "--format", "mp4", "--size", "160", "--out", f"{folder}/"]) == 0
+    captured = capsys.readouterr()
+    assert (folder / "talk.nforge-lite.mp4").exists()
+    assert main(["export", str(npz), "--format", "csv", "--out", str(folder / "named.csv")]) == 0
+    assert (folder / "named.csv").exists() and not (folder / "named.csv.csv").exists()
+    assert "nforge: note: mp4: no --audio given (the stimulus file); the video is silent" in captured.err
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (["--format", "gif", "docx"], "export formats: unknown: 'docx'; accepted: npz, gif, mp4, gifti, csv, json"),
+    (["--picture", "flat"], "unknown picture 'flat'; accepted: surface, glass"),
+    (["--view", "sideways"], "surface views: unknown: 'sideways'; accepted: lateral_left"),
+    (["--colors", "rainbow"], "unknown colour scale 'rainbow'; accepted: symmetric, one-sided"),
+    (["--format", "gifti"], "GIfTI export holds values per surface vertex"),
+])
+def test_export_user_errors_exit_2_with_one_line(tmp_path, args, match, capsys):
+    from nforge_app.export import save_npz
+    from nforge_app.models import Prediction
+
+    npz = tmp_path / "p.npz"
+    save_npz(Prediction(data=np.zeros((2, 1000), np.float32), times_s=np.arange(2.0), tr_s=1.49,
+                        space_id="schaefer1000", indices=np.arange(1000), model_id="text2fmri", subject="1",
+                        hrf_offset_s=0.0, time_axis="bold"), npz)
+    assert main(["export", str(npz), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and err.startswith("nforge: error:") and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.npz"]
+
+
+def test_progress_without_a_terminal_is_one_line_per_stage(tmp_path):
+    fresh = make_video(tmp_path / "fresh.mp4", 3.0, audio="tone")  # not in the cache: every stage runs
+    result = run_cli("predict", str(fresh), "--out", str(tmp_path / "p.npz"))
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "%" in line]
+    assert "\r" not in result.stderr and 3 <= len(lines) <= 30
+    assert lines[0].endswith("decoding stimulus") and lines[-1] == "100%  done"

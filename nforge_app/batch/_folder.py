@@ -8,7 +8,7 @@ from pathlib import Path
 
 from nforge_app._files import atomic_path
 from nforge_app.errors import UserInputError
-from nforge_app.export import save_npz
+from nforge_app.export import export_prediction
 from nforge_app.values import Prediction
 
 
@@ -59,12 +59,12 @@ class OutputFolder:
         return str(self._root / name) if self._fs is None else f"{self._fs.unstrip_protocol(self._root)}/{name}"
 
     def save_prediction(self, name: str, prediction: Prediction) -> None:
-        """Write ``prediction`` as ``name`` (the npz of ``nforge predict``)."""
+        """Write ``prediction`` as ``name`` (``<stem>.npz``, the npz of ``nforge predict``)."""
         if self._fs is None:
-            save_npz(prediction, self._root / name)
+            _save_npz(prediction, self._root / name)
             return
         with tempfile.TemporaryDirectory(prefix="nforge-batch-") as scratch:
-            local = save_npz(prediction, Path(scratch) / name)
+            local = _save_npz(prediction, Path(scratch) / name)
             self._fs.put_file(local, f"{self._root}/{name}")
 
     def write_text(self, name: str, text: str) -> None:
@@ -83,6 +83,12 @@ class OutputFolder:
             return self._fs.cat_file(f"{self._root}/{name}").decode("utf-8")
         except FileNotFoundError:
             return None
+
+
+def _save_npz(prediction: Prediction, path: Path) -> Path:
+    """``prediction`` written to ``path`` (``.npz``) as every face exports it."""
+    files, _ = export_prediction(prediction, ["npz"], path.with_suffix(""))
+    return files[0]
 
 
 def _filesystem(location: str):

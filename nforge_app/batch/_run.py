@@ -20,10 +20,11 @@ from nforge_app._version import __version__
 from nforge_app.batch._folder import OutputFolder
 from nforge_app.batch._inputs import BatchItem, read_items
 from nforge_app.batch._job import BatchRequest, Task, failed_row, output_names, run_tasks
-from nforge_app.batch._report import REPORT_NAME, SUMMARY_NAME, Row, report_csv, summarise
+from nforge_app.batch._report import REPORT_NAME, STATUSES, SUMMARY_NAME, Row, report_csv, summarise
 from nforge_app.checks import check_in, check_range
 from nforge_app.engine import Engine
 from nforge_app.errors import UserInputError
+from nforge_app.progress import CountProgress
 from nforge_app.stimuli import stimulus_key
 
 ENGINES = ("local", "ray")
@@ -84,7 +85,8 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
         ``"auto"``, ``"cpu"`` or ``"cuda"`` for the local engine; Ray workers use a GPU when
         ``gpus_per_worker`` is above 0, else the CPU.
     progress : bool
-        Show one bar over the stimuli (ok, failed, skipped, time left) on stderr.
+        Report on stderr over the stimuli: done of total, ok / failed / skipped, time left
+        (:class:`nforge_app.progress.CountProgress`).
 
     Returns
     -------
@@ -141,8 +143,9 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
         rows: dict[str, Row] = {}
         try:
             tasks = _plan(name_outputs, items, folder, rows)
-            with _Bar(len(items), rows.values(), progress) as bar:
-                on_row = bar.adding(rows, started)
+            counts = {status: [row.status for row in rows.values()].count(status) for status in STATUSES}
+            with CountProgress(len(items), counts, unit="stimuli", enabled=progress) as bar:
+                on_row = _recorder(rows, started, bar)
                 if tasks and ray is not None:
                     run_on_ray(ray, request, tasks, folder, workers=workers, cpus_per_worker=cpus_per_worker,
                                gpus_per_worker=gpus_per_worker, device=device, on_row=on_row)
@@ -201,40 +204,14 @@ def _plan(name_outputs: Callable[[list[tuple[BatchItem, str]]], list[str]], item
     return tasks
 
 
-class _Bar:
-    """One tqdm bar over the stimuli on stderr: done of total, time left, and ok / failed / skipped counts."""
+def _recorder(rows: dict[str, Row], started: float, bar: CountProgress) -> Callable[[Row], None]:
+    """A callback that records a row in ``rows`` (with when it came, from ``started``) and counts it on ``bar``."""
 
-    def __init__(self, total: int, rows, enabled: bool) -> None:
-        self.counts = {"ok": 0, "failed": 0, "skipped": 0}
-        for row in rows:
-            self.counts[row.status] += 1
-        self._bar = None
-        if enabled:
-            from tqdm import tqdm
+    def add(row: Row) -> None:
+        rows[row.id] = dataclasses.replace(row, finished_s=time.perf_counter() - started)
+        bar.add(row.status)
 
-            # Rows known before the run (skipped, unreadable) are the bar's start, out of its rate and ETA.
-            self._bar = tqdm(total=total, initial=sum(self.counts.values()), unit="stimulus", desc="stimuli",
-                             file=sys.stderr, dynamic_ncols=True)
-            self._bar.set_postfix(self.counts, refresh=True)
-
-    def __enter__(self) -> _Bar:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-    def adding(self, rows: dict[str, Row], started: float) -> Callable[[Row], None]:
-        """A callback that records a row in ``rows`` (with when it came, from ``started``) and advances the bar."""
-
-        def add(row: Row) -> None:
-            rows[row.id] = dataclasses.replace(row, finished_s=time.perf_counter() - started)
-            self.counts[row.status] += 1
-            if self._bar is not None:
-                self._bar.set_postfix(self.counts, refresh=False)
-                self._bar.update(1)
-
-        return add
+    return add
 
 
 def _versions(engine: str) -> dict[str, str]:

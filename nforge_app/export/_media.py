@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from nforge_app._files import atomic_path
+from nforge_app.checks import check_range
 from nforge_app.errors import UserInputError
 
 # Colours kept exactly in the GIF palette (the page, the glass, text): the most frequent ones.
@@ -165,9 +166,7 @@ def write_mp4(frames, path: str | os.PathLike, frame_duration_s: float, audio_pa
     import imageio_ffmpeg
 
     duration = _check_duration(frame_duration_s)
-    rate = DEFAULT_FPS if fps is None else fps
-    if not np.isfinite(rate) or not 1 <= rate <= 240:
-        raise UserInputError(f"fps must be between 1 and 240, got {fps!r}")
+    rate = DEFAULT_FPS if fps is None else check_range("fps", fps, 1, 240)
     if audio_path is not None and not Path(audio_path).is_file():
         raise UserInputError(f"audio file not found: {audio_path}")
     arrays = _rgb_frames(frames)
@@ -199,33 +198,3 @@ def write_mp4(frames, path: str | os.PathLike, frame_duration_s: float, audio_pa
             log.seek(0)
             raise RuntimeError(f"ffmpeg could not write {path.name}: {log.read().decode(errors='replace')[-2000:]}")
     return path
-
-
-def write_glass_brain_gif(data, indices, space, tr_s: float, path: str | os.PathLike, times_s=None,
-                          **style) -> Path:
-    """Animate the selected outputs of a space as a glass brain GIF, one frame per TR.
-
-    Parameters
-    ----------
-    data : array-like (T, V)
-        Values of the outputs ``indices`` of ``space`` (the others are not drawn).
-    indices : array-like of int (V,)
-        Which outputs of the space the columns are.
-    space : OutputSpace
-        The output space (Schaefer parcels are drawn at their centroids, fsaverage5 vertices in place).
-    tr_s : float
-        Frame duration (exactly one TR) and, without ``times_s``, the time step of the labels.
-    path : str or PathLike
-        The GIF to write (atomically).
-    times_s : array-like (T,), optional
-        Time written on each frame.
-    **style
-        Passed to :func:`nforge_app.viz.glass_brain_frames` (views, cmap, threshold, size_px, ...).
-    """
-    from nforge_app.viz import glass_brain_frames
-
-    data = np.asarray(data, dtype=np.float32)
-    values = np.full((data.shape[0], space.n_outputs), np.nan, dtype=np.float32)
-    values[:, np.asarray(indices)] = data
-    times_s = np.arange(data.shape[0]) * tr_s if times_s is None else times_s
-    return write_gif(glass_brain_frames(values, times_s=times_s, **style), path, tr_s)

@@ -65,20 +65,38 @@ def save_npz(prediction: Prediction, path: str | os.PathLike) -> str:
     return os.fspath(path)
 
 
+_WHAT_IT_IS = "an NForge prediction is the .npz file that `nforge predict` (or an export as npz) writes"
+
+
 def load_npz(path: str | os.PathLike) -> Prediction:
     """Read a Prediction written by :func:`save_npz` (no pickles are read).
 
     Raises
     ------
     UserInputError
-        When the file is missing, not an npz, or lacks a key.
+        When the file is missing or is not an NForge prediction (another file, another npz, a damaged one),
+        in words that say so.
     """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise UserInputError(f"{path} is a folder, not an NForge prediction: {_WHAT_IT_IS}")
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except FileNotFoundError:
+        raise UserInputError(f"no such file: {path}") from None
+    except OSError as error:
+        raise UserInputError(f"cannot read {path}: {error.strerror or error}") from None
+    if magic == b"\x93NUMPY":
+        raise UserInputError(f"{path} holds a single numpy array (.npy), not an NForge prediction: {_WHAT_IT_IS}")
+    if magic[:4] != b"PK\x03\x04":
+        raise UserInputError(f"{path} is not an NForge prediction (not an .npz file at all): {_WHAT_IT_IS}")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [key for key in NPZ_KEYS if key not in npz.files]
             if missing:
-                raise UserInputError(f"{path} is not an NForge prediction: missing keys {missing}; "
-                                     f"expected {list(NPZ_KEYS)}")
+                raise UserInputError(f"{path} is an .npz file but not an NForge prediction: it lacks "
+                                     f"{', '.join(missing)}; {_WHAT_IT_IS}")
             metadata = json.loads(str(npz["metadata_json"]))
             return Prediction(
                 data=npz["data"], times_s=npz["times_s"], tr_s=float(npz["tr_s"]), space_id=str(npz["space"]),
@@ -86,12 +104,12 @@ def load_npz(path: str | os.PathLike) -> Prediction:
                 hrf_offset_s=float(npz["hrf_offset_s"]), time_axis=metadata.pop("time_axis", "stimulus"),
                 metadata=metadata, spread=npz["spread"] if "spread" in npz.files else None,
             )
-    except FileNotFoundError:
-        raise UserInputError(f"no such file: {path}") from None
-    except (zipfile.BadZipFile, ValueError, OSError) as error:
-        if isinstance(error, UserInputError):
-            raise
-        raise UserInputError(f"{path} is not a readable .npz file ({error})") from None
+    except UserInputError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError, TypeError, AttributeError):
+        # damaged, stored Python objects (never loaded), or keys of the wrong kind or shape
+        raise UserInputError(f"{path} is an .npz file but not a readable NForge prediction (damaged, or written "
+                             f"by another program); {_WHAT_IT_IS}") from None
 
 
 def _jsonable(value):

@@ -24,6 +24,7 @@ from nforge_app.errors import UserInputError
 from nforge_app.export._npz import _jsonable
 from nforge_app.spaces import OutputSpace, get_space
 from nforge_app.values import Prediction
+from nforge_app.viz import value_unit
 
 # GIfTI names each hemisphere's structure (Connectome Workbench reads these).
 _STRUCTURES = {"L": "CortexLeft", "R": "CortexRight"}
@@ -135,7 +136,7 @@ def metadata_dict(prediction: Prediction, extra: dict | None = None) -> dict:
         "tr_s": float(prediction.tr_s), "hrf_offset_s": float(prediction.hrf_offset_s),
         "time_axis": prediction.time_axis, "time_label": prediction.time_label,
         "times_s": [float(t) for t in prediction.times_s], "indices": indices.tolist(),
-        "stochastic": prediction.spread is not None,
+        "stochastic": prediction.spread is not None, "unit": value_unit(prediction),
     }
     return {**prediction.metadata, **facts, **(extra or {})}
 
@@ -144,6 +145,6 @@ def save_metadata_json(prediction: Prediction, path: str | os.PathLike, extra: d
     """Write :func:`metadata_dict` of ``prediction`` as indented UTF-8 JSON and return ``path``."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(metadata_dict(prediction, extra), indent=2, ensure_ascii=False,
+        tmp.write_text(json.dumps(metadata_dict(prediction, extra), indent=2, ensure_ascii=False, sort_keys=True,
                                   default=_jsonable) + "\n", encoding="utf-8")
     return path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 
+from nforge_app.checks import check_in
 from nforge_app.features._base import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
 from nforge_app.features._cache import FeatureCache
 
@@ -24,8 +25,7 @@ _REGISTRY: dict[str, str] = {
 
 def get_extractor(extractor_id: str, **params) -> FeatureExtractor:
     """Build the extractor registered as ``extractor_id`` with ``params``."""
-    if extractor_id not in _REGISTRY:
-        raise ValueError(f"unknown feature extractor {extractor_id!r}; registered: {', '.join(_REGISTRY)}")
+    check_in("feature extractor", extractor_id, _REGISTRY)
     module_name, class_name = _REGISTRY[extractor_id].split(":")
     return getattr(importlib.import_module(module_name), class_name)(**params)
 

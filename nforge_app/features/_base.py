@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from nforge_app.checks import check_all_in
 from nforge_app.stimuli import Stimulus
 
 ProgressFn = Callable[[float, str], None]
@@ -63,9 +64,8 @@ class FeatureSet:
             Shares the arrays of this one (no copy).
         """
         keep = list(dict.fromkeys(modalities))
-        missing = [m for m in keep if m not in self.features]
-        if missing:
-            raise ValueError(f"modalities {missing} are not in this FeatureSet (present: {list(self.features)})")
+        if keep:
+            check_all_in("modalities to keep", keep, self.features)
         return FeatureSet(features={m: a for m, a in self.features.items() if m in keep}, rate_hz=self.rate_hz,
                           n_steps=self.n_steps, duration_s=self.duration_s,
                           extractor_ids={m: i for m, i in self.extractor_ids.items() if m in keep})

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from nforge_app._device import resolve_device
+from nforge_app.checks import check_in
 from nforge_app.config import Settings
 from nforge_app.errors import ModelUnavailableError, UserInputError
 
@@ -43,8 +44,8 @@ def resolve_dtype(dtype, device: str) -> str:
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     name = str(dtype).strip().lower().removeprefix("torch.")
     name = _DTYPE_ALIASES.get(name, name)
-    if name not in DTYPES:
-        raise UserInputError(f"dtype must be one of {DTYPES} (or fp32, bf16, fp16), got {dtype!r}")
+    if name not in DTYPES:  # refused, naming the value as given and every accepted spelling
+        check_in("dtype", dtype, (*DTYPES, *_DTYPE_ALIASES))
     return name
 
 
@@ -149,8 +150,7 @@ def load_hf_model(kind: str, repo_or_dir: str | Path, *, device: str = "cpu", dt
     UserInputError
         Unknown ``kind``, ``device`` or ``dtype``, or a folder that does not exist.
     """
-    if kind not in HF_KINDS:
-        raise UserInputError(f"kind must be one of {HF_KINDS}, got {kind!r}")
+    check_in("kind", kind, HF_KINDS)
     settings = Settings.from_env()
     source, is_local = _source(repo_or_dir, settings)
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else settings.cache_dir / "hub"

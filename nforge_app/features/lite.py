@@ -24,6 +24,8 @@ import functools
 
 import numpy as np
 
+from nforge_app.checks import check_range
+from nforge_app.errors import UserInputError
 from nforge_app.features._base import ProgressFn, n_steps, no_progress
 from nforge_app.stimuli import Stimulus
 
@@ -95,9 +97,7 @@ class LiteTextExtractor:
     embedding_size = 384
 
     def __init__(self, context_words: int = 16) -> None:
-        if context_words < 1:
-            raise ValueError(f"context_words must be a positive integer, got {context_words!r}")
-        self.context_words = int(context_words)
+        self.context_words = check_range("context_words", context_words, 1, np.inf, integer=True)
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -157,9 +157,7 @@ class LiteAudioExtractor:
     hop_s = 0.010
 
     def __init__(self, n_mel_bands: int = 6) -> None:
-        if n_mel_bands < 1:
-            raise ValueError(f"n_mel_bands must be a positive integer, got {n_mel_bands!r}")
-        self.n_mel_bands = int(n_mel_bands)
+        self.n_mel_bands = check_range("n_mel_bands", n_mel_bands, 1, np.inf, integer=True)
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -232,12 +230,10 @@ class LiteVideoExtractor:
     channels = ("luminance", "contrast", "motion", "colourfulness")
 
     def __init__(self, sample_fps: float = 8.0, frame_size: tuple[int, int] = (96, 72)) -> None:
-        if sample_fps < RATE_HZ:
-            raise ValueError(f"sample_fps must be at least {RATE_HZ} (the feature rate), got {sample_fps!r}")
-        if len(frame_size) != 2 or min(frame_size) < 1:
-            raise ValueError(f"frame_size must be (width, height) in pixels, got {frame_size!r}")
-        self.sample_fps = float(sample_fps)
-        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+        self.sample_fps = check_range("sample_fps", sample_fps, RATE_HZ, np.inf)  # at least the feature rate
+        if len(frame_size) != 2:
+            raise UserInputError(f"frame_size must be (width, height) in pixels, got {frame_size!r}")
+        self.frame_size = tuple(check_range("frame_size", side, 1, np.inf, integer=True) for side in frame_size)
 
     def params(self) -> dict:
         """Everything that changes the numbers (the feature cache key)."""

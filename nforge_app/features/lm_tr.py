@@ -28,6 +28,7 @@ import re
 
 import numpy as np
 
+from nforge_app.checks import check_in, check_range
 from nforge_app.features._base import ProgressFn, n_steps, no_progress
 from nforge_app.stimuli import Stimulus
 
@@ -142,14 +143,12 @@ class LMPerTRExtractor:
     def __init__(self, model: str = DEFAULT_LM, num_last_hidden_states: int = 4, tr_s: float = 1.49,
                  device: str = "cpu", dtype: str = "auto", max_window_tokens: int | None = None,
                  cache_dir: str | None = None, token: str | None = None) -> None:
-        if num_last_hidden_states < 1:
-            raise ValueError(f"num_last_hidden_states must be a positive integer, got {num_last_hidden_states!r}")
+        check_range("num_last_hidden_states", num_last_hidden_states, 1, np.inf, integer=True)
         if not tr_s > 0:
             raise ValueError(f"tr_s must be a positive number of seconds, got {tr_s!r}")
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        if max_window_tokens is not None and max_window_tokens < 2:
-            raise ValueError(f"max_window_tokens must be at least 2 or None, got {max_window_tokens!r}")
+        check_in("dtype", dtype, DTYPES)
+        if max_window_tokens is not None:
+            check_range("max_window_tokens", max_window_tokens, 2, np.inf, integer=True)
         self.model = str(model)
         self.num_last_hidden_states = int(num_last_hidden_states)
         self.tr_s = float(tr_s)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nforge_app._device import resolve_device
+from nforge_app.checks import check_all_in, check_range
 from nforge_app.errors import UserInputError
 from nforge_app.features._base import ProgressFn, n_steps, no_progress
 from nforge_app.features._hf import load_hf_model, resolve_dtype
@@ -221,11 +222,8 @@ class TribeTextExtractor(_TribeExtractor):
                  token: str | None = None) -> None:
         super().__init__(model, layers=layers, cache_n_layers=cache_n_layers, device=device, dtype=dtype,
                          low_mem_use=low_mem_use, rate_hz=rate_hz, cache_dir=cache_dir, token=token)
-        if batch_size < 1 or max_context_words < 1:
-            raise UserInputError(f"batch_size and max_context_words must be at least 1, got {batch_size} "
-                                 f"and {max_context_words}")
-        self.batch_size = batch_size
-        self.max_context_words = max_context_words
+        self.batch_size = check_range("batch_size", batch_size, 1, np.inf, integer=True)
+        self.max_context_words = check_range("max_context_words", max_context_words, 1, np.inf, integer=True)
         self.reference_batching = reference_batching
 
     def _extra_params(self) -> dict:
@@ -396,9 +394,7 @@ class TribeVideoExtractor(_TribeExtractor):
                  rate_hz: float = 2.0, cache_dir: str | None = None, token: str | None = None) -> None:
         super().__init__(model, layers=layers, cache_n_layers=cache_n_layers, device=device, dtype=dtype,
                          low_mem_use=low_mem_use, rate_hz=rate_hz, cache_dir=cache_dir, token=token)
-        if batch_size < 1:
-            raise UserInputError(f"batch_size must be at least 1, got {batch_size}")
-        self.batch_size = batch_size
+        self.batch_size = check_range("batch_size", batch_size, 1, np.inf, integer=True)
         self.clip_duration_s = float(clip_duration_s)
         self.frames_per_clip = frames_per_clip
         self.chunk_min_s = float(chunk_min_s)
@@ -573,9 +569,8 @@ def extractors_from_config(config: dict, device: str = "cpu", dtype: str | torch
         ``TribeTextExtractor``, ``TribeAudioExtractor``, ``TribeVideoExtractor`` for the modalities used.
     """
     model_paths = dict(model_paths or {})
-    unknown = set(model_paths) - set(RELEASE_MODELS)
-    if unknown:
-        raise UserInputError(f"model_paths has unknown modalities {sorted(unknown)}; use {sorted(RELEASE_MODELS)}")
+    if model_paths:
+        check_all_in("modalities of model_paths", model_paths, RELEASE_MODELS)
     data = _section(config, "data")
     rate_hz = float(data.get("frequency", 2.0))
     common = {"device": device, "dtype": dtype, "low_mem_use": low_mem_use, "rate_hz": rate_hz}
@@ -607,8 +602,6 @@ def extractors_from_config(config: dict, device: str = "cpu", dtype: str | torch
                                    chunk_min_s=float(chunks.get("min_duration", 30.0)),
                                    chunk_max_s=float(chunks.get("max_duration", 60.0)), **common)
 
-    used = data.get("features_to_use") or list(RELEASE_MODELS)
-    bad = [m for m in used if m not in RELEASE_MODELS]
-    if bad:
-        raise UserInputError(f"features_to_use has {bad}; TRIBE v2 extractors exist for {sorted(RELEASE_MODELS)}")
+    used = check_all_in("features_to_use (TRIBE v2 extractors)", data.get("features_to_use") or RELEASE_MODELS,
+                        RELEASE_MODELS)
     return [build(modality) for modality in used]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from nforge_app.errors import UserInputError
+from nforge_app.checks import check_in
 from nforge_app.models._base import EncodingModel
 from nforge_app.values import HiddenFeatures, ModelCard, Prediction
 
@@ -33,10 +33,8 @@ def resolve_model_id(model_id: str) -> str:
     if model_id in _REGISTRY:
         return model_id
     aliases = _aliases()
-    if model_id in aliases:
-        return aliases[model_id]
-    known = sorted(_REGISTRY) + sorted(aliases)
-    raise UserInputError(f"unknown model {model_id!r}; available: {', '.join(known)}")
+    check_in("model", model_id, sorted(_REGISTRY) + sorted(aliases))
+    return aliases[model_id]
 
 
 def get_model_class(model_id: str) -> type[EncodingModel]:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nforge_app.errors import UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, no_progress
 from nforge_app.values import HiddenFeatures, ModelCard, Prediction
 
@@ -95,15 +96,21 @@ class EncodingModel:
         """
         raise NotImplementedError
 
-    def readout(self, hidden: HiddenFeatures, subject, indices: np.ndarray | None,
+    def readout(self, hidden: HiddenFeatures, subject=None, indices: np.ndarray | None = None,
                 progress: ProgressFn = no_progress) -> Prediction:
         """Turn hidden features into the prediction of the selected outputs (all when ``indices`` is None)."""
         raise NotImplementedError
 
-    def predict(self, features: FeatureSet, stimulus: Stimulus, subject, indices: np.ndarray | None,
+    def _check_hidden(self, hidden: HiddenFeatures, width: int) -> None:
+        """Refuse hidden features that another model made (or of another width) before reading them out."""
+        if hidden.model_id != self.card.model_id or hidden.data.shape[1] != width:
+            raise UserInputError(f"these hidden features come from {hidden.model_id} ({hidden.data.shape[1]} "
+                                 f"columns); {self.card.model_id} reads out its own ({width} columns)")
+
+    def predict(self, features: FeatureSet, stimulus: Stimulus, subject=None, indices: np.ndarray | None = None,
                 progress: ProgressFn = no_progress) -> Prediction:
-        """Predict the selected outputs (all when ``indices`` is None) for one stimulus: the readout of the
-        transform."""
+        """Predict the selected outputs (all when ``indices`` is None) for one stimulus and subject (the card's
+        default when None): the readout of the transform."""
         hidden = self.transform(features, stimulus, subject, lambda f, s: progress(0.9 * f, s))
         return self.readout(hidden, subject, indices, lambda f, s: progress(0.9 + 0.1 * f, s))
 

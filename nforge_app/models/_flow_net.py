@@ -41,8 +41,8 @@ class MultiSubjectConvLinearEncoder(nn.Module):
     """Stage 1: feature streams -> per-subject mean anchor ``(N, S, T, V)``.
 
     Each stream ``(N, T, D_i)`` goes through its own depthwise convolution over time and a Linear layer to
-    ``embed_dim``; the embeddings of the streams given are averaged; a shared Linear decoder and one Linear
-    decoder per subject are added.
+    ``embed_dim``; the embeddings of the streams given are averaged (:meth:`hidden`, the trunk); a shared
+    Linear decoder and one Linear decoder per subject are added (:meth:`readout`).
     """
 
     def __init__(self, feature_dims: Mapping[str, int], n_subjects: int = 4, n_outputs: int = 1000,
@@ -70,11 +70,22 @@ class MultiSubjectConvLinearEncoder(nn.Module):
         return list(self.streams.keys())
 
     def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Predict ``(N, S, T, V)`` from ``{stream: (N, T, D)}`` (any non-empty subset of the streams)."""
+        """Predict ``(N, S, T, V)`` from ``{stream: (N, T, D)}`` (any non-empty subset of the streams):
+        ``readout(hidden(features))``."""
+        return self.readout(self.hidden(features))
+
+    def hidden(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The trunk: the mean of the embeddings of the streams given, ``(N, T, embed_dim)``.
+
+        A stream left out is absent: the mean runs over fewer streams.
+        """
         unknown = sorted(set(features) - set(self.streams.keys()))
         if unknown or not features:
             raise ValueError(f"feature streams {unknown or '(none)'} given; this model reads {self.stream_names}")
-        embedding = torch.stack([self.streams[name](x) for name, x in features.items()]).mean(0)
+        return torch.stack([self.streams[name](x) for name, x in features.items()]).mean(0)
+
+    def readout(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Every subject's anchor ``(N, S, T, V)`` of the mean embedding: shared plus per-subject decoders."""
         shared = self.shared_decoder(embedding)
         per_subject = torch.einsum("nte,sev->nstv", embedding, self.subject_weight)
         return shared[:, None] + per_subject + self.subject_bias[None, :, None, :]

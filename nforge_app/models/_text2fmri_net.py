@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nforge_app.models._transformer import check_heads
+
 DROPOUT = 0.1
 FF_MULT = 4
 ROTARY_BASE = 10000.0
@@ -35,30 +37,24 @@ ROTARY_BASE = 10000.0
 class Text2fMRIConfig:
     """The fields of a Text2fMRI release's ``config.json`` (defaults: the Qwen-2.5-0.5B variant)."""
 
-    tr: float = 1.49
-    num_subjects: int = 4
-    num_rois: int = 1000
-    num_transformer_layers: int = 4
+    tr: float = 1.49  # seconds per TR: one feature vector in, one row of parcels out
+    num_subjects: int = 4  # rows of the subject embeddings (CNeuroMod subjects 1, 2, 3, 5)
+    num_rois: int = 1000  # Schaefer-2018 parcels, 7-network order
+    num_transformer_layers: int = 4  # (attention, feed-forward) pairs
     num_transformer_heads: int = 8
     transformer_dim: int = 1024
-    subject_embedding_dim: int = 128
-    extractor_LLM: str = "Qwen/Qwen2.5-0.5B"
-    extractor_LLM_feature_size: int = 896
-    extractor_LLM_num_last_hidden_states: int = 4
+    subject_embedding_dim: int = 128  # joined to each TR's features at the input
+    extractor_LLM: str = "Qwen/Qwen2.5-0.5B"  # the language model that makes the features
+    extractor_LLM_feature_size: int = 896  # its hidden size
+    extractor_LLM_num_last_hidden_states: int = 4  # how many of its last hidden states are averaged
 
     def __post_init__(self) -> None:
-        for name in ("num_subjects", "num_rois", "num_transformer_layers", "num_transformer_heads",
-                     "transformer_dim", "subject_embedding_dim", "extractor_LLM_feature_size",
-                     "extractor_LLM_num_last_hidden_states"):
+        for name in ("num_subjects", "num_rois", "num_transformer_layers", "subject_embedding_dim",
+                     "extractor_LLM_feature_size", "extractor_LLM_num_last_hidden_states"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"config field {name} must be a positive integer, got {value!r}")
-        if self.transformer_dim % self.num_transformer_heads:
-            raise ValueError(f"transformer_dim ({self.transformer_dim}) must be divisible by "
-                             f"num_transformer_heads ({self.num_transformer_heads})")
-        if (self.transformer_dim // self.num_transformer_heads) % 2:
-            raise ValueError("the head dimension (transformer_dim / num_transformer_heads) must be even for "
-                             "rotary embeddings")
+        check_heads("transformer_dim", self.transformer_dim, "num_transformer_heads", self.num_transformer_heads)
         if not self.tr > 0:
             raise ValueError(f"config field tr must be a positive number of seconds, got {self.tr!r}")
 
@@ -190,10 +186,22 @@ class Text2fMRIHead(nn.Module):
 
     def forward(self, features: torch.Tensor, subjects: torch.Tensor,
                 roi_indices: torch.Tensor | None = None) -> torch.Tensor:
-        """Predict all parcels, or only ``roi_indices`` (the same numbers, fewer computed)."""
+        """Predict all parcels, or only ``roi_indices`` (the same numbers, fewer computed):
+        ``readout(hidden(features, subjects), subjects, roi_indices)``."""
+        return self.readout(self.hidden(features, subjects), subjects, roi_indices)
+
+    def hidden(self, features: torch.Tensor, subjects: torch.Tensor) -> torch.Tensor:
+        """The trunk: the encoder's output after its final norm, ``(B, T, transformer_dim)``.
+
+        It depends on the subject: the subject's embedding is joined to every TR's features at the input.
+        """
         batch, n_steps, _ = features.shape
         subject = self.subj_emb(subjects)[:, None, :].expand(batch, n_steps, -1)
-        hidden = self.encoder(self.inp(torch.cat([features, subject], dim=-1)))
+        return self.encoder(self.inp(torch.cat([features, subject], dim=-1)))
+
+    def readout(self, hidden: torch.Tensor, subjects: torch.Tensor,
+                roi_indices: torch.Tensor | None = None) -> torch.Tensor:
+        """Parcel activity ``(B, T, V)`` of hidden features: the shared linear map plus the subject's bias."""
         weight, bias = self.out.weight, self.out_bias(subjects)
         if roi_indices is not None:
             weight, bias = weight[roi_indices], bias[:, roi_indices]

@@ -2,7 +2,8 @@
 
 Module and parameter names follow the release exactly (``encoder.layers.0.1.to_q.weight``,
 ``predictor.weights``, ...), so a checkpoint loads strictly. The submodules only hold parameters: the
-forward pass lives in :meth:`TribeEncoder.forward`, written for inference speed, around a float32 residual
+forward pass lives in :meth:`TribeEncoder.hidden` (the trunk, up to the final norm and the pooling) and
+:meth:`TribeEncoder.readout` (head and predictor), written for inference speed, around a float32 residual
 stream in one of three precisions (:func:`resolve_precision`):
 
 - ``"fp32"``: float32 throughout;
@@ -15,6 +16,10 @@ stream in one of three precisions (:func:`resolve_precision`):
   ``INT8_MAX_RANGE`` times its RMS (outlier channels, which would leave the other values a few levels) is
   multiplied in bfloat16 for that call. Both are logged.
 
+A fourth, differentiable path (``differentiable=True``, or any input that requires a gradient) runs in
+float32 with plain torch operations outside inference mode, for gradients with respect to the projected
+embeddings or to per-modality scales (attribution); it agrees with ``"fp32"`` to float32 rounding.
+
 On first use per precision the weights are laid out once (a "plan"): q/k/v fused into one matrix with the
 rotary pairs of q and k side by side (the rotation becomes one complex product), low-rank head and
 predictor multiplied into one matrix, and on CPUs the matrices packed for oneDNN. Attention is
@@ -24,7 +29,8 @@ before the head.
 Forward pass (per modality a float tensor (B, L, D, T) at 2 Hz):
 
 1. per modality in ``feature_dims`` order: (B, L*D, T) layer-major -> Linear(L*D -> hidden / n_modalities);
-   a missing modality contributes zeros;
+   a missing modality contributes zeros after its projector (absent, as in training with modality dropout),
+   and ``modality_scale`` may scale a projected modality by alpha in [0, 1] (0: exactly absent);
 2. concatenate -> (B, T, hidden), add ``time_pos_embed[:, :T]``;
 3. ``depth`` x (attention, feed-forward) pre-norm sub-layers: ``x = f(ScaleNorm(x)) + x * residual_scale``,
    ScaleNorm(x) = x / max(|x|, 1e-12) * sqrt(hidden) * g; attention with rotary embedding on the first
@@ -32,6 +38,8 @@ Forward pass (per modality a float tensor (B, L, D, T) at 2 Hz):
    Linear; a final ScaleNorm;
 4. low-rank head Linear(hidden -> low_rank, no bias), predictor ``x @ weights[0] + bias[0]``;
 5. adaptive average pooling over time to ``n_output_timesteps``.
+
+``hidden`` returns the stream after step 3, pooled over time; ``readout`` runs step 4 on it.
 
 Pooling, the head and the predictor are all linear, so pooling first and one fused head give the same
 numbers at a fraction of the cost (and a small selection of outputs costs little).
@@ -49,7 +57,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nforge_app.checks import check_all_in, check_indices, check_range
 from nforge_app.errors import UserInputError
+from nforge_app.models._transformer import check_heads
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +71,15 @@ INT8_ENV = "NFORGE_TRIBE_INT8"
 INT8_MAX_WEIGHT_ERROR = 0.02  # |W - W_int8| / |W| above which a matrix stays bfloat16
 INT8_MAX_RANGE = 24.0  # (max - min) / RMS of an input above which that product runs in bfloat16
 PRECISIONS = ("fp32", "bf16", "int8")
+_AUTOGRAD = "fp32-autograd"  # the plan of the differentiable path: float32, plain torch products
 
 # The released facebook/tribev2 architecture; a release's config.yaml and model_build_args set every field.
 RELEASE_FEATURE_DIMS = MappingProxyType({"text": (2, 3072), "audio": (2, 1024), "video": (2, 1408)})
+
+
+def _rotary_dim(head_dim: int) -> int:
+    """Dimensions of each head that the rotary embedding turns."""
+    return max(head_dim // 2, MIN_ROTARY_DIM)
 
 
 @dataclass(frozen=True)
@@ -99,10 +115,7 @@ class EncoderSpec:
         if self.hidden % len(self.feature_dims):
             raise ValueError(f"hidden ({self.hidden}) must be divisible by the number of modalities "
                              f"({len(self.feature_dims)})")
-        if self.hidden % self.heads:
-            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
-        if self.rotary_dim > self.head_dim:
-            raise ValueError(f"head size {self.head_dim} is smaller than the rotary size {self.rotary_dim}")
+        check_heads("hidden", self.hidden, "heads", self.heads, _rotary_dim)
 
     @property
     def head_dim(self) -> int:
@@ -110,7 +123,7 @@ class EncoderSpec:
 
     @property
     def rotary_dim(self) -> int:
-        return max(self.head_dim // 2, MIN_ROTARY_DIM)
+        return _rotary_dim(self.head_dim)
 
     @property
     def projector_dim(self) -> int:
@@ -191,12 +204,12 @@ class _Linear:
 
     CPU float32 and bfloat16 weights are reordered once into oneDNN's blocked layout (``packed``): each
     product then skips that reordering and the GELU is fused into it (float32: 1.5x faster than
-    ``F.linear`` here).
+    ``F.linear`` here). The packed products have no autograd: ``pack=False`` keeps plain ``F.linear``.
     """
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, rows: int) -> None:
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, rows: int, pack: bool = True) -> None:
         self.dtype = weight.dtype
-        self.packed = _can_pack(weight)
+        self.packed = pack and _can_pack(weight)
         self.weight = torch.ops.mkldnn._reorder_linear_weight(weight, rows) if self.packed else weight
         self.bias = bias
 
@@ -289,6 +302,7 @@ class _Plan:
     dtype: torch.dtype  # of the matrices that are not int8
     projectors: dict[str, _Linear]
     layers: list[tuple]
+    final_g: torch.Tensor  # float32 scalar of the final ScaleNorm
     head: _Linear  # low_rank_head then predictor in one (n_outputs, hidden) matrix, no bias
     head_weight: torch.Tensor  # the same matrix in ``dtype``, never packed (selections slice its rows)
     head_bias: torch.Tensor  # float32
@@ -330,6 +344,10 @@ def resolve_precision(fast: bool | None, device: torch.device | str) -> str:
 class TribeEncoder(nn.Module):
     """The TRIBE v2 encoder: features of up to three modalities -> predicted fMRI per output.
 
+    The forward pass is the readout of the trunk: :meth:`hidden` (projectors, transformer, final norm,
+    pooling) then :meth:`readout` (the fused low-rank head and predictor). :meth:`project` gives the
+    projected embeddings on their own, and :meth:`hidden` also takes them (with a gradient, for attribution).
+
     Parameters
     ----------
     spec : EncoderSpec
@@ -364,13 +382,13 @@ class TribeEncoder(nn.Module):
 
     def forward(self, features: dict[str, torch.Tensor], pool_outputs: bool = True,
                 indices: torch.Tensor | None = None, fast: bool | None = None) -> torch.Tensor:
-        """Predict the outputs for a batch of windows.
+        """Predict the outputs for a batch of windows: ``readout(hidden(features))``.
 
         Parameters
         ----------
         features : dict of str to Tensor
-            ``{modality: (B, L, D, T)}`` (or (B, D, T) for L = 1); any modality may be missing, at least
-            one must be given.
+            ``{modality: (B, L, D, T)}`` (or (B, D, T) for L = 1); any modality may be missing (absent: zeros
+            after its projector, see :meth:`hidden`), at least one must be given.
         pool_outputs : bool
             Pool over time to ``n_output_timesteps`` (True) or return one output per input step.
         indices : Tensor of int, optional
@@ -382,33 +400,106 @@ class TribeEncoder(nn.Module):
         -------
         Tensor, float32 (B, n_selected_outputs, T_out)
         """
-        inputs, batch, n_steps = self._check_inputs(features)
-        with torch.inference_mode():
-            plan = self._plan(self.precision(fast))
-            x = self._embed(inputs, plan, batch, n_steps)
+        return self.readout(self.hidden(features, pool_outputs, fast), indices, fast)
+
+    def project(self, features: dict[str, torch.Tensor], fast: bool | None = None,
+                differentiable: bool = False) -> dict[str, torch.Tensor]:
+        """The projected embeddings of the modalities given: ``{modality: float32 (B, T, hidden / n_modalities)}``.
+
+        ``differentiable=True`` computes them in float32 with plain torch operations outside inference mode,
+        so that they can take a gradient (``requires_grad_()``) before :meth:`hidden` reads them back.
+        """
+        inputs, _, _ = self._check_inputs(features)
+        with torch.inference_mode(not differentiable):
+            plan = self._plan(_AUTOGRAD if differentiable else self.precision(fast))
+            return self._project(inputs, plan)
+
+    def hidden(self, features: dict[str, torch.Tensor] | None = None, pool_outputs: bool = True,
+               fast: bool | None = None, *, embeddings: dict[str, torch.Tensor] | None = None,
+               modality_scale: dict | None = None, differentiable: bool | None = None) -> torch.Tensor:
+        """The trunk: the last hidden features after the final norm, ``float32 (B, T_out, hidden)``.
+
+        Parameters
+        ----------
+        features : dict of str to Tensor, optional
+            As in :meth:`forward`. A missing modality is absent: its part of the embedding is zeros after the
+            projector (the projector's bias is not added), as the release was trained with modality dropout.
+        pool_outputs : bool
+            Pool over time to ``n_output_timesteps`` (True) or keep one row per input step.
+        fast : bool, optional
+            As in :meth:`forward` (ignored on the differentiable path, which is float32).
+        embeddings : dict of str to Tensor, optional
+            The projected embeddings ``{modality: (B, T, hidden / n_modalities)}`` (from :meth:`project`), in
+            place of ``features``.
+        modality_scale : dict, optional
+            ``{modality: alpha}``, alpha a float or a ``(B,)`` tensor in [0, 1] that multiplies that modality's
+            projected embedding: 1 leaves it as it is, 0 gives exactly the numbers of the modality absent.
+        differentiable : bool, optional
+            Compute in float32 with plain torch operations (no packed oneDNN products, no inference mode) so
+            that gradients flow to ``embeddings`` and to tensor scales; None does so when one of them requires
+            a gradient and gradients are enabled.
+
+        Returns
+        -------
+        Tensor, float32 (B, T_out, hidden)
+        """
+        if (features is None) == (embeddings is None):
+            raise ValueError("give either features or embeddings")
+        scales = self._check_scales(modality_scale)
+        if differentiable is None:
+            needs_grad = [t for t in (*(embeddings or {}).values(), *scales.values()) if torch.is_tensor(t)]
+            differentiable = torch.is_grad_enabled() and any(t.requires_grad for t in needs_grad)
+        if embeddings is None:
+            inputs, batch, n_steps = self._check_inputs(features)
+        else:
+            batch, n_steps = self._check_embeddings(embeddings)
+        with torch.inference_mode(not differentiable):
+            plan = self._plan(_AUTOGRAD if differentiable else self.precision(fast))
+            x = self._embed(self._project(inputs, plan) if embeddings is None else embeddings, scales, batch, n_steps)
             rotation = self._rotation(n_steps, x.device)
             for layer in plan.layers:
                 x = _attention(x, layer, rotation, self.spec) if layer[0] == "attn" else _feed_forward(x, layer)
-            x = _scale_norm(x, self.encoder.final_norm.g)
+            x = _scale_norm(x, plan.final_g)
             if pool_outputs:
                 x = F.adaptive_avg_pool1d(x.transpose(1, 2), self.spec.n_output_timesteps).transpose(1, 2)
-            x, bias = x.contiguous(), plan.head_bias
+            return x.contiguous()
+
+    def readout(self, hidden: torch.Tensor, indices: torch.Tensor | None = None, fast: bool | None = None,
+                differentiable: bool | None = None) -> torch.Tensor:
+        """The outputs of hidden features ``(B, T, hidden)``: the fused low-rank head and predictor, an affine map.
+
+        Parameters
+        ----------
+        hidden : Tensor, float32 (B, T, hidden)
+            From :meth:`hidden`.
+        indices : Tensor of int, optional
+            Outputs to compute (all when None); only their rows of the head are used.
+        fast : bool, optional
+            As in :meth:`forward`.
+        differentiable : bool, optional
+            float32 with plain torch operations (see :meth:`hidden`); None when ``hidden`` requires a gradient.
+
+        Returns
+        -------
+        Tensor, float32 (B, n_selected_outputs, T)
+        """
+        if differentiable is None:
+            differentiable = torch.is_grad_enabled() and hidden.requires_grad
+        with torch.inference_mode(not differentiable):
+            plan = self._plan(_AUTOGRAD if differentiable else self.precision(fast))
+            x, bias = hidden.contiguous(), plan.head_bias
             if indices is None:
                 y = plan.head(x.to(plan.head.dtype))
             else:
                 indices = self._check_indices(indices, x.device)
                 y = F.linear(x.to(plan.dtype), plan.head_weight.index_select(0, indices))
                 bias = bias.index_select(0, indices)
-        return (y + bias).transpose(1, 2)
+            return (y + bias).transpose(1, 2)
 
     # ----------------------------------------------------------------------------------------------------
     def _check_inputs(self, features: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int, int]:
         expected = self.spec.feature_dims
-        unknown = sorted(set(features) - set(expected))
-        if unknown:
-            raise UserInputError(f"unknown modalities {unknown}; this encoder reads {list(expected)}")
-        if not features:
-            raise UserInputError(f"give features for at least one of {list(expected)}")
+        check_all_in("modalities of the features", features, expected)
         inputs, shapes = {}, {}
         for modality, tensor in features.items():
             tensor = torch.as_tensor(tensor)
@@ -422,31 +513,66 @@ class TribeEncoder(nn.Module):
                                      f"expects (L, D) = {tuple(expected[modality])}")
             inputs[modality] = tensor
             shapes[modality] = (tensor.shape[0], tensor.shape[-1])
+        return inputs, *self._check_steps(shapes)
+
+    def _check_embeddings(self, embeddings: dict[str, torch.Tensor]) -> tuple[int, int]:
+        check_all_in("modalities of the embeddings", embeddings, self.spec.feature_dims)
+        shapes = {}
+        for modality, tensor in embeddings.items():
+            if tensor.ndim != 3 or tensor.shape[-1] != self.spec.projector_dim:
+                raise ValueError(f"{modality} embeddings must be (B, T, {self.spec.projector_dim}); got shape "
+                                 f"{tuple(tensor.shape)}")
+            shapes[modality] = (tensor.shape[0], tensor.shape[1])
+        return self._check_steps(shapes)
+
+    def _check_steps(self, shapes: dict[str, tuple[int, int]]) -> tuple[int, int]:
         if len(set(shapes.values())) > 1:
             raise UserInputError(f"modalities disagree on (batch, time steps): {shapes}")
         batch, n_steps = next(iter(shapes.values()))
-        if not 1 <= n_steps <= self.spec.max_seq_len:
-            raise UserInputError(f"{n_steps} time steps given; this encoder takes 1 to {self.spec.max_seq_len}")
-        return inputs, batch, n_steps
+        check_range("number of time steps", n_steps, 1, self.spec.max_seq_len, integer=True)
+        return batch, n_steps
+
+    def _check_scales(self, modality_scale: dict | None) -> dict:
+        scales = dict(modality_scale or {})
+        if scales:
+            check_all_in("modalities to scale", scales, self.spec.feature_dims)
+        for modality, alpha in scales.items():
+            low, high = (float(v) for v in torch.aminmax(alpha.detach())) if torch.is_tensor(alpha) else (alpha, alpha)
+            if not 0.0 <= low <= high <= 1.0 or (torch.is_tensor(alpha) and alpha.ndim != 1):
+                raise ValueError(f"the scale of {modality} must be a float or a (B,) tensor in [0, 1]")
+        return scales
 
     def _check_indices(self, indices, device: torch.device) -> torch.Tensor:
-        indices = torch.as_tensor(indices, device=device).long().reshape(-1)
-        n = self.spec.n_outputs
-        if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= n):
-            raise UserInputError(f"output indices must lie in [0, {n - 1}]; got {int(indices.min())} to "
-                                 f"{int(indices.max())}")
-        return indices
+        return torch.as_tensor(check_indices(torch.as_tensor(indices).cpu().numpy(), self.spec.n_outputs),
+                               device=device)
 
-    def _embed(self, inputs: dict[str, torch.Tensor], plan: _Plan, batch: int, n_steps: int) -> torch.Tensor:
+    def _project(self, inputs: dict[str, torch.Tensor], plan: _Plan) -> dict[str, torch.Tensor]:
+        """The projected embeddings (B, T, projector_dim), float32, of the modalities in ``inputs``."""
+        device = self.time_pos_embed.device
+        projected = {}
+        for modality, projector in plan.projectors.items():
+            if modality in inputs:
+                # (B, T, L*D), layer-major; converting before transposing halves the bytes the transpose moves.
+                x = inputs[modality].to(device, plan.dtype).flatten(1, 2).transpose(1, 2).contiguous()
+                projected[modality] = projector(x).float()
+        return projected
+
+    def _embed(self, embeddings: dict[str, torch.Tensor], scales: dict, batch: int, n_steps: int) -> torch.Tensor:
+        """The transformer's input: the modalities' embeddings side by side, plus the time embedding.
+
+        The one place of the absent-modality rule: a modality missing from ``embeddings`` is zeros after its
+        projector (the release was trained with modality dropout, which zeroes a projected modality).
+        """
         device = self.time_pos_embed.device
         parts = []
-        for modality, projector in plan.projectors.items():
-            if modality not in inputs:
+        for modality in self.spec.feature_dims:
+            if modality not in embeddings:
                 parts.append(torch.zeros(batch, n_steps, self.spec.projector_dim, device=device))
                 continue
-            # (B, T, L*D), layer-major; converting before transposing halves the bytes the transpose moves.
-            x = inputs[modality].to(device, plan.dtype).flatten(1, 2).transpose(1, 2).contiguous()
-            parts.append(projector(x).float())
+            part, alpha = embeddings[modality], scales.get(modality)
+            if alpha is not None:
+                part = part * (alpha.to(part).view(-1, 1, 1) if torch.is_tensor(alpha) else float(alpha))
+            parts.append(part)
         return torch.cat(parts, dim=-1) + self.time_pos_embed[:, :n_steps].float()
 
     def _rotation(self, n_steps: int, device: torch.device) -> torch.Tensor:
@@ -466,12 +592,19 @@ class TribeEncoder(nn.Module):
         plan = self._plans.get(precision)
         if plan is None or plan.signature != signature:
             self._plans = {key: value for key, value in self._plans.items() if value.signature[1:] == signature[1:]}
-            plan = self._plans[precision] = self._build_plan(precision, signature)
+            with torch.no_grad():
+                plan = self._plans[precision] = self._build_plan(precision, signature)
         return plan
 
     def _build_plan(self, precision: str, signature: tuple) -> _Plan:
+        """The weights laid out for ``precision``, or for autograd (``_AUTOGRAD``: float32, plain products)."""
         spec, rows = self.spec, 2 * self.spec.n_output_timesteps
-        dtype = torch.float32 if precision == "fp32" else torch.bfloat16
+        dtype = torch.float32 if precision in ("fp32", _AUTOGRAD) else torch.bfloat16
+
+        def plain(tensor: torch.Tensor, to: torch.dtype = torch.float32) -> torch.Tensor:
+            tensor = tensor.detach().to(to)
+            # autograd cannot save inference tensors (an encoder made under torch.inference_mode) for backward
+            return tensor.clone() if precision == _AUTOGRAD and tensor.is_inference() else tensor
 
         def linear(weight: torch.Tensor, bias: torch.Tensor | None = None, int8: bool = False,
                    out_dtype: torch.dtype = torch.float32, n_rows: int = rows) -> _Linear | _Int8Linear:
@@ -481,7 +614,8 @@ class TribeEncoder(nn.Module):
                     return candidate
                 log.info("TRIBE v2 int8: a %s matrix would lose %.1f%% in int8; it stays bfloat16",
                          tuple(weight.shape), 100 * candidate.weight_error)
-            return _Linear(weight.detach().to(dtype), None if bias is None else bias.detach().to(dtype), n_rows)
+            return _Linear(plain(weight, dtype), None if bias is None else plain(bias, dtype), n_rows,
+                           pack=precision != _AUTOGRAD)
 
         # Within each head, q and k rows are reordered so that the rotary pairs (i, i + rotary_dim / 2) sit
         # side by side: the rotation is then one complex product, and q . k is unchanged.
@@ -491,7 +625,7 @@ class TribeEncoder(nn.Module):
         paired = (order + spec.head_dim * torch.arange(spec.heads)[:, None]).flatten().to(self.time_pos_embed.device)
         layers = []
         for (norm,), block, residual in self.encoder.layers:
-            common = (norm.g.detach().float(), residual.residual_scale.detach().float())
+            common = (plain(norm.g), plain(residual.residual_scale))
             if isinstance(block, Attention):
                 qkv = torch.cat([block.to_q.weight[paired], block.to_k.weight[paired], block.to_v.weight])
                 # q, k and v stay bfloat16 for the attention products
@@ -503,13 +637,15 @@ class TribeEncoder(nn.Module):
                                linear(last.weight, last.bias, int8=True)))
         head = self.predictor.weights[0].detach().float().t() @ self.low_rank_head.weight.detach().float()
         return _Plan(signature, dtype, {m: linear(p.weight, p.bias) for m, p in self.projectors.items()}, layers,
-                     linear(head, n_rows=spec.n_output_timesteps), head.to(dtype),
-                     self.predictor.bias[0].detach().float())
+                     plain(self.encoder.final_norm.g), linear(head, n_rows=spec.n_output_timesteps), head.to(dtype),
+                     plain(self.predictor.bias[0]))
 
 
 def _scale_norm(x: torch.Tensor, g: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """ScaleNorm of the float32 stream ``x``, written straight into ``dtype``."""
     factor = g * math.sqrt(x.shape[-1]) / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(SCALENORM_EPS)
+    if factor.requires_grad:  # the differentiable path: out= has no autograd
+        return (x * factor).to(dtype)
     return torch.mul(x, factor, out=torch.empty(x.shape, dtype=dtype, device=x.device))
 
 
@@ -518,8 +654,12 @@ def _attention(x: torch.Tensor, layer: tuple, rotation: torch.Tensor, spec: Enco
     batch, n_steps, hidden = x.shape
     qkv = qkv_linear(_scale_norm(x, g, qkv_linear.dtype)).view(batch, n_steps, 3, spec.heads, spec.head_dim)
     pairs = qkv[:, :, :2, :, : spec.rotary_dim]  # q and k, rotary dims in adjacent pairs (see _build_plan)
-    turned = torch.view_as_complex(pairs.float().unflatten(-1, (-1, 2))) * rotation
-    pairs.copy_(torch.view_as_real(turned).flatten(-2))
+    turned = torch.view_as_real(torch.view_as_complex(pairs.float().unflatten(-1, (-1, 2))) * rotation).flatten(-2)
+    if qkv.requires_grad:  # the differentiable path: a new tensor rather than a write into qkv
+        qk = torch.cat([turned.to(qkv.dtype), qkv[:, :, :2, :, spec.rotary_dim:]], dim=-1)
+        qkv = torch.cat([qk, qkv[:, :, 2:]], dim=2)
+    else:
+        pairs.copy_(turned)
     q, k, v = qkv.transpose(1, 3).unbind(2)  # each (B, heads, T, head_dim)
     out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, n_steps, hidden)
     return torch.addcmul(out_linear(out.to(out_linear.dtype)), x, scale)

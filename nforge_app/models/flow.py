@@ -1,4 +1,4 @@
-"""The two-stage flow-matching fMRI encoder: model, checkpoints and training.
+"""The two-stage flow-matching fMRI encoder: the model and its checkpoints.
 
 Stage 1 (:class:`~nforge_app.models._flow_net.MultiSubjectConvLinearEncoder`) maps feature streams on the
 1.49-s TR grid to a deterministic "mean anchor" ``mu`` for subjects 1, 2, 3 and 5 (1000 Schaefer parcels).
@@ -7,7 +7,8 @@ Gaussian noise to BOLD, conditioned on ``mu`` and the subject; every call draws 
 :class:`FlowMatchingModel` reports their mean and their spread per parcel and TR.
 
 No trained release of this model is public: it runs from a local checkpoint that you train with
-:func:`train_stage1` and :func:`train_stage2` and write with :func:`save_checkpoint`.
+``nforge_app.analysis.train_stage1`` and ``train_stage2`` (in ``nforge_app/analysis/_flow_training.py``)
+and write with :func:`save_checkpoint`.
 
 Checkpoint format ``nforge-flow-v1``
 ------------------------------------
@@ -41,18 +42,19 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from nforge_app._device import resolve_device
+from nforge_app.checks import check_indices, check_range, check_subject
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
 from nforge_app.models._base import EncodingModel
 from nforge_app.stimuli import Stimulus
-from nforge_app.values import ModelCard, Prediction
+from nforge_app.values import HiddenFeatures, ModelCard, Prediction
 
 FORMAT = "nforge-flow-v1"
 STAGE1_FILE = "stage1_best.pt"
@@ -61,40 +63,6 @@ TR_S = 1.49
 SUBJECTS = (1, 2, 3, 5)
 N_PARCELS = 1000
 _STAGE2_EPOCH = re.compile(r"stage2_epoch_(\d+)\.pt")
-_SUBJECT = re.compile(r"(?:sub-?)?0*(\d+)")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Metric
-
-
-def voxelwise_pearson(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Pearson r over time for every output: arrays ``(..., T, V)`` -> ``(..., V)``.
-
-    Outputs that are constant in either array get r = 0.
-    """
-    pred = np.asarray(pred, dtype=np.float64)
-    true = np.asarray(true, dtype=np.float64)
-    if pred.shape != true.shape or pred.ndim < 2:
-        raise ValueError(f"pred and true must have the same shape (..., T, V); got {pred.shape} and {true.shape}")
-    pred = pred - pred.mean(axis=-2, keepdims=True)
-    true = true - true.mean(axis=-2, keepdims=True)
-    denominator = np.sqrt((pred**2).sum(axis=-2) * (true**2).sum(axis=-2))
-    numerator = (pred * true).sum(axis=-2)
-    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
-
-
-def mean_pearson(pred: np.ndarray, true: np.ndarray) -> float:
-    """The score of the authors: voxel-wise r averaged over voxels and subjects.
-
-    ``pred`` and ``true`` are ``(N, S, T, V)``; the ``N`` windows of a subject are joined in time first.
-    """
-    pred, true = np.asarray(pred), np.asarray(true)
-    if pred.ndim != 4:
-        raise ValueError(f"expected (N, S, T, V) arrays, got shape {pred.shape}")
-    n, s, t, v = pred.shape
-    joined = [a.transpose(1, 0, 2, 3).reshape(s, n * t, v) for a in (pred, true)]
-    return float(voxelwise_pearson(*joined).mean())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -107,7 +75,7 @@ def save_checkpoint(module, path: str | Path, *, extractors: Sequence[str] | Non
     Parameters
     ----------
     module : MultiSubjectConvLinearEncoder or FlowMatchingDecoder
-        A module from :func:`train_stage1`, :func:`train_stage2` or :func:`load_checkpoint`.
+        A module from ``nforge_app.analysis.train_stage1`` / ``train_stage2`` or :func:`load_checkpoint`.
     path : str or Path
         File to write (``stage1_best.pt``, ``stage2.pt`` or ``stage2_epoch_N.pt`` in a model directory).
     extractors : sequence of str, optional
@@ -193,252 +161,9 @@ _WHAT_IS_EXPECTED = (
     f"It needs a directory with {STAGE1_FILE} and {STAGE2_FILE} (or stage2_epoch_N.pt; the highest N is used), "
     f"each a {FORMAT} checkpoint (torch.save of {{'format', 'config', 'state_dict'}}, see "
     "nforge_app.models.flow), at <NFORGE_WEIGHTS_DIR>/flow-matching or at the path given as the variant. "
-    "No trained release is public: train one with nforge_app.models.flow.train_stage1 and train_stage2. "
+    "No trained release is public: train one with nforge_app.analysis.train_stage1 and train_stage2. "
     "The offline model 'nforge-lite' always works without downloads."
 )
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Training
-
-
-def _as_windows(features, fmri, window_trs: int | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Turn clips into equal-length windows: ``({stream: (N, T, D)}, (N, S, T, V))`` float32.
-
-    ``features`` is ``{stream: (N, T, D)}`` with ``fmri`` ``(N, S, T, V)``, or a list of per-clip
-    ``{stream: (T_c, D)}`` with ``fmri`` a list of ``(S, T_c, V)``; clips are cut into windows of
-    ``window_trs`` TRs (the last one aligned to the clip's end), or used whole when it is None.
-    """
-    if isinstance(features, Mapping):
-        arrays = {k: np.asarray(v, dtype=np.float32) for k, v in features.items()}
-        target = np.asarray(fmri, dtype=np.float32)
-        if target.ndim != 4 or any(a.ndim != 3 or a.shape[:2] != (target.shape[0], target.shape[2])
-                                   for a in arrays.values()):
-            shapes = {k: a.shape for k, a in arrays.items()}
-            raise UserInputError(f"features must be {{stream: (N, T, D)}} and fmri (N, S, T, V) with the same N "
-                                 f"and T; got {shapes} and {target.shape}")
-        clips = [({k: a[i] for k, a in arrays.items()}, target[i]) for i in range(len(target))]
-    else:
-        if len(features) != len(fmri):
-            raise UserInputError(f"got {len(features)} feature clips but {len(fmri)} fMRI clips")
-        clips = [({k: np.asarray(v, dtype=np.float32) for k, v in f.items()}, np.asarray(y, dtype=np.float32))
-                 for f, y in zip(features, fmri, strict=True)]
-    if not clips:
-        raise UserInputError("no training data: features and fmri are empty")
-    streams = list(clips[0][0])
-    windows_x, windows_y = [], []
-    for index, (clip, target) in enumerate(clips):
-        length = target.shape[1] if target.ndim == 3 else -1
-        if list(clip) != streams or target.ndim != 3 or any(a.ndim != 2 or len(a) != length for a in clip.values()):
-            raise UserInputError(f"clip {index}: expected streams {streams} of shape (T, D) and fmri (S, T, V) with "
-                                 f"the same T; got {({k: a.shape for k, a in clip.items()})} and {target.shape}")
-        size = length if window_trs is None else int(window_trs)
-        if size > length or size < 1:
-            raise UserInputError(f"clip {index} has {length} TRs, fewer than window_trs={window_trs}")
-        starts = sorted(set(range(0, length - size + 1, size)) | {length - size})
-        for start in starts:
-            windows_x.append({k: a[start:start + size] for k, a in clip.items()})
-            windows_y.append(target[:, start:start + size])
-    if len({y.shape for y in windows_y}) > 1:
-        raise UserInputError("clips differ in length; give window_trs to cut them into windows of one length")
-    return {k: np.stack([w[k] for w in windows_x]) for k in streams}, np.stack(windows_y)
-
-
-def _split(features, fmri, val_fraction: float, window_trs: int | None, seed: int):
-    """Split clips (list input) or rows (array input) into training and validation windows."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise UserInputError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    n_units = len(fmri)
-    n_val = 0 if val_fraction == 0 else min(n_units - 1, max(1, round(val_fraction * n_units)))
-    if val_fraction > 0 and n_val < 1:
-        raise UserInputError(f"val_fraction={val_fraction} needs at least 2 clips or rows, got {n_units}")
-    order = np.random.default_rng(seed).permutation(n_units)
-    parts = []
-    for rows in (order[n_val:], order[:n_val]):
-        if isinstance(features, Mapping):
-            part = ({k: np.asarray(v)[rows] for k, v in features.items()}, np.asarray(fmri)[rows])
-        else:
-            part = ([features[i] for i in rows], [fmri[i] for i in rows])
-        parts.append(_as_windows(*part, window_trs) if len(rows) else None)
-    return parts[0], parts[1]
-
-
-def _batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    if batch_size < 1:
-        raise UserInputError(f"batch_size must be at least 1, got {batch_size}")
-    order = rng.permutation(n)
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
-
-
-def _tensors(features: Mapping[str, np.ndarray], rows, device):
-    import torch
-
-    return {k: torch.as_tensor(v[rows], device=device) for k, v in features.items()}
-
-
-def _stage1_predict(model, features: Mapping[str, np.ndarray], batch_size: int, device) -> np.ndarray:
-    """Stage-1 output ``(N, S, T, V)`` for windows ``{stream: (N, T, D)}``, in batches, without gradients."""
-    import torch
-
-    n = len(next(iter(features.values())))
-    model.eval()
-    with torch.no_grad():
-        return np.concatenate([model(_tensors(features, np.arange(i, min(i + batch_size, n)), device)).cpu().numpy()
-                               for i in range(0, n, batch_size)])
-
-
-def train_stage1(features, fmri, *, epochs: int = 20, lr: float = 3e-4, batch_size: int = 16,
-                 val_fraction: float = 0.1, seed: int = 0, device: str = "auto", window_trs: int | None = None,
-                 model_config: Mapping | None = None):
-    """Train the stage-1 mean anchor with MSE; keep the epoch with the best validation r.
-
-    Parameters
-    ----------
-    features : dict or list of dict
-        ``{stream: float (N, T, D)}`` on the TR grid, or a list of per-clip ``{stream: (T_c, D)}``.
-    fmri : ndarray or list of ndarray
-        ``(N, S, T, V)`` matching ``features``, or a list of per-clip ``(S, T_c, V)``.
-    epochs, lr, batch_size : int, float, int
-        Optimisation (AdamW).
-    val_fraction : float
-        Share of clips (list input) or rows (array input) held out for validation; 0 for none.
-    seed : int
-        Seeds the split, the batch order and torch's global generator (initial weights, dropout).
-    device : str
-        ``"auto"``, ``"cpu"`` or ``"cuda"``.
-    window_trs : int, optional
-        Cut clips into windows of this many TRs (needed when clips differ in length).
-    model_config : mapping, optional
-        Overrides of ``embed_dim`` (192) and ``kernel_size`` (45).
-
-    Returns
-    -------
-    model : MultiSubjectConvLinearEncoder
-        In eval mode; the best epoch by validation r (the last epoch without validation).
-    history : dict
-        ``train_loss`` and ``val_r`` (voxel-wise Pearson r averaged over voxels and subjects; NaN without
-        validation) per epoch, and ``best_epoch`` (1-based).
-    """
-    import torch
-
-    from nforge_app.models._flow_net import MultiSubjectConvLinearEncoder
-
-    device = resolve_device(device)
-    (train_x, train_y), val = _split(features, fmri, val_fraction, window_trs, seed)
-    torch.manual_seed(seed)
-    n_subjects, n_outputs = train_y.shape[1], train_y.shape[3]
-    model = MultiSubjectConvLinearEncoder({k: v.shape[-1] for k, v in train_x.items()}, n_subjects, n_outputs,
-                                          **dict(model_config or {})).to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
-    rng = np.random.default_rng(seed)
-    history: dict = {"train_loss": [], "val_r": [], "best_epoch": 0}
-    best_state, best_r = None, -np.inf
-    for epoch in range(1, epochs + 1):
-        model.train()
-        losses = []
-        for rows in _batches(len(train_y), batch_size, rng):
-            loss = torch.nn.functional.mse_loss(model(_tensors(train_x, rows, device)),
-                                                torch.as_tensor(train_y[rows], device=device))
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            losses.append(loss.item() * len(rows))
-        history["train_loss"].append(sum(losses) / len(train_y))
-        val_r = float("nan") if val is None else mean_pearson(_stage1_predict(model, val[0], batch_size, device), val[1])
-        history["val_r"].append(val_r)
-        if val is None or val_r > best_r:
-            best_r, best_state, history["best_epoch"] = val_r, copy.deepcopy(model.state_dict()), epoch
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return model.eval(), history
-
-
-def _pairs(mu: np.ndarray, fmri: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Windows x subjects as stage-2 rows: ``x1`` and ``mu`` ``(N*S, V, T)`` and subject indices ``(N*S,)``."""
-    n, s, t, v = fmri.shape
-    x1, anchors = (np.ascontiguousarray(a.transpose(0, 1, 3, 2).reshape(n * s, v, t)) for a in (fmri, mu))
-    return x1, anchors, np.tile(np.arange(s), n)
-
-
-def _stage2_sample(model, mu_rows: np.ndarray, subjects: np.ndarray, n_steps: int, batch_size: int, seed: int,
-                   device) -> np.ndarray:
-    """One sample ``(B, V, T)`` per row of ``mu`` ``(B, V, T)``, drawn in batches from one seeded generator."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    model.eval()
-    out = []
-    for i in range(0, len(mu_rows), batch_size):
-        rows = slice(i, i + batch_size)
-        out.append(model.sample(torch.as_tensor(mu_rows[rows], device=device),
-                                torch.as_tensor(subjects[rows], device=device), n_steps, generator).cpu().numpy())
-    return np.concatenate(out)
-
-
-def train_stage2(stage1_model, features, fmri, *, epochs: int = 20, lr: float = 3e-4, batch_size: int = 16,
-                 val_fraction: float = 0.1, seed: int = 0, device: str = "auto", window_trs: int | None = None,
-                 n_steps: int = 25, model_config: Mapping | None = None):
-    """Train the stage-2 flow on the frozen stage-1 anchors (OT-CFM loss + 0.1 x reconstruction loss).
-
-    Parameters
-    ----------
-    stage1_model : MultiSubjectConvLinearEncoder
-        The trained stage 1; its outputs ``mu`` condition the flow. It is not changed.
-    features, fmri, epochs, lr, batch_size, val_fraction, seed, device, window_trs
-        As in :func:`train_stage1`; every (window, subject) pair is one training row.
-    n_steps : int
-        Euler steps of the validation samples.
-    model_config : mapping, optional
-        Overrides of the stage-2 configuration (``latent_dim``, ``channels``, ``n_heads`` ...; see the
-        module docstring).
-
-    Returns
-    -------
-    model : FlowMatchingDecoder
-        In eval mode, after the last epoch.
-    history : dict
-        Per epoch ``train_loss`` (total), ``train_cfm``, ``train_recon`` and ``val_r`` (r of one sample per
-        validation row, averaged over voxels and subjects; NaN without validation); and ``val_r_stage1``,
-        the r of the stage-1 anchor on the same windows, for comparison.
-    """
-    import torch
-
-    from nforge_app.models._flow_net import FlowMatchingDecoder
-
-    device = resolve_device(device)
-    (train_x, train_y), val = _split(features, fmri, val_fraction, window_trs, seed)
-    stage1_model = stage1_model.to(device)
-    x1, mu, subjects = _pairs(_stage1_predict(stage1_model, train_x, batch_size, device), train_y)
-    torch.manual_seed(seed)
-    model = FlowMatchingDecoder(n_outputs=train_y.shape[3], n_subjects=train_y.shape[1],
-                                **dict(model_config or {})).to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    history: dict = {"train_loss": [], "train_cfm": [], "train_recon": [], "val_r": [], "val_r_stage1": float("nan")}
-    if val is not None:
-        val_mu = _stage1_predict(stage1_model, val[0], batch_size, device)
-        history["val_r_stage1"] = mean_pearson(val_mu, val[1])
-        _, val_mu_rows, val_subjects = _pairs(val_mu, val[1])
-    for _ in range(epochs):
-        model.train()
-        sums = np.zeros(3)
-        for rows in _batches(len(x1), batch_size, rng):
-            losses = model.loss(torch.as_tensor(x1[rows], device=device), torch.as_tensor(mu[rows], device=device),
-                                torch.as_tensor(subjects[rows], device=device), generator)
-            optimiser.zero_grad()
-            losses[0].backward()
-            optimiser.step()
-            sums += [part.item() * len(rows) for part in losses]
-        for key, value in zip(("train_loss", "train_cfm", "train_recon"), sums / len(x1), strict=True):
-            history[key].append(float(value))
-        if val is None:
-            history["val_r"].append(float("nan"))
-            continue
-        samples = _stage2_sample(model, val_mu_rows, val_subjects, n_steps, batch_size, seed, device)
-        n, s, t, v = val[1].shape
-        history["val_r"].append(mean_pearson(samples.reshape(n, s, v, t).transpose(0, 1, 3, 2), val[1]))
-    return model.eval(), history
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -484,14 +209,6 @@ def extractors_for(extractor_ids: Sequence[str]) -> list[FeatureExtractor]:
     return [get_extractor(e) for e in extractor_ids]
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    """``value`` as an int (``8``, ``8.0`` and ``"8"`` all accepted) of at least ``minimum``."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not re.fullmatch(r"-?\d+(\.0*)?", text) or int(float(text)) < minimum:
-        raise UserInputError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(float(text))
-
-
 class FlowMatchingModel(EncodingModel):
     """The two-stage flow-matching encoder from a local ``nforge-flow-v1`` checkpoint.
 
@@ -502,6 +219,8 @@ class FlowMatchingModel(EncodingModel):
     """
 
     weight_files = ("stage1_best.pt", "stage2*.pt")
+    absent_modality = ("a stream the stimulus lacks is left out of stage 1's mean of stream embeddings: the mean "
+                       "runs over fewer streams")
     card = ModelCard(
         model_id="flow-matching",
         name="Two-stage flow-matching encoder",
@@ -514,6 +233,7 @@ class FlowMatchingModel(EncodingModel):
         weights="local checkpoint",
         subjects=SUBJECTS,
         default_subject=1,
+        capabilities=frozenset({"attribution", "attention", "adaptation"}),
         description=(
             "A two-stage encoder of the Algonauts 2025 data (CNeuroMod subjects 1, 2, 3, 5; 1000 Schaefer "
             "parcels; TR 1.49 s). Stage 1 predicts a deterministic mean response from the stimulus features; "
@@ -529,7 +249,7 @@ class FlowMatchingModel(EncodingModel):
 
     def __init__(self, settings, variant: str | None = None, device: str = "cpu", **options) -> None:
         super().__init__(settings, variant, device, **options)
-        values = {name: _check_int(name, options.get(name, default), minimum)
+        values = {name: check_range(name, options.get(name, default), minimum, np.inf, integer=True)
                   for name, (default, minimum) in self._OPTIONS.items()}
         self.n_samples, self.n_steps, self.seed = values["n_samples"], values["n_steps"], values["seed"]
 
@@ -585,47 +305,34 @@ class FlowMatchingModel(EncodingModel):
         self._require_loaded()
         return list(self.extractors_)
 
-    @staticmethod
-    def _subject_number(subject) -> int:
-        if subject is None:
-            return FlowMatchingModel.card.default_subject
-        match = _SUBJECT.fullmatch(str(subject).strip().lower())
-        if not match or int(match.group(1)) not in SUBJECTS:
-            raise UserInputError(f"flow-matching subject must be one of {list(SUBJECTS)} (or 'sub-01' ...); "
-                                 f"got {subject!r}")
-        return int(match.group(1))
+    @classmethod
+    def _subject_number(cls, subject) -> int:
+        return check_subject(cls.card.model_id, subject, SUBJECTS, cls.card.default_subject)
 
-    def predict(self, features: FeatureSet, stimulus: Stimulus, subject=1, indices: np.ndarray | None = None,
-                progress: ProgressFn = no_progress) -> Prediction:
-        """Draw ``n_samples`` samples and return their mean, with their standard deviation as ``spread``.
+    def transform(self, features: FeatureSet, stimulus: Stimulus, subject=None,
+                  progress: ProgressFn = no_progress) -> HiddenFeatures:
+        """Stage 1's trunk: the mean of the streams' embeddings, one row per TR of 1.49 s.
 
         Parameters
         ----------
         features : FeatureSet
             Features of the checkpoint's extractors; they are averaged into 1.49-s TRs. Streams the stimulus
-            lacks are left out of the stage-1 average (noted in the metadata).
+            lacks are absent: left out of the mean (noted in the metadata).
         stimulus : Stimulus
             The stimulus (for its source).
-        subject : int or str
-            1, 2, 3 or 5 (``"sub-01"`` style accepted); None means 1.
-        indices : ndarray of int, optional
-            Parcels to return (all 1000 when None).
+        subject : optional
+            Not used: the trunk is shared by the subjects.
         progress : callable
-            Called after every Euler step.
+            Told when stage 1 starts.
 
         Returns
         -------
-        Prediction
-            ``(ceil(duration_s / 1.49), len(indices))`` on BOLD time; ``spread`` is the standard deviation over
-            samples (None when ``n_samples`` is 1).
+        HiddenFeatures
+            float32 ``(ceil(duration_s / 1.49), embed_dim)`` on BOLD time.
         """
         import torch
 
         self._require_loaded()
-        number = self._subject_number(subject)
-        indices = np.arange(N_PARCELS) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
-        if indices.size and (indices.min() < 0 or indices.max() >= N_PARCELS):
-            raise UserInputError(f"parcel indices must lie in 0..{N_PARCELS - 1}")
         n_tr = n_steps(features.duration_s, 1.0 / TR_S)
         streams, missing = {}, []
         dims = self.stage1_.config["feature_dims"]
@@ -646,9 +353,50 @@ class FlowMatchingModel(EncodingModel):
             raise UserInputError(f"this flow-matching checkpoint reads {', '.join(self.stage1_.stream_names)}; "
                                  f"the stimulus has none of them")
         progress(0.0, "flow-matching: stage 1")
+        with torch.no_grad():
+            embedding = self.stage1_.hidden(streams)[0].cpu().numpy()
+        width = embedding.shape[1]
+        source = next(iter(streams)) if len(streams) == 1 else "mixed"
+        return HiddenFeatures(
+            data=embedding, times_s=np.arange(n_tr) * TR_S, tr_s=TR_S, model_id=self.card.model_id, subject=None,
+            columns=tuple(f"embedding {i}" for i in range(width)), column_modalities=(source,) * width,
+            hrf_offset_s=0.0, time_axis="bold",
+            metadata={"streams": list(streams), "missing_streams": missing, "absent_modality": self.absent_modality,
+                      "extractors": {e.modality: e.extractor_id for e in self.extractors_},
+                      "checkpoint": self.files_, "device": self.device_, "stimulus": stimulus.source})
+
+    def readout(self, hidden: HiddenFeatures, subject=None, indices: np.ndarray | None = None,
+                progress: ProgressFn = no_progress) -> Prediction:
+        """Stage 1's decoders give the subject's anchor; stage 2 draws ``n_samples`` samples around it.
+
+        Parameters
+        ----------
+        hidden : HiddenFeatures
+            From :meth:`transform`.
+        subject : int or str
+            1, 2, 3 or 5 (``"sub-01"`` style accepted); None means 1.
+        indices : ndarray of int, optional
+            Parcels to return (all 1000 when None).
+        progress : callable
+            Called after every Euler step.
+
+        Returns
+        -------
+        Prediction
+            The mean of the samples, ``(ceil(duration_s / 1.49), len(indices))`` on BOLD time; ``spread`` is
+            their standard deviation (None when ``n_samples`` is 1).
+        """
+        import torch
+
+        self._require_loaded()
+        number = self._subject_number(subject)
+        self._check_hidden(hidden, self.stage1_.config["embed_dim"])
+        indices = check_indices(indices, N_PARCELS, "parcel")
+        indices = np.arange(N_PARCELS) if indices is None else indices
         subject_index = SUBJECTS.index(number)
         with torch.no_grad():
-            mu = self.stage1_(streams)[:, subject_index].transpose(1, 2)  # (1, V, T)
+            embedding = torch.as_tensor(hidden.data[None], device=self.device_)
+            mu = self.stage1_.readout(embedding)[:, subject_index].transpose(1, 2)  # (1, V, T)
         generator = torch.Generator().manual_seed(self.seed)
         subjects = torch.full((self.n_samples,), subject_index, dtype=torch.long, device=self.device_)
         samples = self.stage2_.sample(
@@ -656,12 +404,10 @@ class FlowMatchingModel(EncodingModel):
             on_step=lambda done, total: progress(done / total, f"flow-matching: Euler step {done}/{total}"))
         samples = samples.transpose(1, 2).cpu().numpy()[:, :, indices]  # (n_samples, T, len(indices))
         return Prediction(
-            data=samples.mean(axis=0).astype(np.float32), times_s=np.arange(n_tr) * TR_S, tr_s=TR_S,
+            data=samples.mean(axis=0).astype(np.float32), times_s=hidden.times_s, tr_s=TR_S,
             space_id=self.card.space_id, indices=indices, model_id=self.card.model_id, subject=str(number),
             hrf_offset_s=0.0, time_axis="bold",
             spread=samples.std(axis=0).astype(np.float32) if self.n_samples > 1 else None,
             metadata={"stochastic": True, "n_samples": self.n_samples, "n_steps": self.n_steps, "seed": self.seed,
-                      "spread": "standard deviation over samples", "streams": list(streams),
-                      "missing_streams": missing, "extractors": {e.modality: e.extractor_id for e in self.extractors_},
-                      "checkpoint": self.files_, "device": self.device_, "stimulus": stimulus.source},
+                      "spread": "standard deviation over samples", **hidden.metadata},
         )

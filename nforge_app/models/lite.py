@@ -3,8 +3,10 @@
 It is not trained on fMRI. Each stimulus feature of the lite extractors (``nforge_app.features.lite``) is
 summarised by a few interpretable channels, each channel is standardised over the stimulus (z-scored, so
 the prediction shows changes within the stimulus, not absolute levels), convolved with the canonical Glover
-haemodynamic response (at the 2-Hz feature rate, then averaged to 1 Hz) and painted on the cortical regions that the literature
-associates with it. Use it to learn the tool and for rough hypotheses, not as a model of a brain.
+haemodynamic response (at the 2-Hz feature rate, then averaged to 1 Hz) and painted on the cortical regions
+that the literature associates with it. The convolution starts from rest (every channel at its mean before
+the stimulus): the response rises after the haemodynamic delay, peaking 5.5 s after an event, so the first
+seconds are near zero and a clip shorter than that gets a nearly flat map (its metadata note says so). Use it to learn the tool and for rough hypotheses, not as a model of a brain.
 
 The channel -> region table is :data:`CHANNELS` below (the one place it lives; ``region_table()`` gives it
 as a plain dict). Region names are Glasser HCP-MMP1.0 names (Glasser et al. 2016).
@@ -41,12 +43,13 @@ from types import MappingProxyType
 
 import numpy as np
 
+from nforge_app.checks import check_indices, check_subject
 from nforge_app.errors import UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
 from nforge_app.features.lite import RATE_HZ, LiteAudioExtractor, LiteTextExtractor, LiteVideoExtractor
 from nforge_app.models._base import EncodingModel
 from nforge_app.stimuli import Stimulus
-from nforge_app.values import ModelCard, Prediction
+from nforge_app.values import HiddenFeatures, ModelCard, Prediction
 
 SIGMA_MM = 8.0
 HRF_LENGTH_S = 32.0
@@ -159,6 +162,11 @@ def _hrf() -> np.ndarray:
     return glover_hrf(t_r=1.0 / RATE_HZ, oversampling=1, time_length=HRF_LENGTH_S)
 
 
+def hrf_peak_s() -> float:
+    """Seconds from an event to the peak of the HRF the model convolves with (5.5 s)."""
+    return float(np.argmax(_hrf())) / RATE_HZ
+
+
 @functools.lru_cache(maxsize=2)
 def _cached_weights(space):
     """Sparse CSC (len(CHANNELS), n_vertices) weights of each channel on the fsaverage5 vertices."""
@@ -198,9 +206,12 @@ class LiteModel(EncodingModel):
     """The offline baseline: lite features, a canonical HRF and a region table (see the module docstring).
 
     ``extractors()`` returns the three lite extractors (text, audio, video); the engine runs only those
-    whose modality the stimulus has, and ``predict`` uses the channels of the modalities present in the
-    ``FeatureSet`` (a missing modality contributes nothing).
+    whose modality the stimulus has. :meth:`transform` gives the channel series of the modalities present
+    in the ``FeatureSet`` (a missing modality's channels are dropped), :meth:`readout` paints them.
     """
+
+    accepted_options: dict[str, str] = {}
+    absent_modality = "the channels of a modality the stimulus lacks are dropped: they paint nothing"
 
     card = ModelCard(
         model_id="nforge-lite",
@@ -213,6 +224,7 @@ class LiteModel(EncodingModel):
         licence="BSD-3-Clause (code); no trained weights",
         weights="embedded",
         baseline=True,
+        capabilities=frozenset({"attribution", "attention", "adaptation", "streaming"}),
         subjects=("average",),
         default_subject="average",
         description=(
@@ -229,16 +241,67 @@ class LiteModel(EncodingModel):
         """The lite text, audio and video extractors."""
         return [LiteTextExtractor(), LiteAudioExtractor(), LiteVideoExtractor()]
 
-    def predict(self, features: FeatureSet, stimulus: Stimulus, subject="average", indices: np.ndarray | None = None,
-                progress: ProgressFn = no_progress) -> Prediction:
-        """Predict BOLD at 1 Hz on fsaverage5 for the selected vertices.
+    def transform(self, features: FeatureSet, stimulus: Stimulus, subject=None,
+                  progress: ProgressFn = no_progress) -> HiddenFeatures:
+        """The channel series: standardised, convolved with the HRF from rest, one row per second of BOLD time.
 
         Parameters
         ----------
         features : FeatureSet
-            Output of the lite extractors at 2 Hz, for the modalities the stimulus has.
+            Output of the lite extractors at 2 Hz, for the modalities the stimulus has; the channels of a
+            missing modality are dropped (:attr:`absent_modality`).
         stimulus : Stimulus
             The stimulus (for its duration and source).
+        subject : str
+            Only ``"average"`` (None means the same).
+        progress : callable
+            Progress callback.
+
+        Returns
+        -------
+        HiddenFeatures
+            float64 ``(ceil(duration_s), n_channels)``, one column per channel of the modalities present (in
+            :data:`CHANNELS` order), named after it.
+        """
+        from scipy import signal
+
+        self._check_subject(subject)
+        if features.rate_hz != RATE_HZ:
+            raise ValueError(f"nforge-lite reads features at {RATE_HZ} Hz, got {features.rate_hz} Hz")
+        progress(0.0, "nforge-lite: channels")
+        series = _channel_series(features)
+        used = [channel for channel in CHANNELS if channel.name in series]
+        n_seconds = n_steps(features.duration_s, 1.0)
+        response = np.zeros((len(used), 2 * n_seconds))
+        for row, channel in enumerate(used):
+            x = np.asarray(series[channel.name], dtype=np.float64)
+            z = (x - x.mean()) / max(x.std(), channel.min_std)
+            # Causal convolution, cut at the end of the stimulus (BOLD after it is not reported), from rest:
+            # before the stimulus every channel sat at its mean, so the response rises after the delay.
+            response[row, : len(z)] = signal.lfilter(_hrf(), 1.0, z)
+        # 2 Hz -> 1 Hz: each second is the mean of its two steps (the last one may have only one).
+        counts = np.minimum(2, features.n_steps - 2 * np.arange(n_seconds))
+        per_second = response.reshape(len(used), n_seconds, 2).sum(axis=2) / counts
+        note = "knowledge-based baseline, not trained on fMRI"
+        peak_s = hrf_peak_s()
+        if features.duration_s < peak_s:
+            note += (f"; the stimulus ({features.duration_s:g} s) ends before the haemodynamic response peaks "
+                     f"({peak_s:g} s after an event), and the response starts from rest, so the map is nearly flat")
+        return HiddenFeatures(
+            data=np.ascontiguousarray(per_second.T), times_s=np.arange(n_seconds) * 1.0, tr_s=self.card.tr_s,
+            model_id=self.card.model_id, subject=None, columns=tuple(c.name for c in used),
+            column_modalities=tuple(c.modality for c in used), hrf_offset_s=0.0, time_axis="bold",
+            metadata={"baseline": True, "note": note, "hrf": "Glover (nilearn), from rest",
+                      "channels": [c.name for c in used], "absent_modality": self.absent_modality})
+
+    def readout(self, hidden: HiddenFeatures, subject=None, indices: np.ndarray | None = None,
+                progress: ProgressFn = no_progress) -> Prediction:
+        """Paint the channels on the cortex: a linear map of the channel series, with the region weights.
+
+        Parameters
+        ----------
+        hidden : HiddenFeatures
+            From :meth:`transform` (any subset of the channels, in any order).
         subject : str
             Only ``"average"`` (None means the same).
         indices : ndarray of int, optional
@@ -251,52 +314,28 @@ class LiteModel(EncodingModel):
         Prediction
             float32 ``(ceil(duration_s), len(indices))`` on BOLD time (delay included), ``tr_s`` 1 s.
         """
-        from scipy import signal
-
         from nforge_app.spaces import get_space
 
-        if subject not in (None, "average"):
-            raise UserInputError(f"nforge-lite has one subject, 'average'; got {subject!r}")
-        if features.rate_hz != RATE_HZ:
-            raise ValueError(f"nforge-lite reads features at {RATE_HZ} Hz, got {features.rate_hz} Hz")
+        self._check_subject(subject)
+        names = [c.name for c in CHANNELS]
+        if hidden.model_id != self.card.model_id or not set(hidden.columns) <= set(names):
+            raise UserInputError(f"these hidden features come from {hidden.model_id} with columns "
+                                 f"{list(hidden.columns)[:5]}...; nforge-lite reads out its channels {names}")
         space = get_space(self.card.space_id, self.settings)
-        if indices is None:
-            indices = np.arange(space.n_outputs, dtype=np.int64)
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if indices.size and (indices.min() < 0 or indices.max() >= space.n_outputs):
-            raise ValueError(f"indices must lie in 0..{space.n_outputs - 1}")
-        progress(0.0, "nforge-lite: channels")
-
-        series = _channel_series(features)
-        used = [i for i, c in enumerate(CHANNELS) if c.name in series]
-        n_seconds = n_steps(features.duration_s, 1.0)
-        response = np.zeros((len(used), 2 * n_seconds))
-        hrf = _hrf()
-        steady_state = signal.lfilter_zi(hrf, 1.0)
-        for row, i in enumerate(used):
-            x = np.asarray(series[CHANNELS[i].name], dtype=np.float64)
-            z = (x - x.mean()) / max(x.std(), CHANNELS[i].min_std)
-            # Causal convolution, cut at the end of the stimulus (BOLD after it is not reported). The filter
-            # starts in the steady state of the first value, as if the stimulus had always been like its
-            # first step: no ramp from zero at the start.
-            response[row, : len(z)] = signal.lfilter(hrf, 1.0, z, zi=steady_state * z[0])[0]
-        # 2 Hz -> 1 Hz: each second is the mean of its two steps (the last one may have only one).
-        counts = np.minimum(2, features.n_steps - 2 * np.arange(n_seconds))
-        per_second = response.reshape(len(used), n_seconds, 2).sum(axis=2) / counts
-
-        progress(0.5, "nforge-lite: painting regions")
-        weights = _cached_weights(space)[used][:, indices]
-        data = np.asarray((weights.T @ per_second).T, dtype=np.float32)
+        indices = check_indices(indices, space.n_outputs, "vertex")
+        indices = np.arange(space.n_outputs, dtype=np.int64) if indices is None else indices
+        progress(0.0, "nforge-lite: painting regions")
+        rows = [names.index(name) for name in hidden.columns]
+        weights = _cached_weights(space)[rows][:, indices]
+        data = np.asarray((weights.T @ hidden.data.T).T, dtype=np.float32)
         progress(1.0, "nforge-lite: done")
         return Prediction(
-            data=data, times_s=np.arange(n_seconds) * 1.0, tr_s=self.card.tr_s, space_id=space.space_id,
-            indices=indices, model_id=self.card.model_id, subject="average", hrf_offset_s=0.0, time_axis="bold",
-            metadata={
-                "baseline": True,
-                "note": "knowledge-based baseline, not trained on fMRI",
-                "hrf": "Glover (nilearn)",
-                "channels": [CHANNELS[i].name for i in used],
-                "region_table": {CHANNELS[i].name: sorted(CHANNELS[i].regions) for i in used},
-                "spatial_sigma_mm": SIGMA_MM,
-            },
+            data=data, times_s=hidden.times_s, tr_s=hidden.tr_s, space_id=space.space_id, indices=indices,
+            model_id=self.card.model_id, subject="average", hrf_offset_s=0.0, time_axis="bold",
+            metadata={**hidden.metadata,
+                      "region_table": {name: sorted(CHANNELS[row].regions) for name, row in zip(hidden.columns, rows)},
+                      "spatial_sigma_mm": SIGMA_MM},
         )
+
+    def _check_subject(self, subject) -> None:
+        check_subject(self.card.model_id, subject, self.card.subjects, self.card.default_subject)

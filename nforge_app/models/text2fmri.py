@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from nforge_app._device import resolve_device
+from nforge_app.checks import check_indices, check_subject
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, get_extractor, no_progress
 from nforge_app.models._base import EncodingModel
 from nforge_app.stimuli import Stimulus
-from nforge_app.values import ModelCard, Prediction
+from nforge_app.values import HiddenFeatures, ModelCard, Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ VARIANTS = ("ShreyDixit/Text2fMRI-Qwen-2.5-0.5B", "ShreyDixit/Text2fMRI-Qwen-2.5
             "ShreyDixit/Text2fMRI-Qwen-2.5-3B")
 COLLECTION = "ShreyDixit/text2fmri"
 FILES = ("config.json", "model.pt")
-_SUBJECT = re.compile(r"(?:sub-?)?0*(\d+)")
 _HOW_TO_GET = ("Run once with network access so the files are downloaded from the Hugging Face hub, or put "
                "config.json and model.pt in a folder and give it as the variant (or in "
                "NFORGE_WEIGHTS_DIR/text2fmri/<repository name>/). The offline 'nforge-lite' model always works.")
@@ -54,6 +54,9 @@ class Text2fMRIModel(EncodingModel):
     """
 
     weight_files = ("config.json", "model.pt")
+    accepted_options: dict[str, str] = {}
+    absent_modality = ("Text2fMRI reads text only: without text there is nothing to predict, so a stimulus "
+                       "without words is refused rather than predicted from no input")
     card = ModelCard(
         model_id="text2fmri",
         name="Text2fMRI (Dixit 2026)",
@@ -68,6 +71,7 @@ class Text2fMRIModel(EncodingModel):
         subjects=SUBJECTS,
         default_subject=1,
         variants=VARIANTS,
+        capabilities=frozenset({"attention", "adaptation"}),
         description=(
             "Predicts BOLD activity in the 1000 Schaefer-2018 parcels (Algonauts 2025 space; CNeuroMod subjects "
             "1, 2, 3, 5; TR 1.49 s) from the words spoken in each TR only. A frozen language model "
@@ -198,20 +202,14 @@ class Text2fMRIModel(EncodingModel):
 
     # --- prediction ----------------------------------------------------------------------------------------
 
-    @staticmethod
-    def subject_index(subject) -> int:
+    @classmethod
+    def subject_index(cls, subject) -> int:
         """Row of ``subject`` (1, 2, 3 or 5; ``"sub-01"`` style accepted; None means 1) in the head: 0..3."""
-        if subject is None:
-            return 0
-        match = None if isinstance(subject, bool) else _SUBJECT.fullmatch(str(subject).strip().lower())
-        if match is None or int(match.group(1)) not in SUBJECTS:
-            raise UserInputError(f"Text2fMRI subject must be one of {', '.join(map(str, SUBJECTS))} "
-                                 f"(CNeuroMod sub-01, sub-02, sub-03, sub-05); got {subject!r}")
-        return SUBJECTS.index(int(match.group(1)))
+        return SUBJECTS.index(check_subject(cls.card.model_id, subject, SUBJECTS, cls.card.default_subject))
 
-    def predict(self, features: FeatureSet, stimulus: Stimulus, subject=1, indices: np.ndarray | None = None,
-                progress: ProgressFn = no_progress) -> Prediction:
-        """Predict the selected parcels, one row per TR.
+    def transform(self, features: FeatureSet, stimulus: Stimulus, subject=1,
+                  progress: ProgressFn = no_progress) -> HiddenFeatures:
+        """The head's last hidden features (its encoder after the final norm), one row per TR.
 
         Parameters
         ----------
@@ -220,16 +218,15 @@ class Text2fMRIModel(EncodingModel):
         stimulus : Stimulus
             The stimulus (for its source and word timing, kept in the metadata).
         subject : int or str
-            1, 2, 3 or 5 (``"sub-01"`` style accepted); None means 1.
-        indices : ndarray of int, optional
-            Parcels to return (all 1000 when None).
+            1, 2, 3 or 5 (``"sub-01"`` style accepted); None means 1. The trunk depends on it: the subject's
+            embedding joins every TR's features at the input.
         progress : callable
-            Told when the head starts and ends.
+            Told when the encoder starts and ends.
 
         Returns
         -------
-        Prediction
-            ``(T, len(indices))`` on BOLD time, ``times_s = arange(T) * tr``, in ``"schaefer1000"``.
+        HiddenFeatures
+            float32 ``(T, transformer_dim)`` on BOLD time, ``times_s = arange(T) * tr``, for that subject.
         """
         import torch
 
@@ -244,24 +241,63 @@ class Text2fMRIModel(EncodingModel):
         if array.shape[:2] != (1, config.extractor_LLM_feature_size):
             raise ValueError(f"text features of shape {array.shape} do not fit this head, which reads "
                              f"(1, {config.extractor_LLM_feature_size}, T) from {config.extractor_LLM}")
-        n_rois = config.num_rois
-        indices = np.arange(n_rois) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
-        if indices.size and (indices.min() < 0 or indices.max() >= n_rois):
-            raise UserInputError(f"parcel indices must lie in 0..{n_rois - 1}")
         progress(0.0, "text2fmri: encoding head")
         x = torch.as_tensor(np.ascontiguousarray(array[0].T), dtype=torch.float32, device=self.device_)[None]
         with torch.inference_mode():
-            out = self.head_(x, torch.tensor([index], device=self.device_),
-                             torch.as_tensor(indices, device=self.device_))
-        progress(1.0, "text2fmri: done")
-        n_trs = array.shape[-1]
-        return Prediction(
-            data=out[0].float().cpu().numpy(), times_s=np.arange(n_trs) * config.tr, tr_s=config.tr,
-            space_id=self.card.space_id, indices=indices, model_id=self.card.model_id,
-            subject=str(SUBJECTS[index]), hrf_offset_s=0.0, time_axis="bold",
+            hidden = self.head_.hidden(x, torch.tensor([index], device=self.device_))
+        progress(1.0, "text2fmri: encoder done")
+        n_trs, width = array.shape[-1], config.transformer_dim
+        return HiddenFeatures(
+            data=hidden[0].float().cpu().numpy(), times_s=np.arange(n_trs) * config.tr, tr_s=config.tr,
+            model_id=self.card.model_id, subject=str(SUBJECTS[index]),
+            columns=tuple(f"hidden {i}" for i in range(width)), column_modalities=("text",) * width,
+            hrf_offset_s=0.0, time_axis="bold",
             metadata={"variant": self.variant_id, "language_model": config.extractor_LLM,
                       "num_last_hidden_states": config.extractor_LLM_num_last_hidden_states,
                       "subject_index": index, "device": self.device_, "stimulus": stimulus.source,
-                      "word_timing": stimulus.word_timing,
+                      "word_timing": stimulus.word_timing, "absent_modality": self.absent_modality,
                       "hrf": "no explicit shift: the head learned the haemodynamic lag, rows are BOLD volumes"},
         )
+
+    def readout(self, hidden: HiddenFeatures, subject=1, indices: np.ndarray | None = None,
+                progress: ProgressFn = no_progress) -> Prediction:
+        """The selected parcels of hidden features: the shared linear map plus the subject's bias.
+
+        Parameters
+        ----------
+        hidden : HiddenFeatures
+            From :meth:`transform` for the same subject.
+        subject : int or str
+            As in :meth:`transform`.
+        indices : ndarray of int, optional
+            Parcels to return (all 1000 when None).
+        progress : callable
+            Told when the readout ends.
+
+        Returns
+        -------
+        Prediction
+            ``(T, len(indices))`` on BOLD time, ``times_s = arange(T) * tr``, in ``"schaefer1000"``.
+        """
+        import torch
+
+        index = self.subject_index(subject)
+        if not hasattr(self, "head_"):
+            self.load()
+        self._check_hidden(hidden, self.config_.transformer_dim)
+        if hidden.subject != str(SUBJECTS[index]):
+            raise UserInputError(f"these hidden features were computed for subject {hidden.subject}, and the "
+                                 f"Text2fMRI trunk depends on the subject; transform them for subject "
+                                 f"{SUBJECTS[index]}")
+        n_rois = self.config_.num_rois
+        indices = check_indices(indices, n_rois, "parcel")
+        indices = np.arange(n_rois) if indices is None else indices
+        x = torch.as_tensor(hidden.data, device=self.device_)[None]
+        with torch.inference_mode():
+            out = self.head_.readout(x, torch.tensor([index], device=self.device_),
+                                     torch.as_tensor(indices, device=self.device_))
+        progress(1.0, "text2fmri: done")
+        return Prediction(
+            data=out[0].float().cpu().numpy(), times_s=hidden.times_s, tr_s=hidden.tr_s,
+            space_id=self.card.space_id, indices=indices, model_id=self.card.model_id,
+            subject=hidden.subject, hrf_offset_s=0.0, time_axis="bold", metadata=dict(hidden.metadata))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nforge_app._device import resolve_device
+from nforge_app.checks import check_indices, check_range, check_subject
 from nforge_app.errors import UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
 from nforge_app.models._base import EncodingModel
@@ -32,7 +33,7 @@ from nforge_app.models._tribe_release import (
     window_from_config,
 )
 from nforge_app.stimuli import Stimulus
-from nforge_app.values import ModelCard, Prediction
+from nforge_app.values import HiddenFeatures, ModelCard, Prediction
 
 if TYPE_CHECKING:
     from nforge_app.models._tribe_net import TribeEncoder
@@ -56,6 +57,8 @@ class TribeModel(EncodingModel):
     """
 
     weight_files = ("config.yaml", "best.ckpt")
+    absent_modality = ("a modality the stimulus lacks is zeros after its projector (the projector's bias is not "
+                       "added), as TRIBE v2 was trained with modality dropout")
     accepted_options = {
         "fast": "True: the int8/bfloat16 encoder where the hardware has it; False: float32",
         "token": "Hugging Face token for gated weights",
@@ -77,6 +80,7 @@ class TribeModel(EncodingModel):
         licence="CC-BY-NC-4.0",
         weights=RELEASE_REPO,
         variants=(RELEASE_REPO,),
+        capabilities=frozenset({"attribution", "attention", "attention-rollout", "adaptation", "streaming"}),
         description=(
             "TRIBE v2: a tri-modal transformer from Meta FAIR trained on hundreds of hours of naturalistic fMRI "
             "(movies, podcasts, silent videos). Llama-3.2-3B text, w2v-BERT 2.0 audio and V-JEPA2 video features "
@@ -125,22 +129,70 @@ class TribeModel(EncodingModel):
 
         return {**super().params(), "precision": resolve_precision(self.options.get("fast"), device)}
 
-    def predict(self, features: FeatureSet, stimulus: Stimulus, subject, indices: np.ndarray | None,
-                progress: ProgressFn = no_progress) -> Prediction:
-        """Predict the selected fsaverage5 vertices (all when ``indices`` is None) for one stimulus.
+    def transform(self, features: FeatureSet, stimulus: Stimulus, subject=None,
+                  progress: ProgressFn = no_progress) -> HiddenFeatures:
+        """The encoder's last hidden features (after the final norm), one row per second like the prediction.
 
         Parameters
         ----------
         features : FeatureSet
-            ``{modality: (L, D, T)}`` at the release's feature rate (2 Hz); missing modalities are zeros.
+            ``{modality: (L, D, T)}`` at the release's feature rate (2 Hz); a missing modality is absent
+            (:attr:`absent_modality`).
         stimulus : Stimulus
             The stimulus the features came from (for its duration and metadata).
         subject : str or None
-            ``"average"`` (or None); TRIBE v2 predicts the average subject only.
-        indices : ndarray of int, optional
-            Vertices to predict.
+            ``"average"`` (or None); the trunk does not depend on it.
         progress : callable
-            ``progress(fraction, stage)``.
+            ``progress(fraction, stage)``, once per batch of windows.
+
+        Returns
+        -------
+        HiddenFeatures
+            float32 ``(ceil(duration_s), hidden)``: each 100-s window's pooled 1-Hz steps, stitched end to end.
+        """
+        import torch
+
+        encoder = self._loaded()
+        self._check_subject(subject)
+        window_s, rate_hz = window_from_config(self.config_)
+        if not math.isclose(features.rate_hz, rate_hz):
+            raise UserInputError(f"TRIBE v2 reads features at {rate_hz:g} Hz; got {features.rate_hz:g} Hz")
+        steps = round(window_s * rate_hz)
+        tr_s = window_s / encoder.spec.n_output_timesteps
+        n_windows = max(1, math.ceil(features.n_steps / steps))
+        windows = stack_windows(features.features, n_windows, steps)
+        batch = self._batch_windows()
+        outputs = []
+        for start in range(0, n_windows, batch):
+            progress(start / n_windows, f"TRIBE v2 encoder: windows {start + 1}-{min(start + batch, n_windows)} "
+                                        f"of {n_windows}")
+            chunk = {modality: torch.from_numpy(array[start:start + batch]) for modality, array in windows.items()}
+            outputs.append(encoder.hidden(chunk, pool_outputs=True, fast=self.options.get("fast")).cpu().numpy())
+        n_rows = n_steps(stimulus.duration_s, 1.0 / tr_s)
+        data = stitch_windows(np.concatenate(outputs).transpose(0, 2, 1), n_rows)
+        present = [m for m in encoder.spec.feature_dims if m in features.features]
+        return HiddenFeatures(
+            data=data, times_s=np.arange(n_rows) * tr_s, tr_s=tr_s, model_id=self.card.model_id, subject=None,
+            columns=tuple(f"hidden {i}" for i in range(data.shape[1])), column_modalities=("mixed",) * data.shape[1],
+            hrf_offset_s=HRF_OFFSET_S, time_axis="stimulus",
+            metadata={
+                "model": self.card.name, "licence": self.card.licence, "release": self.release_path_,
+                "variant": self.variant or RELEASE_REPO, "device": str(self.device_),
+                "precision": encoder.precision(self.options.get("fast")), "n_windows": n_windows,
+                "window_s": window_s, "feature_rate_hz": rate_hz, "modalities": present,
+                "zero_modalities": [m for m in encoder.spec.feature_dims if m not in present],
+                "absent_modality": self.absent_modality,
+                "extractor_ids": dict(features.extractor_ids), "word_timing": stimulus.word_timing,
+                "stimulus": stimulus.source, "duration_s": stimulus.duration_s,
+            },
+        )
+
+    def readout(self, hidden: HiddenFeatures, subject=None, indices: np.ndarray | None = None,
+                progress: ProgressFn = no_progress) -> Prediction:
+        """The fused head and predictor (an affine map) on hidden features: the selected fsaverage5 vertices.
+
+        The rows are cut back into the 100-s windows they came from and go through the head in the same
+        batches as in :meth:`transform`, so the prediction is the one the encoder's forward pass gives.
 
         Returns
         -------
@@ -150,43 +202,35 @@ class TribeModel(EncodingModel):
         import torch
 
         encoder = self._loaded()
-        if subject not in (None, "average"):
-            raise UserInputError(f"TRIBE v2 predicts the average subject only; got subject {subject!r}, "
-                                 "accepted: 'average'")
-        window_s, rate_hz = window_from_config(self.config_)
-        if not math.isclose(features.rate_hz, rate_hz):
-            raise UserInputError(f"TRIBE v2 reads features at {rate_hz:g} Hz; got {features.rate_hz:g} Hz")
-        steps = round(window_s * rate_hz)
+        self._check_subject(subject)
+        self._check_hidden(hidden, encoder.spec.hidden)
+        indices = check_indices(indices, encoder.spec.n_outputs, "vertex")
         per_window = encoder.spec.n_output_timesteps
-        tr_s = window_s / per_window
-        n_windows = max(1, math.ceil(features.n_steps / steps))
-        windows = stack_windows(features.features, n_windows, steps)
-        selection = None if indices is None else torch.as_tensor(np.asarray(indices), dtype=torch.long)
-        batch = int(self.options.get("batch_windows", BATCH_WINDOWS))
+        n_rows = len(hidden.data)
+        n_windows = max(1, math.ceil(n_rows / per_window))
+        windows = np.zeros((n_windows * per_window, hidden.data.shape[1]), dtype=np.float32)
+        windows[:n_rows] = hidden.data
+        windows = windows.reshape(n_windows, per_window, -1)
+        selection = None if indices is None else torch.as_tensor(indices)
+        batch = self._batch_windows()
         outputs = []
         for start in range(0, n_windows, batch):
-            progress(start / n_windows, f"TRIBE v2 encoder: windows {start + 1}-{min(start + batch, n_windows)} "
-                                        f"of {n_windows}")
-            chunk = {modality: torch.from_numpy(array[start:start + batch]) for modality, array in windows.items()}
-            outputs.append(encoder(chunk, pool_outputs=True, indices=selection).cpu().numpy())
+            progress(start / n_windows, "TRIBE v2 encoder: head")
+            outputs.append(encoder.readout(torch.from_numpy(windows[start:start + batch]), selection,
+                                           self.options.get("fast")).cpu().numpy())
         progress(1.0, "TRIBE v2 encoder: done")
-        n_rows = n_steps(stimulus.duration_s, 1.0 / tr_s)
-        data = stitch_windows(np.concatenate(outputs), n_rows)
-        indices = np.arange(encoder.spec.n_outputs) if indices is None else np.asarray(indices, dtype=np.int64)
         return Prediction(
-            data=data, times_s=np.arange(n_rows) * tr_s, tr_s=tr_s, space_id=SPACE_ID, indices=indices,
+            data=stitch_windows(np.concatenate(outputs), n_rows), times_s=hidden.times_s, tr_s=hidden.tr_s,
+            space_id=SPACE_ID, indices=np.arange(encoder.spec.n_outputs) if indices is None else indices,
             model_id=self.card.model_id, subject="average", hrf_offset_s=HRF_OFFSET_S, time_axis="stimulus",
-            metadata={
-                "model": self.card.name, "licence": self.card.licence, "release": self.release_path_,
-                "variant": self.variant or RELEASE_REPO, "device": str(self.device_),
-                "precision": encoder.precision(self.options.get("fast")), "n_windows": n_windows,
-                "window_s": window_s, "feature_rate_hz": rate_hz,
-                "modalities": [m for m in encoder.spec.feature_dims if m in features.features],
-                "zero_modalities": [m for m in encoder.spec.feature_dims if m not in features.features],
-                "extractor_ids": dict(features.extractor_ids), "word_timing": stimulus.word_timing,
-                "stimulus": stimulus.source, "duration_s": stimulus.duration_s,
-            },
-        )
+            metadata=dict(hidden.metadata))
+
+    def _check_subject(self, subject) -> None:
+        check_subject(self.card.model_id, subject, self.card.subjects, self.card.default_subject)
+
+    def _batch_windows(self) -> int:
+        return check_range("batch_windows", self.options.get("batch_windows", BATCH_WINDOWS), 1, math.inf,
+                           integer=True)
 
 
 def stack_windows(features: dict[str, np.ndarray], n_windows: int, steps: int) -> dict[str, np.ndarray]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nforge_app.checks import check_in
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.spaces._atlases import CENTROIDS_CSV, atlas_path, read_annot, read_centroids
@@ -297,8 +298,7 @@ def get_space(space_id: str, settings: Settings | None = None) -> OutputSpace:
     UserInputError
         An unknown ``space_id``, or atlas files that are missing or damaged.
     """
-    if space_id not in SPACE_IDS:
-        raise UserInputError(f"unknown output space {space_id!r}; accepted: {', '.join(SPACE_IDS)}")
+    check_in("output space", space_id, SPACE_IDS)
     settings = settings if settings is not None else Settings.from_env()
     return _cached_space(space_id, settings.atlas_dir, settings.cache_dir)
 

@@ -18,7 +18,8 @@ from nforge_app._version import __version__
 from nforge_app.export import load_npz, save_npz
 from nforge_app.models import get_card
 from nforge_app.stimuli import make_example_clip, stimulus_key
-from nforge_app.ui._service import AppService, RunResult
+from nforge_app.ui._inputs import stimulus_of
+from nforge_app.ui._service import NO_FILE_TITLE, AppService, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,8 @@ def run_example(service: AppService, example: Example, progress=None) -> RunResu
     folder = service.settings.cache_dir / "examples"
     inputs = example_inputs(example, folder)
     card = get_card(EXAMPLE_MODEL)
-    stimulus, tr_s = service.stimulus_of(inputs["source"], inputs["media_file"], inputs["transcript_file"],
-                                         inputs["text_file"], inputs["tr_text"], None, card)
+    stimulus, tr_s = stimulus_of(service.ui_dir, inputs["source"], inputs["media_file"], inputs["transcript_file"],
+                                 inputs["text_file"], inputs["tr_text"], None, card)
     # named by the package version too: a new nforge-lite never shows an old example
     cached = folder / f"{example.key}-{stimulus_key(stimulus, tr_s)[:16]}-{__version__}.{EXAMPLE_MODEL}.npz"
     if cached.exists():
@@ -98,7 +99,7 @@ def run_example(service: AppService, example: Example, progress=None) -> RunResu
                                             progress=progress)
         save_npz(prediction, cached)
     path = None if isinstance(stimulus, list) else str(stimulus)
-    return service.keep(prediction, list(example.roi), path, title=Path(path).stem if path else "per-TR-text")
+    return service.keep(prediction, list(example.roi), path, title=Path(path).stem if path else NO_FILE_TITLE)
 
 
 class ExampleResults:

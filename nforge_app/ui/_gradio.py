@@ -16,6 +16,8 @@ import importlib.machinery
 import sys
 from types import ModuleType
 
+MISSING_GRADIO = ('the NForge web app needs gradio, which is not installed: pip install "nforge-app[ui]" '
+                  '(the command line and the Python API work without it)')
 _STUB_WRITER_MODULE = "gradio.component_meta"
 _STUB_WRITER = "create_or_modify_pyi"
 
@@ -61,12 +63,21 @@ def import_gradio() -> ModuleType:
     -------
     module
         The ``gradio`` package.
+
+    Raises
+    ------
+    ImportError
+        When gradio is not installed, saying how to install the web app's extra.
     """
-    if "gradio" in sys.modules:
+    if sys.modules.get("gradio") is not None:
         return sys.modules["gradio"]
     finder = _StubWriterFinder()
     sys.meta_path.insert(0, finder)
     try:
         return importlib.import_module("gradio")
+    except ModuleNotFoundError as error:
+        if error.name != "gradio":
+            raise
+        raise ImportError(MISSING_GRADIO) from None
     finally:
         sys.meta_path.remove(finder)

@@ -1,8 +1,9 @@
-"""What the web page asks for, without gradio: run a prediction through the engine, keep it, export it.
+"""The page's side of the engine, without gradio: predictions kept by id, their viewer payloads and exports.
 
 Every prediction the page shows is saved under ``<cache>/ui/predictions/<id>.npz`` with its viewer payload
-(``<cache>/ui/payloads/<id>-<version>.bin``, see :func:`geometry_recipe`), so that exports need only the id: they work for any visitor, through
-the API, and after a restart. The id is a hash of the prediction itself.
+(``<cache>/ui/payloads/<id>-<version>.bin``, see :func:`geometry_recipe`), so that exports need only the id:
+they work for any visitor, through the API, and after a restart. The id is a hash of the prediction itself.
+What the page's inputs mean is in ``ui/_inputs.py``, what it says in ``ui/_texts.py``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ import hashlib
 import importlib.metadata
 import inspect
 import json
-import os
 import re
-import shutil
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,43 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
-from nforge_app._files import atomic_path, file_sha256
+from nforge_app._files import atomic_path
 from nforge_app.config import Settings
 from nforge_app.engine import Engine
 from nforge_app.errors import UserInputError
-from nforge_app.export import (
-    load_npz,
-    save_gifti,
-    save_metadata_json,
-    save_npz,
-    save_roi_csv,
-    write_gif,
-    write_mp4,
-)
-from nforge_app.models import ModelCard, Prediction, get_card
-from nforge_app.spaces import NETWORKS, get_space, load_fsaverage5
-from nforge_app.stimuli import SUPPORTED_EXTENSIONS, load_stimulus, probe
-from nforge_app.viz import (
-    DEFAULT_VIEWS,
-    SURFACE_VIEWS,
-    VIEWER_COLORMAPS,
-    geometry_payload,
-    get_colormap,
-    glass_brain_frames,
-    prediction_payload,
-    surface_frames,
-    value_stats,
-    viewer_limits,
-)
+from nforge_app.export import export_prediction, load_npz, save_npz
+from nforge_app.models import Prediction, get_card
+from nforge_app.spaces import get_space, load_fsaverage5
+from nforge_app.stimuli import stimulus_sound
+from nforge_app.ui._texts import summary
+from nforge_app.viz import DEFAULT_VIEWS, geometry_payload, get_colormap, picture_title, prediction_payload
 
-SOURCES = ("media", "text file", "per-TR text")
-MEDIA_EXTENSIONS = SUPPORTED_EXTENSIONS["video"] + SUPPORTED_EXTENSIONS["audio"]
-TEXT_EXTENSIONS = SUPPORTED_EXTENSIONS["text"] + SUPPORTED_EXTENSIONS["transcript"]
-TRANSCRIPT_EXTENSIONS = SUPPORTED_EXTENSIONS["transcript"]
-EXPORT_FORMATS = ("npz", "gif", "mp4", "gifti", "csv", "json")
-PICTURES = ("surface", "glass brain")
-COLOR_SCALES = tuple(VIEWER_COLORMAPS)
 FILE_URL_PREFIX = "gradio_api/file="
+NO_FILE_TITLE = "per-TR-text"
 _ID = re.compile(r"^[0-9a-f]{16}$")
 
 
@@ -101,23 +76,6 @@ def geometry_recipe() -> str:
         digest.update(Path(inspect.getsourcefile(inspect.unwrap(maker))).read_bytes() + b"\0")
     digest.update(f"nilearn {importlib.metadata.version('nilearn')}; numpy {np.__version__}".encode())
     return digest.hexdigest()
-
-
-def parse_roi(roi) -> list[str]:
-    """Region entries from the picker: strings, each possibly holding several names separated by commas."""
-    if roi is None:
-        return []
-    entries = [roi] if isinstance(roi, str) else list(roi)
-    return [name.strip() for entry in entries for name in str(entry).split(",") if name.strip()]
-
-
-def roi_choices(card: ModelCard, settings: Settings) -> list[str]:
-    """What the region picker offers for a model: the Yeo-7 networks, then its space's region names."""
-    return list(NETWORKS) + list(get_space(card.space_id, settings).roi_labels)
-
-
-def _stem(path: str | None) -> str:
-    return Path(path).stem if path else "per-TR-text"
 
 
 class AppService:
@@ -172,63 +130,22 @@ class AppService:
                 # named by the payload code's version too, so an upgrade never serves an old layout
                 self.ui_dir / "payloads" / f"{prediction_id}-{geometry_recipe()[:12]}.bin")
 
-    # -- predictions ------------------------------------------------------------------------------
-    def stimulus_of(self, source: str, media_file: str | None, transcript_file: str | None, text_file: str | None,
-                    tr_text: str | None, tr_s: float | None, card: ModelCard) -> tuple[str | list[str], float | None]:
-        """The engine's stimulus argument (a path or per-TR strings) and TR for what the page holds.
-
-        A transcript given with a media file is placed beside (a copy of) it, where the stimulus loader
-        looks for one.
-        """
-        if source not in SOURCES:
-            raise UserInputError(f"unknown input kind {source!r}; accepted: {', '.join(SOURCES)}")
-        if source == "media":
-            if not media_file:
-                raise UserInputError(f"no video or audio file yet: upload one ({' '.join(MEDIA_EXTENSIONS)}) or "
-                                     "pick an example")
-            return (self._with_transcript(media_file, transcript_file) if transcript_file else media_file), None
-        if source == "text file":
-            if not text_file:
-                raise UserInputError(f"no text file yet: upload one ({' '.join(TEXT_EXTENSIONS)}) or pick an example")
-            return text_file, None
-        lines = (tr_text or "").splitlines()
-        if not any(line.strip() for line in lines):
-            raise UserInputError("the text box is empty: write one line of text per TR (an empty line is a TR "
-                                 "without words)")
-        return lines, float(tr_s) if tr_s else card.tr_s
-
-    def _with_transcript(self, media_file: str, transcript_file: str) -> str:
-        """A folder holding the media file and the transcript under the same name; the media file's path."""
-        media, transcript = Path(media_file), Path(transcript_file)
-        if transcript.suffix.lower() not in TRANSCRIPT_EXTENSIONS:
-            raise UserInputError(f"{transcript.name}: a transcript must end in {', '.join(TRANSCRIPT_EXTENSIONS)}")
-        folder = self.ui_dir / "stimuli" / hashlib.sha256(
-            f"{file_sha256(media)}:{file_sha256(transcript)}".encode()).hexdigest()[:16]
-        paired = folder / media.name
-        for source_path, target in ((media, paired), (transcript, folder / (media.stem + transcript.suffix.lower()))):
-            if not target.exists():
-                with atomic_path(target) as tmp:
-                    shutil.copyfile(source_path, tmp)
-        return str(paired)
-
-    def run(self, source: str, media_file: str | None, transcript_file: str | None, text_file: str | None,
-            tr_text: str | None, tr_s: float | None, model: str, subject=None, roi=None,
-            progress: Callable[[float, str], None] | None = None) -> RunResult:
-        """Predict with the engine, keep the prediction and its viewer payload, describe it.
+    # -- predictions ------------------------------------------------------------------------------------
+    def predict(self, stimulus: str | list[str], tr_s: float | None, model: str, subject=None,
+                roi: Sequence[str] = (), progress: Callable[[float, str], None] | None = None) -> RunResult:
+        """Predict with the engine (see ``ui/_inputs.stimulus_of`` for ``stimulus`` and ``tr_s``) and keep it.
 
         Raises
         ------
         UserInputError
-            Anything the user can fix: no input, an empty text box, an unknown region, a bad file, a model
-            whose weights are missing (``ModelUnavailableError``).
+            Anything the user can fix: an unknown region, a bad file, a model whose weights are missing
+            (``ModelUnavailableError``).
         """
-        card = get_card(model)
-        stimulus, tr = self.stimulus_of(source, media_file, transcript_file, text_file, tr_text, tr_s, card)
-        names = parse_roi(roi)
-        prediction = self.engine.predict(stimulus, model, subject=subject or None, roi=names or None, tr_s=tr,
+        prediction = self.engine.predict(stimulus, model, subject=subject or None, roi=list(roi) or None, tr_s=tr_s,
                                          progress=progress)
         stimulus_path = None if isinstance(stimulus, list) else str(stimulus)
-        return self.keep(prediction, names, stimulus_path, title=_stem(stimulus_path))
+        return self.keep(prediction, roi, stimulus_path, title=Path(stimulus_path).stem if stimulus_path
+                         else NO_FILE_TITLE)
 
     def keep(self, prediction: Prediction, roi: Sequence[str], stimulus_path: str | None, title: str) -> RunResult:
         """Save a prediction under its id (once) and build what the page shows for it."""
@@ -252,26 +169,7 @@ class AppService:
         heading = f"{title} · {card.model_id}" + (" (baseline, not trained on fMRI)" if card.baseline else "")
         viewer_value = json.dumps({"geometry": self.geometry_url(), "payload": file_url(payload_path),
                                    "title": heading, "prediction_id": prediction_id})
-        return RunResult(prediction_id, viewer_value, self.summary(prediction, card, roi), prediction)
-
-    @staticmethod
-    def summary(prediction: Prediction, card: ModelCard, roi: Sequence[str]) -> str:
-        """A few Markdown lines: what was predicted, on which axis, with which caveats."""
-        n_steps, n_outputs = prediction.data.shape
-        unit = "vertices" if prediction.space_id == "fsaverage5" else "parcels"
-        selection = ", ".join(f"`{name}`" for name in roi) if roi else "whole brain"
-        lines = [f"**{card.name}** (`{card.model_id}`), subject `{prediction.subject}`: {n_steps} time steps × "
-                 f"{n_outputs:,} {unit} of {prediction.space_id} ({selection}).",
-                 f"Time axis: {prediction.time_label}; TR {prediction.tr_s:g} s."]
-        if card.baseline:
-            lines.append("⚠️ This is a **baseline, not trained on fMRI**: stimulus features painted on the regions "
-                         "known to respond to them. Use it to learn the tool, not as a brain model.")
-        stimulus = prediction.metadata.get("stimulus")
-        if isinstance(stimulus, dict):
-            notes = [note for note in stimulus.get("notes", []) if note]
-            if notes:
-                lines.append("Notes: " + "; ".join(notes) + ".")
-        return "\n\n".join(lines)
+        return RunResult(prediction_id, viewer_value, summary(prediction, card, roi), prediction)
 
     def load(self, prediction_id: str) -> tuple[Prediction, dict]:
         """A kept prediction and its sidecar facts (stimulus path, regions asked for, title)."""
@@ -281,113 +179,36 @@ class AppService:
         facts = json.loads(sidecar_path.read_text()) if sidecar_path.exists() else {}
         return load_npz(npz_path), facts
 
-    # -- exports ----------------------------------------------------------------------------------
+    # -- exports ----------------------------------------------------------------------------------------
     def export(self, prediction_id: str, formats: Sequence[str], picture: str = "surface", surface: str = "inflated",
                views: Sequence[str] = DEFAULT_VIEWS, color_scale: str = "symmetric", threshold_pct: float = 20.0,
                size_px: int = 400) -> tuple[list[Path], list[str]]:
-        """Write the chosen formats of a kept prediction.
+        """Write the chosen formats of a kept prediction (:func:`nforge_app.export.export_prediction`).
 
         Parameters
         ----------
         prediction_id : str
-            As returned by :meth:`run`.
+            As returned by :meth:`predict`.
         formats : sequence of str
-            Any of :data:`EXPORT_FORMATS`.
-        picture : str
-            What GIF and MP4 frames show: ``"surface"`` (any model) or ``"glass brain"`` (parcel models).
-        surface, views :
-            Surface and views of the surface pictures (see ``nforge_app.viz.surface``).
-        color_scale : str
-            ``"symmetric"`` (around 0) or ``"one-sided"`` (positive values), as in the viewer.
-        threshold_pct : float
-            Values below this percentage of the robust maximum show the anatomy, as in the viewer.
-        size_px : int
-            Size of each view in the pictures.
+            Any of ``EXPORT_FORMATS``.
+        picture, surface, views, color_scale, threshold_pct, size_px :
+            What the GIF and MP4 frames show (``views`` are used for surface pictures; a glass brain shows
+            its four views). The MP4 carries the stimulus' sound.
 
         Returns
         -------
         (files, notes)
-            The files written, and a sentence for each format that could not be written.
+            The files written (under ``<cache>/ui/exports/<id>/``), and a sentence for each format that
+            could not be written or needs a word.
         """
-        formats = list(dict.fromkeys(formats or ()))
-        unknown = [f for f in formats if f not in EXPORT_FORMATS]
-        if unknown or not formats:
-            raise UserInputError(f"choose export formats among {', '.join(EXPORT_FORMATS)}"
-                                 + (f"; unknown: {', '.join(map(str, unknown))}" if unknown else ""))
         prediction, facts = self.load(prediction_id)
         folder = self.ui_dir / "exports" / prediction_id
-        base = folder / f"{facts.get('title') or _stem(None)}.{prediction.model_id}"
-        files: list[Path] = []
-        notes: list[str] = []
-        frames = None
-        for fmt in formats:
-            try:
-                if fmt == "npz":
-                    files.append(Path(save_npz(prediction, base.with_name(base.name + ".npz"))))
-                elif fmt in ("gif", "mp4"):
-                    if frames is None:
-                        frames = self.frames(prediction, facts, picture, surface, views, color_scale, threshold_pct,
-                                             size_px)
-                    if fmt == "gif":
-                        files.append(write_gif(frames, base.with_name(base.name + ".gif"), prediction.tr_s))
-                    else:
-                        audio, fps, note = self._sound_of(facts.get("stimulus_path"), folder)
-                        files.append(write_mp4(frames, base.with_name(base.name + ".mp4"), prediction.tr_s,
-                                               audio_path=audio, fps=fps))
-                        if note:
-                            notes.append(note)
-                elif fmt == "gifti":
-                    files.extend(save_gifti(prediction, base, settings=self.settings))
-                elif fmt == "csv":
-                    files.append(save_roi_csv(prediction, base.with_name(base.name + ".roi_means.csv"),
-                                              names=facts.get("roi") or None, settings=self.settings))
-                else:
-                    files.append(save_metadata_json(prediction, base.with_name(base.name + ".json"),
-                                                    extra={"roi_asked": facts.get("roi") or []}))
-            except UserInputError as error:
-                if len(formats) == 1:
-                    raise
-                notes.append(f"{fmt}: {error}")
-        return files, notes
-
-    def frames(self, prediction: Prediction, facts: dict, picture: str, surface: str, views: Sequence[str],
-               color_scale: str, threshold_pct: float, size_px: int) -> list:
-        """The pictures of every time step, coloured as the viewer colours them."""
-        if picture not in PICTURES:
-            raise UserInputError(f"unknown picture {picture!r}; accepted: {', '.join(PICTURES)}")
-        space = get_space(prediction.space_id, self.settings)
-        if picture == "surface":
-            full = space.to_surface(prediction.data, prediction.indices)
-        else:  # parcels at their centroids, or surface vertices where they lie
-            full = np.full((len(prediction.data), space.n_outputs), np.nan, dtype=np.float32)
-            full[:, prediction.indices] = prediction.data
-        if not np.isfinite(full).any():
-            raise UserInputError("the prediction holds no finite value to draw")
-        vmin, vmax, threshold = viewer_limits(value_stats(full), color_scale, float(threshold_pct))
-        card = get_card(prediction.model_id)
-        title = f"{facts.get('title') or 'prediction'} · {card.model_id}" + (" (baseline)" if card.baseline else "")
-        common = dict(times_s=prediction.times_s, cmap=VIEWER_COLORMAPS[color_scale], title=title,
-                      size_px=int(size_px), vmin=vmin, vmax=vmax, threshold=threshold or None)
-        if picture == "surface":
-            unknown = [v for v in views if v not in SURFACE_VIEWS]
-            if unknown or not views:
-                raise UserInputError(f"choose views among {', '.join(SURFACE_VIEWS)}"
-                                     + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
-            return surface_frames(full, views=tuple(views), surface=surface, **common)
-        return glass_brain_frames(full, **common)
-
-    def _sound_of(self, stimulus_path: str | None, folder: Path) -> tuple[Path | None, float | None, str | None]:
-        """The sound to mux into an MP4 and the video's frame rate, from the stimulus file."""
-        if not stimulus_path:
-            return None, None, "mp4: per-TR text has no sound; the video is silent"
-        if not os.path.exists(stimulus_path):
-            return None, None, "mp4: the stimulus file is no longer on the server; the video is silent"
-        silent = "mp4: the stimulus has no sound; the video is silent"
-        suffix = Path(stimulus_path).suffix.lower()
-        if suffix in SUPPORTED_EXTENSIONS["video"] + SUPPORTED_EXTENSIONS["audio"]:  # its own sound, muxed as is
-            info = probe(Path(stimulus_path))
-            return (Path(stimulus_path), info.fps, None) if info.has_audio else (None, info.fps, silent)
-        stimulus = load_stimulus(stimulus_path, self.settings)  # text: its speech is made again (espeak-ng)
-        if stimulus.audio is None:
-            return None, None, silent
-        return stimulus.audio.write_wav(folder / "speech.wav"), None, None
+        title = facts.get("title") or NO_FILE_TITLE
+        sound = {}
+        if "mp4" in (formats or ()):
+            sound = stimulus_sound(facts.get("stimulus_path"), folder, self.settings)._asdict()
+        return export_prediction(prediction, formats, folder / f"{title}.{prediction.model_id}", picture=picture,
+                                 views=views if picture == "surface" else None, surface=surface,
+                                 color_scale=color_scale, threshold_pct=threshold_pct, size_px=size_px,
+                                 title=picture_title(prediction, title), roi=facts.get("roi") or None,
+                                 settings=self.settings, **sound)

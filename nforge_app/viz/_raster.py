@@ -34,6 +34,19 @@ class Camera:
     def toward_viewer(self) -> np.ndarray:
         return -np.array(self.forward, dtype=np.float64)
 
+    def side_letters(self) -> tuple[str, str, str, str]:
+        """Which way each side of the image faces, as L/R (x) and A/P (y) letters: (left, right, top, bottom).
+
+        Sides along the vertical axis (superior / inferior) get ``""``: the labels say left from right and
+        front from back, which a picture of a brain cannot show by itself.
+        """
+        def letter(direction) -> str:
+            axis = int(np.argmax(np.abs(direction)))
+            return {0: "RL", 1: "AP"}.get(axis, "  ")[0 if direction[axis] > 0 else 1].strip()
+
+        right, up = np.array(self.right), np.array(self.up)
+        return letter(-right), letter(right), letter(up), letter(-up)
+
 
 _X, _Y, _Z = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
 

@@ -20,6 +20,7 @@ import struct
 
 import numpy as np
 
+from nforge_app.checks import check_in, check_range
 from nforge_app.errors import UserInputError
 from nforge_app.spaces import SURFACES, OutputSpace, SurfaceMesh
 from nforge_app.values import Prediction
@@ -137,11 +138,8 @@ def viewer_limits(stats: dict, color_scale: str, threshold_pct: float) -> tuple[
     -------
     (vmin, vmax, threshold) : tuple of float
     """
-    if color_scale not in VIEWER_COLORMAPS:
-        raise UserInputError(f"unknown colour scale {color_scale!r}; accepted: {', '.join(VIEWER_COLORMAPS)}")
-    if not 0 <= threshold_pct <= 100:
-        raise UserInputError(f"the threshold is a percentage between 0 and 100, got {threshold_pct}")
-    fraction = threshold_pct / 100
+    check_in("colour scale", color_scale, tuple(VIEWER_COLORMAPS))
+    fraction = check_range("threshold (% of the robust maximum)", threshold_pct, 0, 100) / 100
     if color_scale == "symmetric":
         bound = stats["abs_p99"] if stats["abs_p99"] > 0 else max(abs(stats["min"]), abs(stats["max"]), 1e-9)
         return -bound, bound, fraction * bound

@@ -6,7 +6,8 @@ enough for a glass brain, whose outline only has to place the discs.
 
 Letters name the views as nilearn's ``display_mode`` does: ``x`` sagittal (both hemispheres, seen from the
 right), ``l`` / ``r`` one hemisphere seen from its own side, ``y`` coronal (seen from behind, left on the
-left), ``z`` axial (seen from above, left on the left). Discs nearer the viewer paint over farther ones.
+left), ``z`` axial (seen from above, left on the left). Discs nearer the viewer paint over farther ones. Each view
+has its name above it and letters in its margins saying where left, right, anterior and posterior are.
 
 Everything that depends only on the views and the size (outline, disc pixels, depth order) is computed once
 and cached, so a frame is a colour look-up and a few array gathers.
@@ -20,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from nforge_app.checks import check_all_in
 from nforge_app.errors import UserInputError
 from nforge_app.spaces import get_space, load_fsaverage5
-from nforge_app.viz._canvas import Canvas, Sheet, TileLabel, check_size, font_size_for, frame_labels, pack_rgb
+from nforge_app.viz._canvas import Grid, Painter, Tile, check_size, frame_times, frames_data, pack_rgb
 from nforge_app.viz._colors import DIVERGING_DEFAULT, Colormap, color_limits, get_colormap
 from nforge_app.viz._raster import (
     FROM_ABOVE,
@@ -37,13 +39,13 @@ from nforge_app.viz._raster import (
 )
 
 VIEW_LETTERS = "xlryz"
-# camera, hemisphere shown ("lh", "rh" or None for both), side labels
-_VIEWS: dict[str, tuple[Camera, str | None, tuple[str, str]]] = {
-    "x": (FROM_RIGHT, None, ("", "")),
-    "l": (FROM_LEFT, "lh", ("L", "")),
-    "r": (FROM_RIGHT, "rh", ("R", "")),
-    "y": (FROM_BEHIND, None, ("L", "R")),
-    "z": (FROM_ABOVE, None, ("L", "R")),
+# camera, hemisphere shown ("lh", "rh" or None for both), caption
+_VIEWS: dict[str, tuple[Camera, str | None, str]] = {
+    "x": (FROM_RIGHT, None, "sagittal"),
+    "l": (FROM_LEFT, "lh", "left hemisphere"),
+    "r": (FROM_RIGHT, "rh", "right hemisphere"),
+    "y": (FROM_BEHIND, None, "coronal"),
+    "z": (FROM_ABOVE, None, "axial"),
 }
 _FILL = np.array((232, 232, 234), dtype=np.float32)
 _FILL_ALPHA = 0.55
@@ -66,11 +68,13 @@ class _Stack:
     first: np.ndarray  # (P,) index of each pixel's first (nearest) entry
 
 
-def _check_views(views: str) -> str:
-    if not isinstance(views, str) or not views or set(views) - set(VIEW_LETTERS) or len(set(views)) != len(views):
-        raise UserInputError(f"views must be a string of distinct letters from {VIEW_LETTERS!r} (x sagittal, l/r "
-                             f"left/right hemisphere, y coronal, z axial), e.g. 'lyrz' or 'z', got {views!r}")
-    return views
+def check_glass_views(views) -> str:
+    """Glass brain views as a string of distinct letters from :data:`VIEW_LETTERS` (``"lyrz"``; a sequence of
+    letters is joined, a repeated letter kept once); else ``UserInputError`` listing them."""
+    letters = list(views) if isinstance(views, str) else [str(v) for v in views] if isinstance(views, list | tuple) \
+        else [str(views)]
+    return "".join(check_all_in("glass brain views (x sagittal, l/r left/right hemisphere, y coronal, z axial)",
+                                letters, tuple(VIEW_LETTERS)))
 
 
 @functools.lru_cache(maxsize=1)
@@ -105,19 +109,12 @@ def _outline(letter: str, size_px: int) -> tuple[Frame2D, np.ndarray]:
     return frame, tile.round().astype(np.uint8)
 
 
-def _tile_labels(letter: str, shape: tuple[int, int], font_px: int) -> list[TileLabel]:
-    left, right = _VIEWS[letter][2]
-    pad = font_px // 2
-    return [TileLabel(text, (x, pad), anchor) for text, x, anchor in
-            ((left, pad, "la"), (right, shape[1] - pad, "ra")) if text]
-
-
 def _starts(sorted_ids: np.ndarray) -> np.ndarray:
     """True where a run of equal values begins in a sorted array."""
     return np.diff(sorted_ids, prepend=sorted_ids[:1] - 1) != 0
 
 
-def _disc_stack(sheet: Sheet, tile: int, frame: Frame2D, letter: str, coords: np.ndarray, radius_mm: float) -> _Stack:
+def _disc_stack(grid: Grid, tile: int, frame: Frame2D, letter: str, coords: np.ndarray, radius_mm: float) -> _Stack:
     camera, hemi, _ = _VIEWS[letter]
     shown = np.flatnonzero({None: np.ones(len(coords), bool), "lh": coords[:, 0] < 0, "rh": coords[:, 0] >= 0}[hemi])
     uv, depth = camera.project(coords[shown])
@@ -138,26 +135,25 @@ def _disc_stack(sheet: Sheet, tile: int, frame: Frame2D, letter: str, coords: np
     starts = _starts(pixel)
     first, group = np.flatnonzero(starts), np.cumsum(starts) - 1
     codes = disc + len(coords) * rim
-    return _Stack(sheet.flat_indices(tile, pixel[first]), group.astype(np.int32), disc.astype(np.int32),
+    return _Stack(grid.flat_indices(tile, pixel[first]), group.astype(np.int32), disc.astype(np.int32),
                   codes.astype(np.int32), first)
 
 
 @dataclass(frozen=True, eq=False)
 class _GlassLayout:
-    sheet: Sheet
+    grid: Grid
     tiles: list[np.ndarray]
-    labels: list[list[TileLabel]]
-    stack: _Stack
+    stack: _Stack  # its pixels are grid flat indices
     n_points: int
 
 
 @functools.lru_cache(maxsize=8)
-def _layout(views: str, size_px: int, header: bool, coords_bytes: bytes, radius_mm: float) -> _GlassLayout:
+def _layout(views: str, size_px: int, coords_bytes: bytes, radius_mm: float) -> _GlassLayout:
     coords = np.frombuffer(coords_bytes, dtype=np.float64).reshape(-1, 3)
     outlines = [_outline(letter, size_px) for letter in views]
-    font_px = font_size_for(size_px)
-    sheet = Sheet([frame.shape for frame, _ in outlines], ncols=len(views), font_px=font_px, header=header)
-    stacks = [_disc_stack(sheet, i, frame, letter, coords, radius_mm)
+    grid = Grid([Tile(frame.shape, _VIEWS[letter][2], _VIEWS[letter][0].side_letters())
+                 for letter, (frame, _) in zip(views, outlines, strict=True)], len(views), size_px)
+    stacks = [_disc_stack(grid, i, frame, letter, coords, radius_mm)
               for i, (letter, (frame, _)) in enumerate(zip(views, outlines, strict=True))]
     pixel_offsets = np.cumsum([0] + [len(s.pixels) for s in stacks[:-1]])
     entry_offsets = np.cumsum([0] + [len(s.discs) for s in stacks[:-1]])
@@ -168,42 +164,39 @@ def _layout(views: str, size_px: int, header: bool, coords_bytes: bytes, radius_
         codes=np.concatenate([s.codes for s in stacks]),
         first=np.concatenate([s.first + offset for s, offset in zip(stacks, entry_offsets, strict=True)]),
     )
-    labels = [_tile_labels(letter, frame.shape, font_px) for letter, (frame, _) in zip(views, outlines, strict=True)]
-    return _GlassLayout(sheet, [tile for _, tile in outlines], labels, stack, len(coords))
+    return _GlassLayout(grid, [tile for _, tile in outlines], stack, len(coords))
 
 
-class _GlassPainter:
+class _GlassPainter(Painter):
     """Draws values of one layout with fixed colour limits; ``frame(values)`` gives one image."""
 
     def __init__(self, layout: _GlassLayout, cmap: Colormap, vmin: float, vmax: float, threshold: float | None,
-                 title: str | None) -> None:
-        sheet = layout.sheet
-        template = sheet.template(layout.tiles, layout.labels, cmap, vmin, vmax, title)
-        self.layout, self.cmap, self.vmin, self.vmax, self.threshold = layout, cmap, vmin, vmax, threshold
-        self.canvas = Canvas(template, layout.stack.pixels, sheet)
+                 sheet_text: dict) -> None:
+        super().__init__(layout.grid, layout.tiles, layout.stack.pixels, cmap, vmin, vmax, threshold, sheet_text)
+        self.layout = layout
         self.glass = self.canvas.under_pixels()
         self.first_codes = layout.stack.codes[layout.stack.first]
 
-    def frame(self, values: np.ndarray, time_label: str | None = None) -> Image.Image:
+    def colors(self, values: np.ndarray) -> np.ndarray:
         stack = self.layout.stack
         visible = self.cmap.drawn(values, self.threshold)
         # Packed colours of the discs, then of their darker rims.
         rgb = self.cmap.colors(values, self.vmin, self.vmax)
         palette = pack_rgb(np.concatenate([rgb, (rgb * _RIM_SHADE).astype(np.uint8)]))
         if visible.all():
-            return self.canvas.render(palette[self.first_codes], time_label)
+            return palette[self.first_codes]
         # Hidden discs (NaN, under the threshold) let the nearest visible disc behind them show, or the glass.
         drawn = np.flatnonzero(visible[stack.discs])
         group = stack.group[drawn]
         nearest = _starts(group)
         colors = self.glass.copy()
         colors[group[nearest]] = palette[stack.codes[drawn[nearest]]]
-        return self.canvas.render(colors, time_label)
+        return colors
 
 
 def _prepare(values: np.ndarray, views: str, coords_mni, radius_mm: float | None,
              size_px: int) -> tuple[str, np.ndarray, float]:
-    views = _check_views(views)
+    views = check_glass_views(views)
     n_points = values.shape[-1]
     if coords_mni is None:
         coords_mni = _default_coords(n_points)
@@ -229,7 +222,8 @@ def _default_coords(n_points: int) -> np.ndarray:
 
 def plot_glass_brain(values, *, views: str = "lyrz", vmin: float | None = None, vmax: float | None = None,
                      cmap: str = DIVERGING_DEFAULT, size_px: int = 480, threshold: float | None = None,
-                     title: str | None = None, coords_mni=None, radius_mm: float | None = None) -> Image.Image:
+                     title: str | None = None, coords_mni=None, radius_mm: float | None = None,
+                     unit: str | None = None) -> Image.Image:
     """Draw one value per parcel as discs on a glass brain.
 
     Parameters
@@ -254,6 +248,8 @@ def plot_glass_brain(values, *, views: str = "lyrz", vmin: float | None = None, 
         MNI positions (mm) of the points, when they are not the Schaefer-1000 parcels or fsaverage5 vertices.
     radius_mm : float, optional
         Disc radius (3.5 mm for up to 2000 points, 1.6 mm above).
+    unit : str, optional
+        What the values are, written along the colour bar.
 
     Returns
     -------
@@ -263,23 +259,24 @@ def plot_glass_brain(values, *, views: str = "lyrz", vmin: float | None = None, 
     values = np.asarray(values, dtype=np.float32)
     if values.ndim != 1:
         raise UserInputError(f"values must be one value per point (1-D), got shape {values.shape}")
-    return _painter(values, views, vmin, vmax, cmap, size_px, threshold, title, coords_mni, radius_mm,
-                    header=title is not None).frame(values)
+    return _painter(values, views, vmin, vmax, cmap, size_px, threshold, coords_mni, radius_mm,
+                    {"title": title, "unit": unit, "header": title is not None}).frame(values)
 
 
-def glass_brain_frames(data, *, times_s=None, views: str = "lyrz", vmin: float | None = None,
-                       vmax: float | None = None, cmap: str = DIVERGING_DEFAULT, size_px: int = 480,
-                       threshold: float | None = None, title: str | None = None, coords_mni=None,
-                       radius_mm: float | None = None) -> list[Image.Image]:
+def glass_brain_frames(data, *, times_s=None, time_label: str | None = None, views: str = "lyrz",
+                       vmin: float | None = None, vmax: float | None = None, cmap: str = DIVERGING_DEFAULT,
+                       size_px: int = 480, threshold: float | None = None, title: str | None = None,
+                       coords_mni=None, radius_mm: float | None = None, unit: str | None = None) -> list[Image.Image]:
     """One glass brain per time step, all with the same colour limits and colour bar.
 
     Parameters
     ----------
     data : array-like (T, N)
         One row per time step (see ``values`` of :func:`plot_glass_brain`).
-    times_s : array-like (T,), optional
-        Time of each row, written on each frame as ``"t = 12.0 s"`` (``"frame k / T"`` when omitted).
-    views, vmin, vmax, cmap, size_px, threshold, title, coords_mni, radius_mm :
+    times_s, time_label : optional
+        The time of each row and what the times are: on each frame and on a time axis below the views, as
+        in :func:`nforge_app.viz.surface_frames`.
+    views, vmin, vmax, cmap, size_px, threshold, title, coords_mni, radius_mm, unit :
         As in :func:`plot_glass_brain`; the default limits come from the whole run (never per frame).
 
     Returns
@@ -287,18 +284,16 @@ def glass_brain_frames(data, *, times_s=None, views: str = "lyrz", vmin: float |
     list of PIL.Image.Image
         RGB frames of equal size.
     """
-    data = np.asarray(data, dtype=np.float32)
-    if data.ndim != 2 or data.shape[0] == 0:
-        raise UserInputError(f"data must be (time, points) with at least one row, got shape {data.shape}")
-    labels = frame_labels(times_s, len(data))
-    painter = _painter(data, views, vmin, vmax, cmap, size_px, threshold, title, coords_mni, radius_mm, header=True)
-    return [painter.frame(row, label) for row, label in zip(data, labels, strict=True)]
+    data = frames_data(data, "points")
+    times = frame_times(times_s, len(data), time_label)
+    return _painter(data, views, vmin, vmax, cmap, size_px, threshold, coords_mni, radius_mm,
+                    {"title": title, "unit": unit, "times": times}).frames(data)
 
 
-def _painter(data: np.ndarray, views, vmin, vmax, cmap, size_px, threshold, title, coords_mni, radius_mm,
-             header: bool) -> _GlassPainter:
+def _painter(data: np.ndarray, views, vmin, vmax, cmap, size_px, threshold, coords_mni, radius_mm,
+             sheet_text: dict) -> _GlassPainter:
     views, coords, radius_mm = _prepare(data, views, coords_mni, radius_mm, size_px)
     colormap = get_colormap(cmap)
     low, high = color_limits(data, colormap, vmin, vmax)
-    layout = _layout(views, int(size_px), header, coords.tobytes(), radius_mm)
-    return _GlassPainter(layout, colormap, low, high, threshold, title)
+    layout = _layout(views, check_size(size_px), coords.tobytes(), radius_mm)
+    return _GlassPainter(layout, colormap, low, high, threshold, sheet_text)

@@ -7,7 +7,8 @@ Pixels whose value is NaN or under the threshold show the sulcal grey (sulci dar
 
 Views: ``lateral_left`` (front on the left), ``medial_left``, ``lateral_right`` (front on the right),
 ``medial_right``, ``dorsal`` (from above, front up, left on the left) and ``ventral`` (from below, front up,
-so left on the right; labelled).
+so left on the right); ``lateral`` and ``medial`` name both hemispheres' views. Each view has its name above
+it and letters in its margins saying where left, right, anterior and posterior are.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from nforge_app.checks import check_all_in, check_in
 from nforge_app.errors import UserInputError
 from nforge_app.spaces import SURFACES, get_space, load_fsaverage5
-from nforge_app.viz._canvas import Canvas, Sheet, TileLabel, check_size, font_size_for, frame_labels, pack_rgb
+from nforge_app.viz._canvas import Grid, Painter, Tile, check_size, frame_times, frames_data, pack_rgb
 from nforge_app.viz._colors import DIVERGING_DEFAULT, Colormap, color_limits, get_colormap
 from nforge_app.viz._raster import (
     FROM_ABOVE,
@@ -33,15 +35,16 @@ from nforge_app.viz._raster import (
     vertex_normals,
 )
 
-# view: camera, hemisphere ("lh", "rh" or None for both), side labels (left, right of the image)
-SURFACE_VIEWS: dict[str, tuple[Camera, str | None, tuple[str, str]]] = {
-    "lateral_left": (FROM_LEFT, "lh", ("", "")),
-    "medial_left": (FROM_RIGHT, "lh", ("", "")),
-    "lateral_right": (FROM_RIGHT, "rh", ("", "")),
-    "medial_right": (FROM_LEFT, "rh", ("", "")),
-    "dorsal": (FROM_ABOVE, None, ("L", "R")),
-    "ventral": (FROM_BELOW, None, ("R", "L")),
+# view: camera, hemisphere ("lh", "rh" or None for both)
+SURFACE_VIEWS: dict[str, tuple[Camera, str | None]] = {
+    "lateral_left": (FROM_LEFT, "lh"),
+    "medial_left": (FROM_RIGHT, "lh"),
+    "lateral_right": (FROM_RIGHT, "rh"),
+    "medial_right": (FROM_LEFT, "rh"),
+    "dorsal": (FROM_ABOVE, None),
+    "ventral": (FROM_BELOW, None),
 }
+VIEW_GROUPS = {"lateral": ("lateral_left", "lateral_right"), "medial": ("medial_left", "medial_right")}
 DEFAULT_VIEWS = ("lateral_left", "lateral_right", "medial_left", "medial_right")
 _N_VERTICES = 20484
 _N_PARCELS = 1000
@@ -61,8 +64,7 @@ class _ViewRaster:
 
 
 def _mesh(surface: str):
-    if surface not in SURFACES:
-        raise UserInputError(f"unknown surface {surface!r}; accepted: {', '.join(SURFACES)}")
+    check_in("surface", surface, SURFACES)
     return load_fsaverage5()
 
 
@@ -70,7 +72,7 @@ def _mesh(surface: str):
 def _view_raster(surface: str, view: str, size_px: int) -> _ViewRaster:
     mesh = _mesh(surface)
     coords, faces = (np.asarray(a) for a in mesh.surfaces[surface])
-    camera, hemi, _ = SURFACE_VIEWS[view]
+    camera, hemi = SURFACE_VIEWS[view]
     if hemi is not None:
         in_lh = faces[:, 0] < mesh.n_lh
         faces = faces[in_lh if hemi == "lh" else ~in_lh]
@@ -94,36 +96,28 @@ def _view_raster(surface: str, view: str, size_px: int) -> _ViewRaster:
     return _ViewRaster(tile, raster.pixels, vertices, weights, light)
 
 
-def _check_views(views) -> tuple[str, ...]:
-    views = (views,) if isinstance(views, str) else tuple(views)
-    bad = [v for v in views if v not in SURFACE_VIEWS]
-    if not views or bad or len(set(views)) != len(views):
-        raise UserInputError(f"views must be distinct names from {', '.join(SURFACE_VIEWS)}; got {views!r}")
-    return views
+def check_views(views) -> tuple[str, ...]:
+    """Surface view names, with ``lateral`` and ``medial`` standing for both hemispheres' views (in order,
+    each once); else ``UserInputError`` listing the names."""
+    views = (views,) if isinstance(views, str) else tuple(views or ())
+    views = check_all_in("surface views", views, tuple(SURFACE_VIEWS) + tuple(VIEW_GROUPS))
+    return tuple(dict.fromkeys(name for view in views for name in VIEW_GROUPS.get(view, (view,))))
 
 
-def _tile_labels(view: str, shape: tuple[int, int], font_px: int) -> list[TileLabel]:
-    left, right = SURFACE_VIEWS[view][2]
-    pad = font_px // 2
-    labels = [TileLabel(view.replace("_", " "), (pad, pad), "la")]
-    labels += [TileLabel(text, (x, shape[0] - pad), anchor) for text, x, anchor in
-               ((left, pad, "ld"), (right, shape[1] - pad, "rd")) if text]
-    return labels
+def _tile(view: str, raster: _ViewRaster) -> Tile:
+    return Tile(raster.tile.shape[:2], view.replace("_", " "), SURFACE_VIEWS[view][0].side_letters())
 
 
-class _SurfacePainter:
+class _SurfacePainter(Painter):
     """Draws values with fixed views and colour limits; ``frame(values)`` gives one image."""
 
     def __init__(self, surface: str, views: tuple[str, ...], size_px: int, cmap: Colormap, vmin: float,
-                 vmax: float, threshold: float | None, title: str | None, header: bool) -> None:
+                 vmax: float, threshold: float | None, sheet_text: dict) -> None:
         rasters = [_view_raster(surface, view, size_px) for view in views]
-        font_px = font_size_for(size_px)
         ncols = 2 if len(views) in (2, 4) else min(len(views), 3)
-        sheet = Sheet([r.tile.shape[:2] for r in rasters], ncols=ncols, font_px=font_px, header=header)
-        labels = [_tile_labels(v, r.tile.shape, font_px) for v, r in zip(views, rasters, strict=True)]
-        template = sheet.template([r.tile for r in rasters], labels, cmap, vmin, vmax, title)
-        pixels = np.concatenate([sheet.flat_indices(i, r.pixels) for i, r in enumerate(rasters)])
-        self.canvas = Canvas(template, pixels, sheet)
+        grid = Grid([_tile(v, r) for v, r in zip(views, rasters, strict=True)], ncols, size_px)
+        pixels = np.concatenate([grid.flat_indices(i, r.pixels) for i, r in enumerate(rasters)])
+        super().__init__(grid, [r.tile for r in rasters], pixels, cmap, vmin, vmax, threshold, sheet_text)
         self.background = self.canvas.under_pixels()
         self.vertices = [np.concatenate([r.vertices[:, k] for r in rasters]) for k in range(3)]
         self.weights = [np.concatenate([r.weights[:, k] for r in rasters]) for k in range(3)]
@@ -132,18 +126,15 @@ class _SurfacePainter:
         lit = cmap.lut[None].astype(np.float32) * (_DATA_DARKEST + (1 - _DATA_DARKEST) * levels)
         self.table = pack_rgb(np.round(lit).astype(np.uint8)).ravel()
         self.level_rows = np.concatenate([r.light for r in rasters]).astype(np.int32) * 256
-        self.cmap, self.vmin, self.vmax, self.threshold = cmap, vmin, vmax, threshold
 
-    def frame(self, values: np.ndarray, time_label: str | None = None) -> Image.Image:
+    def colors(self, values: np.ndarray) -> np.ndarray:
         (i0, i1, i2), (w0, w1, w2) = self.vertices, self.weights
         at_pixel = values[i0] * w0
         at_pixel += values[i1] * w1
         at_pixel += values[i2] * w2
         colors = self.table[self.level_rows + self.cmap.indices(at_pixel, self.vmin, self.vmax)]
         shown = self.cmap.drawn(at_pixel, self.threshold)
-        if not shown.all():
-            colors = np.where(shown, colors, self.background)
-        return self.canvas.render(colors, time_label)
+        return colors if shown.all() else np.where(shown, colors, self.background)
 
 
 def _on_vertices(data: np.ndarray) -> np.ndarray:
@@ -156,18 +147,17 @@ def _on_vertices(data: np.ndarray) -> np.ndarray:
     return data
 
 
-def _painter(data, views, surface, size_px, vmin, vmax, cmap, threshold, title, header) -> _SurfacePainter:
-    views = _check_views(views)
+def _painter(data, views, surface, size_px, vmin, vmax, cmap, threshold, sheet_text) -> _SurfacePainter:
+    views = check_views(views)
     _mesh(surface)
-    check_size(size_px)
     colormap = get_colormap(cmap)
     low, high = color_limits(data, colormap, vmin, vmax)
-    return _SurfacePainter(surface, views, int(size_px), colormap, low, high, threshold, title, header)
+    return _SurfacePainter(surface, views, check_size(size_px), colormap, low, high, threshold, sheet_text)
 
 
 def render_surface(values, *, views=DEFAULT_VIEWS, surface: str = "inflated", size_px: int = 640,
                    vmin: float | None = None, vmax: float | None = None, cmap: str = DIVERGING_DEFAULT,
-                   threshold: float | None = None, title: str | None = None) -> Image.Image:
+                   threshold: float | None = None, title: str | None = None, unit: str | None = None) -> Image.Image:
     """Draw values on the fsaverage5 surface from one or more views, tiled in a grid.
 
     Parameters
@@ -176,7 +166,8 @@ def render_surface(values, *, views=DEFAULT_VIEWS, surface: str = "inflated", si
         One value per fsaverage5 vertex (left then right), or per Schaefer-1000 parcel (painted on its
         vertices). NaN shows the bare surface.
     views : str or sequence of str
-        Names from :data:`SURFACE_VIEWS`; four views make a 2 x 2 grid, more make rows of three.
+        Names from :data:`SURFACE_VIEWS` (or ``lateral``, ``medial``: both hemispheres); four views make a
+        2 x 2 grid, more make rows of three.
     surface : str
         ``"pial"``, ``"half-inflated"`` or ``"inflated"``.
     size_px : int
@@ -187,24 +178,26 @@ def render_surface(values, *, views=DEFAULT_VIEWS, surface: str = "inflated", si
         Colour map name (see :func:`nforge_app.viz.get_colormap`).
     threshold : float, optional
         Values with ``|value| < threshold`` (``value < threshold`` for sequential maps) show the surface.
-    title : str, optional
-        Text at the top left.
+    title, unit : str, optional
+        Text at the top left, and what the values are (written along the colour bar).
 
     Returns
     -------
     PIL.Image.Image
-        RGB image.
+        An RGB picture.
     """
     values = _on_vertices(np.asarray(values, dtype=np.float32))
     if values.ndim != 1:
         raise UserInputError(f"values must be 1-D (one value per vertex or parcel), got shape {values.shape}")
-    painter = _painter(values, views, surface, size_px, vmin, vmax, cmap, threshold, title, title is not None)
+    painter = _painter(values, views, surface, size_px, vmin, vmax, cmap, threshold,
+                       {"title": title, "unit": unit, "header": title is not None})
     return painter.frame(values)
 
 
-def surface_frames(data, *, times_s=None, views=DEFAULT_VIEWS, surface: str = "inflated", size_px: int = 640,
-                   vmin: float | None = None, vmax: float | None = None, cmap: str = DIVERGING_DEFAULT,
-                   threshold: float | None = None, title: str | None = None) -> list[Image.Image]:
+def surface_frames(data, *, times_s=None, time_label: str | None = None, views=DEFAULT_VIEWS,
+                   surface: str = "inflated", size_px: int = 640, vmin: float | None = None,
+                   vmax: float | None = None, cmap: str = DIVERGING_DEFAULT, threshold: float | None = None,
+                   title: str | None = None, unit: str | None = None) -> list[Image.Image]:
     """One surface picture per time step, all with the same colour limits and colour bar.
 
     Parameters
@@ -212,8 +205,11 @@ def surface_frames(data, *, times_s=None, views=DEFAULT_VIEWS, surface: str = "i
     data : array-like (T, 20484) or (T, 1000)
         One row per time step (see ``values`` of :func:`render_surface`).
     times_s : array-like (T,), optional
-        Time of each row, written on each frame as ``"t = 12.0 s"`` (``"frame k / T"`` when omitted).
-    views, surface, size_px, vmin, vmax, cmap, threshold, title :
+        Time of each row: written on each frame as ``"t = 12.0 s"`` and marked on a time axis below the
+        views (``"frame k / T"`` and no axis when omitted).
+    time_label : str, optional
+        What the times are, under the time axis (``Prediction.time_label``; ``"time (s)"`` by default).
+    views, surface, size_px, vmin, vmax, cmap, threshold, title, unit :
         As in :func:`render_surface`; the default limits come from the whole run (never per frame).
 
     Returns
@@ -221,10 +217,7 @@ def surface_frames(data, *, times_s=None, views=DEFAULT_VIEWS, surface: str = "i
     list of PIL.Image.Image
         RGB frames of equal size.
     """
-    data = np.asarray(data, dtype=np.float32)
-    if data.ndim != 2 or data.shape[0] == 0:
-        raise UserInputError(f"data must be (time, vertices) with at least one row, got shape {data.shape}")
-    data = _on_vertices(data)
-    labels = frame_labels(times_s, len(data))
-    painter = _painter(data, views, surface, size_px, vmin, vmax, cmap, threshold, title, True)
-    return [painter.frame(row, label) for row, label in zip(data, labels, strict=True)]
+    data = _on_vertices(frames_data(data, "vertices"))
+    times = frame_times(times_s, len(data), time_label)
+    return _painter(data, views, surface, size_px, vmin, vmax, cmap, threshold,
+                    {"title": title, "unit": unit, "times": times}).frames(data)

@@ -69,7 +69,7 @@ def test_list_models_has_the_berg_ids():
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"model_id": "fmri-cneuromod_algo2025-text2fmri", "subject": 4}, "1, 2, 3, 5"),
-    ({"model_id": "nforge-lite", "selection": {"roi": ["V1"], "voxels": [1]}}, "unknown selection keys"),
+    ({"model_id": "nforge-lite", "selection": {"roi": ["V1"], "voxels": [1]}}, "selection keys: unknown: 'voxels'; accepted: roi, vertices, voxel_index"),
     ({"model_id": "nforge-lite", "selection": {"vertices": np.ones(1000)}}, "20484"),
     ({"model_id": "fmri-cneuromod_algo2025-text2fmri", "subject": 1, "selection": {"roi": ["Visual"]}}, "Vis"),
     ({"model_id": "unknown-model"}, "unknown model"),

@@ -2,15 +2,13 @@
 
 import numpy as np
 import pytest
-import torch
 
 from nforge_app.config import Settings
 from nforge_app.engine import Engine
-from nforge_app.errors import ModelUnavailableError
-from nforge_app.models._flow_net import FlowMatchingDecoder, MultiSubjectConvLinearEncoder
-from nforge_app.models.flow import save_checkpoint
+from nforge_app.errors import ModelUnavailableError, UserInputError
 
 from _media import make_audio
+from _releases import write_flow_release
 from _tiny_models import save_tiny_qwen2, save_tiny_text2fmri
 
 
@@ -18,12 +16,7 @@ from _tiny_models import save_tiny_qwen2, save_tiny_text2fmri
 def weights_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("weights")
     save_tiny_text2fmri(root / "text2fmri", save_tiny_qwen2(tmp_path_factory.mktemp("qwen")))
-    torch.manual_seed(0)
-    stage1 = MultiSubjectConvLinearEncoder({"audio": 8}, n_subjects=4, n_outputs=1000, embed_dim=8, kernel_size=5)
-    stage2 = FlowMatchingDecoder(n_outputs=1000, n_subjects=4, latent_dim=16, channels=[16, 16], n_heads=2,
-                                 head_dim=8, n_mid_blocks=1, dropout=0.0)
-    save_checkpoint(stage1, root / "flow-matching" / "stage1_best.pt", extractors=["lite-audio"])
-    save_checkpoint(stage2, root / "flow-matching" / "stage2.pt")
+    write_flow_release(root / "flow-matching")
     return root
 
 
@@ -49,6 +42,24 @@ def test_flow_matching_from_an_audio_file_gives_mean_and_spread(engine, tmp_path
     np.testing.assert_array_equal(again.spread, pred.spread)
 
 
+@pytest.mark.parametrize(("model", "subject", "expected"), [
+    ("text2fmri", "sub-01", 1), ("text2fmri", "02", 2), ("text2fmri", None, 1), ("flow-matching", "sub-05", 5),
+    ("flow-matching", 3, 3), ("fmri-cneuromod_algo2025-text2fmri", "sub-3", 3),
+])
+def test_the_engine_reads_sub_01_style_subjects(engine, model, subject, expected):
+    assert engine.check_subject(model, subject) == expected
+
+
+def test_sub_01_style_subjects_predict_through_the_engine(engine, tmp_path):
+    text = engine.predict(["Hello, are you", "awake? Yes,", "", "I am here."], "text2fmri", subject="sub-01",
+                          roi="Vis")
+    assert text.subject == "1"
+    clip = make_audio(tmp_path / "talk.wav", 3.0)
+    assert engine.predict(clip, "flow-matching", subject="sub-05", roi="Vis", n_samples=1, n_steps=1).subject == "5"
+    with pytest.raises(UserInputError, match="not valid for flow-matching; accepted: 1, 2, 3, 5"):
+        engine.predict(clip, "flow-matching", subject="sub-04")
+
+
 def test_tribe_without_weights_says_how_to_get_them(tmp_path):
     engine = Engine(Settings.from_env(cache_dir=tmp_path / "cache"), device="cpu")
     with pytest.raises(ModelUnavailableError, match="nforge-lite"):
@@ -63,10 +74,7 @@ def test_weights_replaced_in_place_are_not_served_from_the_cache(tmp_path, weigh
     engine = Engine(Settings.from_env(cache_dir=tmp_path / "cache", weights_dir=local), device="cpu")
     clip = make_audio(tmp_path / "talk.wav", 4.0)
     before = engine.predict(clip, "flow-matching", n_samples=2, n_steps=2)
-    torch.manual_seed(1)
-    stage2 = FlowMatchingDecoder(n_outputs=1000, n_subjects=4, latent_dim=16, channels=[16, 16], n_heads=2,
-                                 head_dim=8, n_mid_blocks=1, dropout=0.0)
-    save_checkpoint(stage2, local / "flow-matching" / "stage2.pt")
+    write_flow_release(local / "flow-matching", seed=1)
     engine.unload()
     after = engine.predict(clip, "flow-matching", n_samples=2, n_steps=2)
     assert not np.allclose(before.data, after.data)

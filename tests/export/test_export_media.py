@@ -63,6 +63,8 @@ def test_bad_frames_are_rejected(tmp_path):
         write_gif([], tmp_path / "a.gif", 1.0)
     with pytest.raises(UserInputError, match="same size"):
         write_mp4(_frames(1) + _frames(1, size=(50, 50)), tmp_path / "a.mp4", 1.0)
+    with pytest.raises(UserInputError, match="fps 500: accepted: a number from 1 to 240"):
+        write_mp4(_frames(2), tmp_path / "a.mp4", 1.0, fps=500)
     with pytest.raises(UserInputError, match="audio file not found"):
         write_mp4(_frames(2), tmp_path / "a.mp4", 1.0, audio_path=tmp_path / "missing.wav")
     assert not list(tmp_path.iterdir())

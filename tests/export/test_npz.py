@@ -46,13 +46,19 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bad_files_are_user_errors(tmp_path):
+def test_bad_files_are_user_errors_in_our_words(tmp_path):
     with pytest.raises(UserInputError, match="no such file"):
         load_npz(tmp_path / "missing.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(UserInputError, match="not a readable"):
-        load_npz(tmp_path / "junk.npz")
+    (tmp_path / "array.npy").write_bytes(b"")
+    np.save(tmp_path / "array.npy", np.zeros(3))
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
-    with pytest.raises(UserInputError, match="missing keys"):
-        load_npz(tmp_path / "other.npz")
+    np.savez(tmp_path / "objects.npz", **{key: np.array([{"a": 1}], dtype=object) for key in NPZ_KEYS})
+    cases = {"junk.npz": "not an .npz file at all", "array.npy": "single numpy array",
+             "other.npz": "an .npz file but not an NForge prediction: it lacks data, times_s",
+             "objects.npz": "not a readable NForge prediction", ".": "is a folder"}
+    for name, words in cases.items():
+        with pytest.raises(UserInputError, match=words) as caught:
+            load_npz(tmp_path / name)
+        assert "allow_pickle" not in str(caught.value) and "nforge predict" in str(caught.value)
     assert zipfile.is_zipfile(tmp_path / "other.npz")

@@ -46,7 +46,7 @@ def test_model_paths_device_dtype_and_low_mem_use_are_passed_on(release_config):
     assert all(e.low_mem_use and e.params()["dtype"] == "bfloat16" for e in extractors)
     assert extractors[2].batch_size == 32
     assert extractors_from_config(release_config, video_batch_size=4)[2].batch_size == 4
-    with pytest.raises(UserInputError, match="unknown modalities"):
+    with pytest.raises(UserInputError, match="unknown: 'speech'; accepted: text, audio, video"):
         extractors_from_config(release_config, model_paths={"speech": "x"})
 
 

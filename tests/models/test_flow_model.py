@@ -1,4 +1,4 @@
-"""The flow-matching encoder's public side: metric, checkpoints, training entry points and the model."""
+"""The flow-matching encoder's public side: resampling, checkpoints and the model (training: tests/analysis)."""
 
 from __future__ import annotations
 
@@ -9,36 +9,18 @@ import torch
 from nforge_app.config import Settings
 from nforge_app.errors import ModelUnavailableError, UserInputError
 from nforge_app.features import FeatureSet
-from nforge_app.models._flow_net import FlowMatchingDecoder, MultiSubjectConvLinearEncoder
 from nforge_app.models.flow import (
     FORMAT,
     FlowMatchingModel,
     find_checkpoint_files,
     load_checkpoint,
-    mean_pearson,
     resample_to_tr,
-    save_checkpoint,
-    train_stage1,
-    train_stage2,
-    voxelwise_pearson,
 )
 from nforge_app.stimuli import Stimulus
 
-SMALL_STAGE2 = dict(latent_dim=16, channels=[16, 16], n_heads=2, head_dim=8, n_mid_blocks=1, dropout=0.0)
-
+from _releases import write_flow_release
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _write_release(directory, stage2_name="stage2.pt", extractors=("lite-audio",), n_outputs=1000):
-    """A small untrained release reading lite-audio features (8 channels) into 1000 parcels."""
-    torch.manual_seed(0)
-    stage1 = MultiSubjectConvLinearEncoder({"audio": 8}, n_subjects=4, n_outputs=n_outputs, embed_dim=8,
-                                           kernel_size=5)
-    stage2 = FlowMatchingDecoder(n_outputs=n_outputs, n_subjects=4, **SMALL_STAGE2)
-    save_checkpoint(stage1, directory / "stage1_best.pt", extractors=extractors)
-    save_checkpoint(stage2, directory / stage2_name)
-    return stage1.eval(), stage2.eval()
 
 
 def _audio_features(duration_s=10.0, seed=0):
@@ -52,29 +34,7 @@ STIMULUS = Stimulus(kind="audio", source="clip.wav", content_hash="0" * 64, dura
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Metric and resampling
-
-
-def test_voxelwise_pearson_matches_corrcoef():
-    rng = np.random.default_rng(0)
-    pred, true = rng.standard_normal((3, 30, 5)), rng.standard_normal((3, 30, 5))
-    true[..., 0] += 2 * pred[..., 0]
-    r = voxelwise_pearson(pred, true)
-    assert r.shape == (3, 5)
-    expected = [[np.corrcoef(pred[i, :, v], true[i, :, v])[0, 1] for v in range(5)] for i in range(3)]
-    np.testing.assert_allclose(r, expected, atol=1e-12)
-    pred[..., 1] = 4.0  # constant output
-    assert voxelwise_pearson(pred, true)[0, 1] == 0.0
-    with pytest.raises(ValueError, match="same shape"):
-        voxelwise_pearson(pred, true[:, :-1])
-
-
-def test_mean_pearson_joins_windows_per_subject():
-    rng = np.random.default_rng(1)
-    pred, true = rng.standard_normal((2, 3, 10, 4)), rng.standard_normal((2, 3, 10, 4))
-    joined = [np.concatenate([a[0], a[1]], axis=1) for a in (pred, true)]  # (S, 20, V)
-    per = [[np.corrcoef(joined[0][s, :, v], joined[1][s, :, v])[0, 1] for v in range(4)] for s in range(3)]
-    assert mean_pearson(pred, true) == pytest.approx(np.mean(per))
+# Resampling
 
 
 def test_resample_to_tr_averages_steps_per_tr():
@@ -93,7 +53,7 @@ def test_resample_to_tr_averages_steps_per_tr():
 
 
 def test_checkpoint_round_trip(tmp_path):
-    stage1, stage2 = _write_release(tmp_path, n_outputs=12)
+    stage1, stage2 = write_flow_release(tmp_path, n_outputs=12)
     raw = torch.load(tmp_path / "stage1_best.pt", weights_only=True)
     assert raw["format"] == FORMAT and raw["config"]["kind"] == "stage1"
     assert raw["config"]["extractors"] == ["lite-audio"] and raw["config"]["feature_dims"] == {"audio": 8}
@@ -112,7 +72,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_highest_stage2_epoch_is_used(tmp_path):
-    _write_release(tmp_path, stage2_name="stage2_epoch_5.pt", n_outputs=12)
+    write_flow_release(tmp_path, stage2_name="stage2_epoch_5.pt", n_outputs=12)
     for n in (10, 15):
         (tmp_path / f"stage2_epoch_{n}.pt").write_bytes((tmp_path / "stage2_epoch_5.pt").read_bytes())
     assert find_checkpoint_files(tmp_path)[1].name == "stage2_epoch_15.pt"
@@ -132,53 +92,11 @@ def test_missing_or_foreign_checkpoints_are_explained(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Training entry points
-
-
-def test_training_entry_points_on_clips_of_different_lengths():
-    rng = np.random.default_rng(0)
-    lengths = (12, 9, 10)
-    latent = [rng.standard_normal((n, 3), dtype=np.float32) for n in lengths]
-    to_features = rng.standard_normal((3, 6), dtype=np.float32)
-    features = [{"text": x @ to_features} for x in latent]
-    mixing = rng.standard_normal((4, 3, 10), dtype=np.float32)
-    fmri = [np.einsum("tk,skv->stv", x, mixing) + 0.1 * rng.standard_normal((4, len(x), 10), dtype=np.float32)
-            for x in latent]
-    with pytest.raises(UserInputError, match="window_trs"):
-        train_stage1(features, fmri, epochs=1, val_fraction=0.0, device="cpu")
-    stage1, history1 = train_stage1(features, fmri, epochs=30, lr=3e-2, batch_size=2, val_fraction=0.34,
-                                    window_trs=8, device="cpu", model_config={"embed_dim": 8, "kernel_size": 3})
-    assert len(history1["train_loss"]) == len(history1["val_r"]) == 30
-    assert history1["train_loss"][-1] < history1["train_loss"][0]
-    assert history1["val_r"][history1["best_epoch"] - 1] == max(history1["val_r"]) > 0.8
-    stage2, history2 = train_stage2(stage1, features, fmri, epochs=3, lr=3e-3, batch_size=8, val_fraction=0.34,
-                                    window_trs=8, n_steps=2, device="cpu", model_config=SMALL_STAGE2)
-    assert isinstance(stage2, FlowMatchingDecoder) and not stage2.training
-    assert set(history2) == {"train_loss", "train_cfm", "train_recon", "val_r", "val_r_stage1"}
-    assert all(len(history2[k]) == 3 for k in ("train_loss", "train_cfm", "train_recon", "val_r"))
-    assert np.isfinite(history2["val_r"]).all() and history2["val_r_stage1"] == pytest.approx(max(history1["val_r"]))
-
-
-def test_stage2_training_lowers_the_flow_loss():
-    rng = np.random.default_rng(0)
-    features = {"text": rng.standard_normal((2, 8, 6), dtype=np.float32)}
-    fmri = np.einsum("ntk,kv->ntv", rng.standard_normal((2, 8, 4)), rng.standard_normal((4, 12)))
-    fmri = np.repeat(fmri[:, None], 4, axis=1).astype(np.float32)
-    stage1, _ = train_stage1(features, fmri, epochs=2, val_fraction=0.0, device="cpu",
-                             model_config={"embed_dim": 8, "kernel_size": 3})
-    _, history = train_stage2(stage1, features, fmri, epochs=40, lr=5e-3, batch_size=8, val_fraction=0.0,
-                              device="cpu", model_config={**SMALL_STAGE2, "channels": [32, 32], "head_dim": 16})
-    first, last = np.mean(history["train_cfm"][:3]), np.mean(history["train_cfm"][-5:])
-    assert last < 0.7 * first
-    assert history["train_recon"][-1] < 0.5 * history["train_recon"][0]
-
-
-# ---------------------------------------------------------------------------------------------------------
 # The encoding model
 
 
 def test_model_predicts_mean_and_spread(tmp_path):
-    _write_release(tmp_path / "flow-matching")
+    write_flow_release(tmp_path / "flow-matching")
     settings = Settings(cache_dir=tmp_path / "cache", weights_dir=tmp_path)
     model = FlowMatchingModel(settings, n_samples=3, n_steps=4, seed=7)
     assert [e.extractor_id for e in model.extractors()] == ["lite-audio"]  # loads on demand
@@ -204,12 +122,12 @@ def test_model_predicts_mean_and_spread(tmp_path):
 
 
 def test_model_rejects_bad_input(tmp_path):
-    _write_release(tmp_path)
+    write_flow_release(tmp_path)
     settings = Settings(cache_dir=tmp_path / "cache")
     model = FlowMatchingModel(settings, variant=str(tmp_path), n_steps=1, n_samples=1)
-    with pytest.raises(UserInputError, match=r"\[1, 2, 3, 5\]"):
+    with pytest.raises(UserInputError, match="accepted: 1, 2, 3, 5"):
         model.predict(_audio_features(), STIMULUS, 4, None)
-    with pytest.raises(UserInputError, match="0..999"):
+    with pytest.raises(UserInputError, match="accepted: 0 to 999"):
         model.predict(_audio_features(), STIMULUS, 1, np.array([1000]))
     text_only = FeatureSet({"text": np.zeros((1, 385, 4), np.float32)}, 2.0, 4, 2.0, {"text": "lite-text"})
     with pytest.raises(UserInputError, match="reads audio"):
@@ -234,9 +152,9 @@ def test_model_without_weights_says_what_it_needs(tmp_path):
 
 
 def test_model_needs_extractors_it_can_build(tmp_path):
-    _write_release(tmp_path, extractors=("whisper",))
+    write_flow_release(tmp_path, extractors=("whisper",))
     with pytest.raises(ModelUnavailableError, match="whisper"):
         FlowMatchingModel(Settings(cache_dir=tmp_path / "cache"), variant=str(tmp_path)).load()
-    _write_release(tmp_path, extractors=("lite-video",))
+    write_flow_release(tmp_path, extractors=("lite-video",))
     with pytest.raises(ModelUnavailableError, match="do not match"):
         FlowMatchingModel(Settings(cache_dir=tmp_path / "cache"), variant=str(tmp_path)).load()

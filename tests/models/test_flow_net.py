@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from nforge_app.analysis import train_stage1
 from nforge_app.models._flow_net import (
     FlowMatchingDecoder,
     MultiSubjectConvLinearEncoder,
     UNet1DEstimator,
     build_module,
 )
-from nforge_app.models.flow import train_stage1
 
 SMALL_STAGE2 = dict(latent_dim=16, channels=[16, 16], n_heads=2, head_dim=8, n_mid_blocks=1, dropout=0.0)
 

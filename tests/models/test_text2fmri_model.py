@@ -148,7 +148,7 @@ def test_predicts_parcels_from_per_tr_text_end_to_end(tmp_path, release, lm_dir)
     np.testing.assert_allclose(prediction.data, expected, atol=1e-5)
     picked = model.predict(features, stimulus, subject="sub-03", indices=np.array([10, 3]))
     np.testing.assert_allclose(picked.data, prediction.data[:, [10, 3]], atol=1e-6)
-    with pytest.raises(UserInputError, match="0..999"):
+    with pytest.raises(UserInputError, match="accepted: 0 to 999"):
         model.predict(features, stimulus, subject=1, indices=np.array([1000]))
     with pytest.raises(UserInputError, match="text"):
         model.predict(FeatureSet({}, rate_hz=1 / 1.49, n_steps=5, duration_s=7.45), stimulus, subject=1)

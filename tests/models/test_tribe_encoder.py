@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,8 @@ from nforge_app.models._tribe_net import (
     resolve_fast,
     resolve_precision,
 )
+
+from _reference import correlation, oracle
 
 SPEC_DIR = Path(__file__).resolve().parents[1] / "data"
 SMALL = EncoderSpec(feature_dims={"text": (2, 24), "audio": (2, 16), "video": (2, 20)}, n_outputs=40,
@@ -42,65 +43,6 @@ def random_features(spec: EncoderSpec, batch: int, n_steps: int, seed: int = 1, 
     generator = torch.Generator().manual_seed(seed)
     return {m: torch.randn(batch, n_layers, dim, n_steps, generator=generator)
             for m, (n_layers, dim) in spec.feature_dims.items() if m not in skip}
-
-
-def oracle(encoder: TribeEncoder, features: dict, pool_outputs: bool = True,
-           dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """The forward pass exactly as the spec words it (float64 by default; bench/bench_tribe.py times it)."""
-    spec = encoder.spec
-    sd = {k: v.to(dtype) for k, v in encoder.state_dict().items()}
-    batch, n_steps = next(iter(features.values())).shape[0], next(iter(features.values())).shape[-1]
-    parts = []
-    for modality, (n_layers, dim) in spec.feature_dims.items():
-        if modality not in features:
-            parts.append(torch.zeros(batch, n_steps, spec.hidden // len(spec.feature_dims), dtype=dtype))
-            continue
-        x = features[modality].to(dtype)
-        if x.ndim == 3:
-            x = x[:, None]
-        x = x.reshape(batch, n_layers * dim, n_steps).transpose(1, 2)
-        parts.append(x @ sd[f"projectors.{modality}.weight"].T + sd[f"projectors.{modality}.bias"])
-    x = torch.cat(parts, dim=-1) + sd["time_pos_embed"][:, :n_steps]
-
-    def scale_norm(v, g):
-        return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12) * math.sqrt(spec.hidden) * g
-
-    rot, head_dim = max(spec.head_dim // 2, 32), spec.head_dim
-    inv_freq = 1.0 / 10000 ** (torch.arange(0, rot, 2, dtype=dtype) / rot)
-    angles = torch.arange(n_steps, dtype=dtype)[:, None] * inv_freq
-    angles = torch.cat([angles, angles], dim=-1)
-
-    def rotary(t):
-        a, b = t[..., : rot // 2], t[..., rot // 2: rot]
-        turned = t[..., :rot] * angles.cos() + torch.cat([-b, a], dim=-1) * angles.sin()
-        return torch.cat([turned, t[..., rot:]], dim=-1)
-
-    def heads(t):
-        return t.reshape(batch, n_steps, spec.heads, head_dim).transpose(1, 2)
-
-    for i in range(2 * spec.depth):
-        p = f"encoder.layers.{i}."
-        h = scale_norm(x, sd[p + "0.0.g"])
-        if i % 2 == 0:
-            q, k, v = (heads(h @ sd[p + f"1.to_{n}.weight"].T) for n in "qkv")
-            q, k = rotary(q), rotary(k)
-            weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(head_dim), dim=-1)
-            out = (weights @ v).transpose(1, 2).reshape(batch, n_steps, spec.hidden) @ sd[p + "1.to_out.weight"].T
-        else:
-            inner = F.gelu(h @ sd[p + "1.ff.0.0.weight"].T + sd[p + "1.ff.0.0.bias"])
-            out = inner @ sd[p + "1.ff.2.weight"].T + sd[p + "1.ff.2.bias"]
-        x = out + x * sd[p + "2.residual_scale"]
-    x = scale_norm(x, sd["encoder.final_norm.g"])
-    y = (x @ sd["low_rank_head.weight"].T) @ sd["predictor.weights"][0] + sd["predictor.bias"][0]
-    y = y.transpose(1, 2)
-    if pool_outputs:
-        y = F.adaptive_avg_pool1d(y, spec.n_output_timesteps)
-    return y
-
-
-def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.flatten().double(), b.flatten().double()
-    return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -216,7 +158,7 @@ def test_output_selection_equals_slicing(fast):
     tolerance = 1e-5 if not fast else 2e-2
     torch.testing.assert_close(encoder(features, indices=indices, fast=fast), full[:, indices], atol=tolerance,
                                rtol=tolerance)
-    with pytest.raises(UserInputError, match=r"\[0, 39\]"):
+    with pytest.raises(UserInputError, match="accepted: 0 to 39"):
         encoder(features, indices=torch.tensor([40]))
 
 
@@ -224,9 +166,9 @@ def test_wrong_feature_shapes_are_named():
     encoder = small_encoder()
     with pytest.raises(ValueError, match=r"audio features have \(L, D\) = \(2, 17\).*expects \(L, D\) = \(2, 16\)"):
         encoder({"audio": torch.randn(1, 2, 17, 8)})
-    with pytest.raises(UserInputError, match="unknown modalities"):
+    with pytest.raises(UserInputError, match="unknown: 'image'; accepted: text, audio, video"):
         encoder({"image": torch.randn(1, 2, 16, 8)})
-    with pytest.raises(UserInputError, match="at least one"):
+    with pytest.raises(UserInputError, match="none given; accepted"):
         encoder({})
     with pytest.raises(UserInputError, match="disagree"):
         encoder({"audio": torch.randn(1, 2, 16, 8), "text": torch.randn(1, 2, 24, 9)})
@@ -288,3 +230,118 @@ def test_cuda_forward_matches_the_cpu_oracle():
     assert resolve_fast(None, "cuda") == bf16_supported("cuda")
     torch.testing.assert_close(on_gpu(features, fast=False).cpu().double(), want, atol=1e-4, rtol=1e-4)
     assert correlation(on_gpu(features, fast=True).cpu(), want) > 0.999
+    hidden = on_gpu.hidden(features, fast=False)
+    assert torch.equal(on_gpu.readout(hidden, fast=False), on_gpu(features, fast=False))
+    alpha = torch.tensor([0.5, 1.0], device="cuda", requires_grad=True)
+    plain = on_gpu.hidden(features, modality_scale={"audio": alpha})
+    on_gpu.readout(plain).sum().backward()
+    assert torch.isfinite(alpha.grad).all() and alpha.grad.abs().sum() > 0
+    torch.testing.assert_close(plain[1].detach(), hidden[1], atol=1e-4, rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The trunk / readout seam, the absent-modality rule, modality scales and the differentiable path
+
+
+@pytest.mark.parametrize("pool", [True, False])
+def test_forward_is_the_readout_of_the_trunk(pool):
+    encoder = small_encoder()
+    features = random_features(SMALL, batch=2, n_steps=23, skip=("video",))
+    hidden = encoder.hidden(features, pool_outputs=pool, fast=False)
+    assert hidden.shape == (2, 10 if pool else 23, SMALL.hidden) and hidden.dtype == torch.float32
+    assert torch.equal(encoder.readout(hidden, fast=False), encoder(features, pool_outputs=pool, fast=False))
+    indices = torch.tensor([3, 0, 39])
+    assert torch.equal(encoder.readout(hidden, indices, fast=False),
+                       encoder(features, pool_outputs=pool, indices=indices, fast=False))
+    assert torch.equal(encoder.hidden(embeddings=encoder.project(features, fast=False), pool_outputs=pool, fast=False),
+                       hidden)
+
+
+def test_the_head_is_affine():
+    encoder = small_encoder()
+    first, second = (encoder.hidden(random_features(SMALL, batch=1, n_steps=20, seed=s), fast=False) for s in (1, 2))
+    zero = encoder.readout(torch.zeros_like(first), fast=False)
+    torch.testing.assert_close(encoder.readout(0.3 * first + 0.7 * second, fast=False) - zero,
+                               0.3 * (encoder.readout(first, fast=False) - zero)
+                               + 0.7 * (encoder.readout(second, fast=False) - zero), atol=1e-5, rtol=1e-5)
+
+
+def test_an_absent_modality_is_zeros_after_the_projector():
+    encoder = small_encoder()
+    features = random_features(SMALL, batch=2, n_steps=20)
+    without = {m: x for m, x in features.items() if m != "audio"}
+    absent = encoder.hidden(without, fast=False)
+    # alpha 0 gives exactly the numbers of the modality left out, as a float or per batch row
+    assert torch.equal(encoder.hidden(features, fast=False, modality_scale={"audio": 0.0}), absent)
+    assert torch.equal(encoder.hidden(features, fast=False, modality_scale={"audio": torch.zeros(2)}), absent)
+    half = encoder.hidden(features, fast=False, modality_scale={"audio": torch.tensor([0.0, 1.0])})
+    assert torch.equal(half[0], absent[0]) and torch.equal(half[1], encoder.hidden(features, fast=False)[1])
+    assert torch.equal(encoder.hidden(features, fast=False, modality_scale={"audio": 1.0}),
+                       encoder.hidden(features, fast=False))
+    # raw zero features are not the same: they go through the projector's bias
+    zero_audio = encoder.hidden({**without, "audio": torch.zeros_like(features["audio"])}, fast=False)
+    assert (zero_audio - absent).abs().max() > 1e-3
+    # the oracle of the spec agrees: zeros after the projector
+    torch.testing.assert_close(encoder.readout(absent, fast=False).double(), oracle(encoder, without), atol=1e-4,
+                               rtol=1e-4)
+
+
+def test_bad_scales_and_embeddings_are_refused():
+    encoder = small_encoder()
+    features = random_features(SMALL, batch=2, n_steps=12)
+    for scale in (1.5, -0.1, torch.tensor([0.5, 2.0]), torch.tensor(0.5)):
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            encoder.hidden(features, fast=False, modality_scale={"audio": scale})
+    with pytest.raises(UserInputError, match="unknown: 'image'"):
+        encoder.hidden(features, fast=False, modality_scale={"image": 0.5})
+    with pytest.raises(ValueError, match="either features or embeddings"):
+        encoder.hidden()
+    with pytest.raises(ValueError, match=r"\(B, T, 32\)"):
+        encoder.hidden(embeddings={"audio": torch.zeros(2, 12, 31)})
+
+
+def test_the_differentiable_path_matches_fp32_and_carries_gradients():
+    encoder = small_encoder()
+    features = random_features(SMALL, batch=2, n_steps=20)
+    exact = encoder.hidden(features, fast=False)
+    plain = encoder.hidden(features, differentiable=True)
+    assert not plain.is_inference()
+    torch.testing.assert_close(plain, exact, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(encoder.readout(plain, differentiable=True), encoder.readout(exact, fast=False),
+                               atol=1e-5, rtol=1e-5)
+
+    def total(alpha: torch.Tensor) -> torch.Tensor:
+        return encoder.readout(encoder.hidden(features, modality_scale={"video": alpha})).sum()
+
+    alpha = torch.tensor([0.3, 0.8], requires_grad=True)
+    total(alpha).backward()
+    assert alpha.grad is not None and alpha.grad.abs().min() > 0
+    step = 1e-2  # central differences of the float32 path
+    for row in range(2):
+        shift = torch.zeros(2)
+        shift[row] = step
+        with torch.no_grad():
+            numeric = (total(alpha.detach() + shift) - total(alpha.detach() - shift)) / (2 * step)
+        torch.testing.assert_close(alpha.grad[row], numeric, rtol=2e-2, atol=1e-2)
+
+    embeddings = encoder.project(features, differentiable=True)
+    torch.testing.assert_close(embeddings["text"], encoder.project(features, fast=False)["text"], atol=1e-5,
+                               rtol=1e-5)
+    text = embeddings["text"].clone().requires_grad_()
+    out = encoder.readout(encoder.hidden(embeddings={**embeddings, "text": text}))
+    direction = torch.randn(text.shape, generator=torch.Generator().manual_seed(3))
+    out.sum().backward()
+    assert text.grad.shape == text.shape and text.grad.abs().sum() > 0
+    with torch.no_grad():
+        shifted = [encoder.readout(encoder.hidden(embeddings={**embeddings, "text": text + sign * 1e-2 * direction}))
+                   .sum() for sign in (1, -1)]
+    torch.testing.assert_close((text.grad * direction).sum(), (shifted[0] - shifted[1]) / 2e-2, rtol=2e-2, atol=1e-2)
+
+
+def test_the_differentiable_path_runs_on_an_encoder_made_under_inference_mode():
+    with torch.inference_mode():
+        encoder = small_encoder()
+    features = random_features(SMALL, batch=1, n_steps=12)
+    alpha = torch.tensor([0.5], requires_grad=True)
+    encoder.readout(encoder.hidden(features, modality_scale={"text": alpha})).sum().backward()
+    assert torch.isfinite(alpha.grad).all() and alpha.grad.abs().sum() > 0

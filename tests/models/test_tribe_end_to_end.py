@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from test_tribe_release import SMALL_CONFIG, load_config_text
 
 from nforge_app.config import Settings
 from nforge_app.engine import Engine
-from nforge_app.models._tribe_net import TribeEncoder
-from nforge_app.models._tribe_release import spec_from_release
 
 from _media import make_video
+from _releases import small_config, write_tribe_release
 from _tiny_models import HIDDEN, save_tiny_llama, save_tiny_vjepa2, save_tiny_w2v_bert
 
 BUILD_ARGS = {"feature_dims": {"text": (2, HIDDEN), "audio": (2, HIDDEN), "video": (2, HIDDEN)},
@@ -27,19 +24,13 @@ BUILD_ARGS = {"feature_dims": {"text": (2, HIDDEN), "audio": (2, HIDDEN), "video
 @pytest.fixture(scope="module")
 def weights_dir(tmp_path_factory):
     models = tmp_path_factory.mktemp("tiny")
-    text = SMALL_CONFIG.format(device="cuda", use_rmsnorm="false")
+    text = small_config()
     for hub_id, path in (("meta-llama/Llama-3.2-3B", save_tiny_llama(models / "llama")),
                          ("facebook/w2v-bert-2.0", save_tiny_w2v_bert(models / "w2v")),
                          ("facebook/vjepa2-vitg-fpc64-256", save_tiny_vjepa2(models / "vjepa2"))):
         text = text.replace(hub_id, str(path))
     root = tmp_path_factory.mktemp("weights")
-    release = root / "tribe-v2"
-    release.mkdir()
-    (release / "config.yaml").write_text(text)
-    torch.manual_seed(0)
-    encoder = TribeEncoder(spec_from_release(load_config_text(text), BUILD_ARGS))
-    torch.save({"state_dict": {"model." + k: v for k, v in encoder.state_dict().items()},
-                "model_build_args": BUILD_ARGS}, release / "best.ckpt")
+    write_tribe_release(root / "tribe-v2", text, BUILD_ARGS)
     return root
 
 

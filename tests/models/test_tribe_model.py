@@ -9,7 +9,6 @@ import types
 import numpy as np
 import pytest
 import torch
-from test_tribe_release import write_release
 
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
@@ -18,12 +17,14 @@ from nforge_app.models._tribe_net import resolve_precision
 from nforge_app.models.tribe import TribeModel, stack_windows, stitch_windows
 from nforge_app.stimuli import Stimulus
 
+from _releases import write_tribe_release
+
 DIMS = {"text": (2, 24), "audio": (2, 16), "video": (2, 20)}
 
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
-    return write_release(tmp_path_factory.mktemp("tribe-model-release"), seed=3)
+    return write_tribe_release(tmp_path_factory.mktemp("tribe-model-release"), seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def test_window_helpers_round_trip():
 
 def test_bad_inputs_are_named(model):
     features, stimulus = _inputs(10.0)
-    with pytest.raises(UserInputError, match="average subject only"):
+    with pytest.raises(UserInputError, match="not valid for tribe-v2; accepted: average"):
         model.predict(features, stimulus, "sub-01", None)
     slow = FeatureSet({"audio": np.zeros((2, 16, 10), np.float32)}, rate_hz=1.0, n_steps=10, duration_s=10.0)
     with pytest.raises(UserInputError, match="2 Hz"):

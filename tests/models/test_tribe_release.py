@@ -26,139 +26,9 @@ from nforge_app.models._tribe_release import (
 )
 from nforge_app.models.tribe import from_pretrained, load_encoder
 
+from _releases import SMALL_BUILD_ARGS, load_config_text, small_config, small_spec, write_tribe_release
+
 SPEC_DIR = Path(__file__).resolve().parents[1] / "data"
-SMALL_BUILD_ARGS = {"feature_dims": {"text": (2, 24), "audio": (2, 16), "video": (2, 20)}, "n_outputs": 40,
-                    "n_output_timesteps": 100}
-
-# The structure of the released config.yaml (see tests/data/tribev2_config.yaml), with small sizes and the
-# two Python tags a release carries.
-SMALL_CONFIG = """\
-infra:
-    folder: .
-    gpus_per_node: 1
-data:
-    study:
-        names:
-        - Algonauts2025Bold
-        path: .
-        transforms: !!python/object/apply:collections.OrderedDict
-        -   -   - extractaudio
-                -   infra: null
-                    overwrite: false
-                    name: ExtractAudioFromVideo
-            -   - chunkvideos
-                -   infra:
-                        folder: !!python/object/apply:pathlib.PosixPath
-                        - cache
-                        - features
-                        mode: cached
-                    max_duration: 60.0
-                    name: ChunkEvents
-        name: MultiStudyLoader
-    neuro:
-        frequency: 1.0
-        offset: 5.0
-        name: FmriExtractor
-    text_feature:
-        model_name: meta-llama/Llama-3.2-3B
-        device: {device}
-        layers: [0.5, 0.75, 1.0]
-        cache_n_layers: 20
-        layer_aggregation: group_mean
-        frequency: 2.0
-        batch_size: 4
-        name: HuggingFaceText
-    audio_feature:
-        model_name: facebook/w2v-bert-2.0
-        device: {device}
-        layers: [0.5, 0.75, 1.0]
-        cache_n_layers: 20
-        frequency: 2.0
-        name: Wav2VecBert
-    video_feature:
-        image:
-            model_name: facebook/vjepa2-vitg-fpc64-256
-            device: {device}
-            layers: [0.5, 0.75, 1.0]
-            cache_n_layers: 20
-            name: HuggingFaceImage
-        clip_duration: 4.0
-        frequency: 2.0
-        name: HuggingFaceVideo
-    frequency: 2.0
-    features_to_use: [text, audio, video]
-    duration_trs: 100
-    overlap_trs_train: 0
-    stride_drop_incomplete: false
-seed: 33
-brain_model_config:
-    projector:
-        input_size: null
-        hidden_sizes: null
-        norm_layer: layer
-        activation_layer: gelu
-        bias: true
-        dropout: 0.0
-        name: Mlp
-    combiner: null
-    encoder:
-        heads: 2
-        depth: 2
-        cross_attend: false
-        causal: false
-        attn_flash: false
-        ff_mult: 2
-        use_scalenorm: true
-        use_rmsnorm: {use_rmsnorm}
-        rel_pos_bias: false
-        alibi_pos_bias: false
-        rotary_pos_emb: true
-        rotary_xpos: false
-        residual_attn: false
-        scale_residual: true
-        name: TransformerEncoder
-    time_pos_embedding: true
-    subject_embedding: false
-    subject_layers:
-        n_subjects: 200
-        bias: true
-        name: SubjectLayers
-    hidden: 96
-    max_seq_len: 256
-    extractor_aggregation: cat
-    layer_aggregation: cat
-    linear_baseline: false
-    modality_dropout: 0.3
-    low_rank_head: 32
-    temporal_smoothing: null
-    name: FmriEncoder
-checkpoint_path: ./best.ckpt
-"""
-
-
-def small_spec() -> EncoderSpec:
-    return spec_from_release(load_config_text(SMALL_CONFIG.format(device="cuda", use_rmsnorm="false")),
-                             SMALL_BUILD_ARGS)
-
-
-def load_config_text(text: str) -> dict:
-    import yaml
-
-    return yaml.load(text, Loader=_tribe_release.ReleaseConfigLoader)  # noqa: S506
-
-
-def write_release(folder: Path, *, device: str = "cuda", state_dict: dict | None = None, extra: dict | None = None,
-                  seed: int = 0, **save_options) -> Path:
-    """Write a small release in the real format: config.yaml + best.ckpt with 'model.'-prefixed keys."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(SMALL_CONFIG.format(device=device, use_rmsnorm="false"))
-    if state_dict is None:
-        torch.manual_seed(seed)
-        state_dict = TribeEncoder(small_spec()).state_dict()
-    checkpoint = {"state_dict": {"model." + k: v for k, v in state_dict.items()},
-                  "model_build_args": SMALL_BUILD_ARGS, **(extra or {})}
-    torch.save(checkpoint, folder / "best.ckpt", **save_options)
-    return folder
 
 
 class NotATensor:
@@ -167,7 +37,7 @@ class NotATensor:
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory) -> Path:
-    return write_release(tmp_path_factory.mktemp("tribe-release"))
+    return write_tribe_release(tmp_path_factory.mktemp("tribe-release"))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -211,19 +81,19 @@ def test_shared_sample_config_describes_the_default_architecture():
 
 
 def test_unsupported_architecture_option_is_named(tmp_path):
-    config = load_config_text(SMALL_CONFIG.format(device="cpu", use_rmsnorm="true"))
+    config = load_config_text(small_config(device="cpu", use_rmsnorm="true"))
     with pytest.raises(UserInputError, match=r"encoder\.use_rmsnorm = True.*only False"):
         spec_from_release(config, SMALL_BUILD_ARGS)
 
 
 def test_pickled_objects_in_the_checkpoint_are_refused(tmp_path):
-    folder = write_release(tmp_path / "evil", extra={"hook": NotATensor()})
+    folder = write_tribe_release(tmp_path / "evil", extra={"hook": NotATensor()})
     with pytest.raises(ModelUnavailableError, match=r"pickled Python objects.*weights_only=True.*nforge-lite"):
         load_encoder(folder)
 
 
 def test_legacy_checkpoint_format_loads_without_mmap(tmp_path, release):
-    folder = write_release(tmp_path / "legacy", _use_new_zipfile_serialization=False)
+    folder = write_tribe_release(tmp_path / "legacy", _use_new_zipfile_serialization=False)
     state_dict, build_args = load_checkpoint(folder / "best.ckpt")
     assert build_args == SMALL_BUILD_ARGS and "predictor.weights" in state_dict
 
@@ -242,7 +112,7 @@ def test_strict_load_lists_missing_unexpected_and_misshaped_keys(tmp_path):
     state.pop("encoder.final_norm.g")
     state["encoder.extra.weight"] = torch.zeros(3)
     state["predictor.bias"] = torch.zeros(1, 41)
-    folder = write_release(tmp_path / "mismatch", state_dict=state)
+    folder = write_tribe_release(tmp_path / "mismatch", state_dict=state)
     with pytest.raises(ModelUnavailableError) as raised:
         load_encoder(folder)
     message = str(raised.value)

@@ -11,6 +11,7 @@ from nforge_app.models import EncodingModel, ModelCard
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 UNAVAILABLE_ID = "test-no-weights"
 HOW_TO_GET = "download them with: nforge fetch test-no-weights"
+WHERE_TO_PUT = "<NFORGE_WEIGHTS_DIR>/test-no-weights"  # angle brackets: Markdown and toasts must keep them
 
 
 class UnavailableModel(EncodingModel):
@@ -21,8 +22,8 @@ class UnavailableModel(EncodingModel):
                      weights="test/no-weights", description="Stands in for a model whose weights are missing.")
 
     def load(self) -> None:
-        raise ModelUnavailableError(f"the weights of {UNAVAILABLE_ID} are not on this machine: {HOW_TO_GET}; "
-                                    "the offline nforge-lite model always works")
+        raise ModelUnavailableError(f"the weights of {UNAVAILABLE_ID} are not on this machine: {HOW_TO_GET}, or "
+                                    f"put them in {WHERE_TO_PUT}; the offline nforge-lite model always works")
 
     def extractors(self):
         return []

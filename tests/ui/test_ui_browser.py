@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _ui_helpers import CHROMIUM_ARGS, HOW_TO_GET
+from _ui_helpers import CHROMIUM_ARGS, HOW_TO_GET, WHERE_TO_PUT
 from PIL import Image
 
 from nforge_app.ui._examples import PER_TR_LINES
@@ -75,11 +75,16 @@ def test_example_scrub_pick_and_gif(page, tmp_path):
     page.get_by_role("tab", name="Examples").click()
     page.get_by_role("button", name="One line per TR (text box)").click()
     _wait_for_title(page, "per-TR-text")
-    for fmt in ("mp4", "csv"):
-        page.get_by_label(fmt, exact=True).uncheck()
+    for fmt in ("npz", "gifti", "json"):  # every format: the downloads list shows every file
+        page.get_by_label(fmt, exact=True).check()
     page.get_by_role("button", name="Export", exact=True).click()
     link = page.locator("a[data-testid=download-link][href$='.gif']")
     link.wait_for(timeout=LOAD_S * 1000)
+    links = page.locator("a[data-testid=download-link]")
+    assert links.count() == 7  # npz, gif, mp4, two GIfTI, csv, json
+    for index in range(links.count()):
+        assert _unclipped(links.nth(index)), links.nth(index).text_content()
+    assert "7 files ready" in page.get_by_text("files ready").first.text_content()
     with page.expect_download() as download:
         link.click()
     gif_path = tmp_path / "download.gif"
@@ -88,6 +93,20 @@ def test_example_scrub_pick_and_gif(page, tmp_path):
         assert gif.n_frames == len(PER_TR_LINES)  # one per line of the per-TR example (TR 1 s)
     page.screenshot(path=ARTIFACTS / "ui-per-tr-export.png", full_page=True)
     assert not page.errors
+
+
+def _unclipped(locator) -> bool:
+    """Whether no scrolling container between the element and the page hides any of it."""
+    return locator.evaluate("""(node) => {
+        const box = node.getBoundingClientRect();
+        for (let up = node.parentElement; up && up !== document.body; up = up.parentElement) {
+            const style = getComputedStyle(up);
+            if (!/(auto|scroll|hidden)/.test(style.overflow + style.overflowY)) continue;
+            const clip = up.getBoundingClientRect();
+            if (box.top < clip.top - 1 || box.bottom > clip.bottom + 1) return false;
+        }
+        return true;
+    }""")
 
 
 def _canvas_pixels(page, script) -> np.ndarray:
@@ -139,7 +158,19 @@ def test_a_model_without_weights_offers_the_lite_model(page):
     # as a user would, wait for the page to take the model (its card shows, the earlier regions are cleared)
     page.get_by_text("Stands in for a model whose weights are missing").first.wait_for(timeout=LOAD_S * 1000)
     page.get_by_role("button", name="Run", exact=True).click()
-    page.locator(".nforge-status").filter(has_text=HOW_TO_GET).first.wait_for(timeout=LOAD_S * 1000)
+    status = page.locator(".nforge-status").filter(has_text=HOW_TO_GET).first
+    status.wait_for(timeout=LOAD_S * 1000)
+    assert WHERE_TO_PUT in status.inner_text()  # text in angle brackets is kept, in the status line...
+    toast = page.locator("[data-testid=toast-body]").filter(has_text=HOW_TO_GET).first
+    toast.wait_for(timeout=LOAD_S * 1000)
+    assert WHERE_TO_PUT in toast.inner_text()  # ...and in the toast
+    toast_box = toast.bounding_box()
+    for covered in (".nfv-stage", ".nfv-colorbar", ".nfv-panels"):  # never over the brain, colour bar, legend
+        box = page.locator(covered).bounding_box()
+        assert (toast_box["x"] + toast_box["width"] <= box["x"] or box["x"] + box["width"] <= toast_box["x"]
+                or toast_box["y"] + toast_box["height"] <= box["y"]
+                or box["y"] + box["height"] <= toast_box["y"]), covered
+    page.screenshot(path=ARTIFACTS / "ui-no-weights.png")
     page.get_by_role("button", name="Run with nforge-lite instead").click()
     # The two lines keep the TR they were written for (the other model's 1.49 s): 3 s at nforge-lite's 1 Hz.
     page.locator(".nforge-status").filter(has_text="3 time steps").first.wait_for(timeout=LOAD_S * 1000)

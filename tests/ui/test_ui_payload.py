@@ -6,17 +6,7 @@ import pytest
 from nforge_app.errors import UserInputError
 from nforge_app.models import Prediction
 from nforge_app.spaces import get_space, load_fsaverage5
-from nforge_app.viz._viewer import (
-    MAX_ROI_LINES,
-    NO_VALUE,
-    geometry_payload,
-    pack_payload,
-    prediction_payload,
-    quantise,
-    unpack_payload,
-    value_stats,
-    viewer_limits,
-)
+from nforge_app.viz import _viewer as viewer
 
 
 @pytest.fixture(scope="module")
@@ -35,33 +25,33 @@ def _prediction(space, indices, n_steps=6, seed=0):
 def test_container_round_trip_and_alignment():
     arrays = {"a": np.arange(5, dtype=np.uint8), "b": np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3),
               "c": np.array([-3, 7], dtype=np.int16)}
-    payload = pack_payload({"x": [1, "é"]}, arrays)
-    meta, back = unpack_payload(payload)
+    payload = viewer.pack_payload({"x": [1, "é"]}, arrays)
+    meta, back = viewer.unpack_payload(payload)
     assert meta == {"x": [1, "é"]}
     for name, array in arrays.items():
         np.testing.assert_array_equal(back[name], array)
     header_end = 8 + int.from_bytes(payload[4:8], "little")
     assert header_end % 8 == 0  # typed arrays in the browser need aligned starts
     with pytest.raises(ValueError, match="float64"):
-        pack_payload({}, {"bad": np.zeros(2)})
+        viewer.pack_payload({}, {"bad": np.zeros(2)})
     with pytest.raises(ValueError, match="NFV1"):
-        unpack_payload(b"XXXX" + payload[4:])
+        viewer.unpack_payload(b"XXXX" + payload[4:])
 
 
 def test_quantise_error_bound_and_missing_values():
     values = np.array([[-2.0, 0.5, np.nan], [3.0, 1.0, 0.0]], dtype=np.float32)
-    q, scale, offset = quantise(values)
-    assert q.dtype == np.uint8 and q[0, 2] == NO_VALUE and q[1, 0] == NO_VALUE - 1 and q[0, 0] == 0
+    q, scale, offset = viewer.quantise(values)
+    assert q.dtype == np.uint8 and q[0, 2] == viewer.NO_VALUE and q[1, 0] == viewer.NO_VALUE - 1 and q[0, 0] == 0
     restored = offset + q.astype(np.float64) * scale
     finite = np.isfinite(values)
     assert np.max(np.abs(restored[finite] - values[finite])) <= scale / 2 + 1e-6
-    constant, scale, offset = quantise(np.full((2, 3), 4.0))
+    constant, scale, offset = viewer.quantise(np.full((2, 3), 4.0))
     assert scale == 0 and offset == 4.0 and (constant == 0).all()
-    assert (quantise(np.full(3, np.nan))[0] == NO_VALUE).all()
+    assert (viewer.quantise(np.full(3, np.nan))[0] == viewer.NO_VALUE).all()
 
 
 def test_geometry_payload(mesh):
-    meta, arrays = unpack_payload(geometry_payload(mesh))
+    meta, arrays = viewer.unpack_payload(viewer.geometry_payload(mesh))
     assert meta["n_vertices"] == 20484 and meta["n_faces"] == 40960 and meta["n_faces_lh"] == 20480
     assert set(meta["colormaps"]) == {"symmetric", "one-sided"}
     assert all(len(table["lut"]) == 768 for table in meta["colormaps"].values())
@@ -78,7 +68,7 @@ def test_geometry_payload(mesh):
         a, b, c = (coords[part[:, k]] for k in range(3))
         outward = np.einsum("ij,ij->i", np.cross(b - a, c - a), (a + b + c) / 3 - coords[np.unique(part)].mean(0))
         assert np.mean(outward > 0) > 0.95
-    assert len(geometry_payload(mesh)) < 900_000
+    assert len(viewer.geometry_payload(mesh)) < 900_000
 
 
 def test_surface_prediction_payload_with_regions(mesh):
@@ -86,12 +76,12 @@ def test_surface_prediction_payload_with_regions(mesh):
     roi = ["V1", "A1"]
     indices = space.select(roi)
     prediction = _prediction(space, indices)
-    payload = prediction_payload(prediction, space, mesh, roi=roi)
-    meta, arrays = unpack_payload(payload)
+    payload = viewer.prediction_payload(prediction, space, mesh, roi=roi)
+    meta, arrays = viewer.unpack_payload(payload)
     frames = arrays["frames"]
     assert frames.shape == (6, 20484) and frames.dtype == np.uint8
     outside = np.setdiff1d(np.arange(20484), indices)
-    assert (frames[:, outside] == NO_VALUE).all()
+    assert (frames[:, outside] == viewer.NO_VALUE).all()
     restored = meta["offset"] + frames[:, indices].astype(np.float64) * meta["scale"]
     assert np.max(np.abs(restored - prediction.data)) <= meta["scale"] / 2 + 1e-5
     assert meta["time_label"] == prediction.time_label and meta["times_s"] == [0, 1.5, 3, 4.5, 6, 7.5]
@@ -114,10 +104,10 @@ def test_surface_prediction_payload_with_regions(mesh):
 def test_whole_brain_payload_is_small_per_time_step(mesh):
     space = get_space("fsaverage5")
     prediction = _prediction(space, np.arange(20484), n_steps=60)
-    payload = prediction_payload(prediction, space, mesh)
-    meta, arrays = unpack_payload(payload)
+    payload = viewer.prediction_payload(prediction, space, mesh)
+    meta, arrays = viewer.unpack_payload(payload)
     assert meta["whole_space"] and not arrays["outline"].any()
-    assert len(meta["roi_lines"]["names"]) == MAX_ROI_LINES and "of 180" in meta["roi_lines"]["what"]
+    assert len(meta["roi_lines"]["names"]) == viewer.MAX_ROI_LINES and "of 180" in meta["roi_lines"]["what"]
     assert len(payload) / 60 <= 45_000  # the budget per TR
 
 
@@ -125,12 +115,12 @@ def test_parcel_prediction_is_painted_on_the_surface(mesh):
     space = get_space("schaefer1000")
     indices = space.select("Vis")
     prediction = _prediction(space, indices, n_steps=4)
-    meta, arrays = unpack_payload(prediction_payload(prediction, space, mesh, roi="Vis"))
+    meta, arrays = viewer.unpack_payload(viewer.prediction_payload(prediction, space, mesh, roi="Vis"))
     parcel = space.parcel_of_vertex
     vertex = np.flatnonzero(parcel == indices[3])[0]
     restored = meta["offset"] + arrays["frames"][:, vertex] * meta["scale"]
     np.testing.assert_allclose(restored, prediction.data[:, 3], atol=meta["scale"])
-    assert (arrays["frames"][:, parcel == -1] == NO_VALUE).all()
+    assert (arrays["frames"][:, parcel == -1] == viewer.NO_VALUE).all()
     np.testing.assert_allclose(arrays["glass_xyz"], space.centroids_mni[indices], atol=1e-4)
     assert meta["region_kind"] == "parcel" and meta["glass"]["names"][0] == space.roi_labels[indices[0]]
     assert arrays["region"][vertex] == indices[3]
@@ -138,21 +128,21 @@ def test_parcel_prediction_is_painted_on_the_surface(mesh):
 
 def test_viewer_limits_follow_the_colour_scale():
     values = np.concatenate([np.linspace(-2, 4, 1000), [np.nan, 40.0]])
-    stats = value_stats(values)
+    stats = viewer.value_stats(values)
     assert stats["max"] == 40.0 and stats["abs_p99"] < 40.0  # robust: one outlier does not set the range
-    vmin, vmax, threshold = viewer_limits(stats, "symmetric", 25)
+    vmin, vmax, threshold = viewer.viewer_limits(stats, "symmetric", 25)
     assert vmin == -vmax == -stats["abs_p99"] and threshold == pytest.approx(0.25 * vmax)
-    vmin, vmax, threshold = viewer_limits(stats, "one-sided", 50)
+    vmin, vmax, threshold = viewer.viewer_limits(stats, "one-sided", 50)
     assert vmin == threshold == pytest.approx(0.5 * stats["p99"]) and vmax == stats["p99"]
-    assert viewer_limits(value_stats(np.full(4, np.nan)), "symmetric", 0) == (-1e-9, 1e-9, 0.0)
+    assert viewer.viewer_limits(viewer.value_stats(np.full(4, np.nan)), "symmetric", 0) == (-1e-9, 1e-9, 0.0)
     with pytest.raises(UserInputError, match="colour scale"):
-        viewer_limits(stats, "rainbow", 10)
-    with pytest.raises(UserInputError, match="percentage"):
-        viewer_limits(stats, "symmetric", 120)
+        viewer.viewer_limits(stats, "rainbow", 10)
+    with pytest.raises(UserInputError, match=r"threshold \(% of the robust maximum\) 120: accepted: a number from 0"):
+        viewer.viewer_limits(stats, "symmetric", 120)
 
 
 def test_geometry_payload_orders_each_hemisphere_by_place(mesh):
-    _, arrays = unpack_payload(geometry_payload(mesh))
+    _, arrays = viewer.unpack_payload(viewer.geometry_payload(mesh))
     faces = arrays["faces"].astype(np.int64)
     same = np.sort(faces, axis=1), np.sort(np.asarray(mesh.surfaces["inflated"][1], dtype=np.int64), axis=1)
     np.testing.assert_array_equal(*(part[np.lexsort(part.T[::-1])] for part in same))  # the mesh's triangles

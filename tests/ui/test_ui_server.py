@@ -96,7 +96,7 @@ def test_export_every_format(client, example):
 
 
 def test_glass_brain_export_of_a_surface_model_draws_its_vertices(client, example):
-    files, note = client.predict(example[1], ["gif"], "glass brain", "inflated", ["dorsal"], "symmetric", 20, 160,
+    files, note = client.predict(example[1], ["gif"], "glass", "inflated", ["dorsal"], "symmetric", 20, 160,
                                  api_name="/export")
     assert len(files) == 1 and files[0].endswith(".gif") and "Could not export" not in note
     with Image.open(files[0]) as gif:

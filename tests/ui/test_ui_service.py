@@ -14,7 +14,8 @@ from nforge_app.spaces import get_space
 from nforge_app.ui import _examples as examples_module
 from nforge_app.ui import _service as service_module
 from nforge_app.ui._examples import EXAMPLES, ExampleResults
-from nforge_app.ui._service import AppService, geometry_recipe, parse_roi
+from nforge_app.ui._inputs import parse_roi, stimulus_of
+from nforge_app.ui._service import AppService, geometry_recipe
 from nforge_app.viz._viewer import unpack_payload
 
 
@@ -38,27 +39,27 @@ def test_parse_roi():
 def test_inputs_are_checked(service, tmp_path):
     card = get_card("nforge-lite")
     with pytest.raises(UserInputError, match="text box is empty"):
-        service.stimulus_of("per-TR text", None, None, None, " \n\t\n", None, card)
+        stimulus_of(service.ui_dir, "per-TR text", None, None, None, " \n\t\n", None, card)
     with pytest.raises(UserInputError, match="no video or audio file yet"):
-        service.stimulus_of("media", None, None, None, "", None, card)
+        stimulus_of(service.ui_dir, "media", None, None, None, "", None, card)
     with pytest.raises(UserInputError, match="no text file yet"):
-        service.stimulus_of("text file", None, None, None, "", None, card)
-    with pytest.raises(UserInputError, match="unknown input kind"):
-        service.stimulus_of("smell", None, None, None, "", None, card)
-    lines, tr_s = service.stimulus_of("per-TR text", None, None, None, "one\n\ntwo", None, card)
+        stimulus_of(service.ui_dir, "text file", None, None, None, "", None, card)
+    with pytest.raises(UserInputError, match="unknown input kind 'smell'; accepted: media, text file, per-TR text"):
+        stimulus_of(service.ui_dir, "smell", None, None, None, "", None, card)
+    lines, tr_s = stimulus_of(service.ui_dir, "per-TR text", None, None, None, "one\n\ntwo", None, card)
     assert lines == ["one", "", "two"] and tr_s == card.tr_s
-    assert service.stimulus_of("per-TR text", None, None, None, "one", 1.49, card)[1] == 1.49
+    assert stimulus_of(service.ui_dir, "per-TR text", None, None, None, "one", 1.49, card)[1] == 1.49
 
 
 def test_a_transcript_is_placed_beside_the_media(service, tmp_path):
     media, transcript = tmp_path / "clip.mp4", tmp_path / "words.SRT"
     media.write_bytes(b"video")
     transcript.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
-    paired, _ = service.stimulus_of("media", str(media), str(transcript), None, "", None, get_card("nforge-lite"))
+    paired, _ = stimulus_of(service.ui_dir, "media", str(media), str(transcript), None, "", None, get_card("nforge-lite"))
     assert paired.endswith("/clip.mp4") and (tmp_path / "cache").as_posix() in paired
     assert open(paired.replace("clip.mp4", "clip.srt")).read().startswith("1\n")
-    with pytest.raises(UserInputError, match="transcript must end in"):
-        service.stimulus_of("media", str(media), str(media), None, "", None, get_card("nforge-lite"))
+    with pytest.raises(UserInputError, match="unknown transcript suffix '.mp4'; accepted: .srt"):
+        stimulus_of(service.ui_dir, "media", str(media), str(media), None, "", None, get_card("nforge-lite"))
 
 
 def test_kept_predictions_are_found_by_id_and_exported(service):
@@ -75,16 +76,16 @@ def test_kept_predictions_are_found_by_id_and_exported(service):
     np.testing.assert_array_equal(back.data, prediction.data)
     assert facts == {"stimulus_path": None, "roi": ["V1"], "title": "lines"}
     files, notes = service.export(result.prediction_id, ["npz", "csv", "json"])
-    assert [f.name for f in files] == ["lines.nforge-lite.npz", "lines.nforge-lite.roi_means.csv",
+    assert [f.name for f in files] == ["lines.nforge-lite.npz", "lines.nforge-lite.csv",
                                        "lines.nforge-lite.json"] and notes == []
     assert files[1].read_text().splitlines()[0] == "time_s,V1"
-    (gif,), _ = service.export(result.prediction_id, ["gif"], picture="glass brain", size_px=200)
+    (gif,), _ = service.export(result.prediction_id, ["gif"], picture="glass", size_px=200)
     with Image.open(gif) as image:  # a surface model's selected vertices drawn in the glass brain
         assert image.n_frames == 4 and image.info["duration"] == 1000
     for bad in ("../../etc/passwd", "0123456789abcdef"):
         with pytest.raises(UserInputError, match="prediction id|no prediction"):
             service.load(bad)
-    with pytest.raises(UserInputError, match="choose export formats"):
+    with pytest.raises(UserInputError, match="export formats: unknown: 'docx'; accepted: npz, gif"):
         service.export(result.prediction_id, ["docx"])
 
 

@@ -4,8 +4,8 @@ import pytest
 from nforge_app.errors import UserInputError
 from nforge_app.spaces import get_space, load_fsaverage5
 from nforge_app.viz import render_surface, surface_frames
-from nforge_app.viz._canvas import Sheet, font_size_for
-from nforge_app.viz.surface import _view_raster
+from nforge_app.viz._canvas import frame_times
+from nforge_app.viz.surface import SURFACE_VIEWS, _painter, _view_raster, check_views
 
 SIZE = 200
 N_LH = 10242
@@ -62,12 +62,12 @@ def test_threshold_and_nan_show_the_sulcal_grey():
     image = np.asarray(render_surface(values, views="dorsal", size_px=SIZE, vmin=-1, vmax=1, threshold=0.1))
     bare = _view_raster("inflated", "dorsal", SIZE).tile
     height, width = bare.shape[:2]
-    top, left = Sheet([(height, width)], ncols=1, font_px=font_size_for(SIZE), header=False).origins[0]
+    painter = _painter(values, ("dorsal",), "inflated", SIZE, -1, 1, "RdBu_r", None, {"header": False})
+    top, left = painter.canvas.sheet.tile_origin(0)
     on_brain = (bare != 255).any(axis=2)
     brain = bare[on_brain].astype(int)
     assert np.abs(brain - brain.mean(axis=1, keepdims=True)).max() == 0 and brain.mean() < 200  # greys
-    same = (image[top:top + height, left:left + width] == bare).all(axis=2)[on_brain]
-    assert same.mean() > 0.99  # all but the few pixels under the "L" and "R" labels
+    assert np.array_equal(image[top:top + height, left:left + width], bare)  # no label over the brain
     nan = np.asarray(render_surface(np.full(20484, np.nan), views="dorsal", size_px=SIZE, vmin=-1, vmax=1))
     assert np.array_equal(image, nan)
 
@@ -88,12 +88,49 @@ def test_frames_share_limits_and_layout():
     assert len(frames) == 3 and len({f.size for f in frames}) == 1
     arrays = [np.asarray(f).astype(int) for f in frames]
     assert np.abs(arrays[0] - 255).sum() < np.abs(arrays[1] - 255).sum()  # weaker run is paler
-    assert np.array_equal(arrays[1][30:, -60:], arrays[2][30:, -60:])  # same colour bar
+    assert np.array_equal(arrays[1][30:-70, -60:], arrays[2][30:-70, -60:])  # same colour bar
+
+
+def test_text_is_never_drawn_over_the_brain():
+    views = tuple(SURFACE_VIEWS)
+    frames = surface_frames(np.full((2, 20484), np.nan), times_s=[0.0, 1.0], views=views, size_px=SIZE, vmin=-1,
+                            vmax=1, title="a long title " * 20, unit="z-scored predicted BOLD",
+                            time_label="BOLD time (s), haemodynamic delay included")
+    sheet = _painter(np.zeros(20484), views, "inflated", SIZE, -1, 1, "RdBu_r", None, {}).canvas.sheet
+    image = np.asarray(frames[0])
+    for index, view in enumerate(views):
+        tile = _view_raster("inflated", view, SIZE).tile
+        top, left = sheet.tile_origin(index)
+        assert np.array_equal(image[top:top + tile.shape[0], left:left + tile.shape[1]], tile), view
+
+
+def test_views_say_where_left_right_front_and_back_are():
+    letters = {view: camera.side_letters() for view, (camera, _) in SURFACE_VIEWS.items()}
+    assert letters["lateral_left"] == ("A", "P", "", "") and letters["lateral_right"] == ("P", "A", "", "")
+    assert letters["medial_left"] == ("P", "A", "", "") and letters["medial_right"] == ("A", "P", "", "")
+    assert letters["dorsal"] == ("L", "R", "A", "P") and letters["ventral"] == ("R", "L", "A", "P")
+
+
+def test_the_time_axis_marker_moves_with_time():
+    frames = surface_frames(np.zeros((3, 20484)), times_s=[0.0, 5.0, 10.0], views="dorsal", size_px=SIZE, vmin=-1,
+                            vmax=1, time_label="BOLD time (s)")
+    times = frame_times([0.0, 5.0, 10.0], 3, "BOLD time (s)")
+    axis = _painter(np.zeros(20484), ("dorsal",), "inflated", SIZE, -1, 1, "RdBu_r", None,
+                    {"times": times}).canvas.sheet.axis
+    for frame, time_s in zip(frames, (0.0, 5.0, 10.0), strict=True):
+        above_axis = np.asarray(frame)[axis.y - axis.marker:axis.y - 1].min(axis=2)  # only the marker is there
+        columns = np.flatnonzero((above_axis < 80).any(axis=0))
+        assert abs(columns.mean() - axis.x(time_s)) < 1.5 and columns.size < 3 * axis.marker
+
+
+def test_lateral_and_medial_name_both_hemispheres():
+    assert check_views(["lateral", "medial"]) == ("lateral_left", "lateral_right", "medial_left", "medial_right")
+    assert check_views(("dorsal", "lateral", "lateral_left")) == ("dorsal", "lateral_left", "lateral_right")
 
 
 def test_bad_arguments_are_rejected():
-    with pytest.raises(UserInputError, match="views"):
-        render_surface(np.zeros(20484), views=("lateral",))
+    with pytest.raises(UserInputError, match="surface views: unknown: 'side'; accepted: lateral_left"):
+        render_surface(np.zeros(20484), views=("side",))
     with pytest.raises(UserInputError, match="surface"):
         render_surface(np.zeros(20484), surface="flat")
     with pytest.raises(UserInputError, match="20484"):

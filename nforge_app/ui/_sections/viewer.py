@@ -1,0 +1,24 @@
+"""The viewer section: the 3D brain (``static/viewer.*``, drawn in the browser) and the id of what it shows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nforge_app.ui._gradio import import_gradio
+from nforge_app.ui._page import Page
+
+gr = import_gradio()
+
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+
+def layout(page: Page) -> None:
+    viewer = gr.HTML(json.dumps({"message": "Preparing the example…"}),
+                     html_template=(STATIC / "viewer.html").read_text(encoding="utf-8"),
+                     css_template=(STATIC / "viewer.css").read_text(encoding="utf-8"),
+                     js_on_load=(STATIC / "viewer.js").read_text(encoding="utf-8"),
+                     apply_default_css=False, elem_id="nforge-viewer", label="viewer")
+    prediction_id = gr.Textbox(label="prediction id", info="what the export API takes", interactive=False,
+                               max_lines=1)
+    page.add(viewer=viewer, prediction_id=prediction_id)

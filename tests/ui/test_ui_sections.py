@@ -1,0 +1,73 @@
+"""The page's parts without a server: its sections and how to add one, its texts (escaped, from the cards'
+capabilities), and the message when gradio is missing."""
+
+import dataclasses
+import sys
+
+import pytest
+
+from nforge_app.config import Settings
+from nforge_app.errors import ModelUnavailableError, UserInputError
+from nforge_app.models import get_card
+from nforge_app.ui import _app, _texts
+from nforge_app.ui._gradio import MISSING_GRADIO, import_gradio
+from nforge_app.ui._page import Page, Section
+from nforge_app.ui._texts import error_markdown, escape_markdown, panel_texts
+
+
+def test_messages_keep_angle_brackets_and_marks():
+    text = "put them in <NFORGE_WEIGHTS_DIR>/tribe-v2 & retry; regions *STS* or V_1 [x]"
+    escaped = escape_markdown(text)
+    assert r"&lt;NFORGE\_WEIGHTS\_DIR&gt;/tribe-v2 &amp; retry" in escaped
+    assert r"\*STS\*" in escaped and r"V\_1 \[x\]" in escaped
+    assert error_markdown(UserInputError(text), "export").startswith("**Could not export.** put them in &lt;")
+    unavailable = error_markdown(ModelUnavailableError("no weights in <DIR>"))
+    assert "&lt;DIR&gt;" in unavailable and "Run with nforge-lite instead" in unavailable
+
+
+def test_panel_texts_follow_the_card_capabilities(monkeypatch):
+    card = dataclasses.replace(get_card("text2fmri"), baseline=False, capabilities=frozenset())
+    monkeypatch.setattr(_texts, "get_card", lambda model_id: card)
+    attribution, attention = panel_texts("any id")
+    assert "does not offer it" in attribution and "for models with temporal attention" in attention
+    card = dataclasses.replace(card, capabilities=frozenset({"attribution", "attention"}))
+    attribution, attention = panel_texts("any id")
+    assert "how much of the prediction comes from" in attribution and "for models with" not in attention
+    card = dataclasses.replace(card, baseline=True)
+    assert "has no learned weights" in panel_texts("any id")[0]
+
+
+def test_a_section_added_to_the_tabs_shows_as_a_tab(monkeypatch, tmp_path):
+    gr = import_gradio()
+    seen = {}
+
+    def layout(page: Page) -> None:
+        page.add(compare_text=gr.Markdown("Compare two stimuli."))
+
+    def events(page: Page) -> None:  # wired after every section: may use any component by name
+        seen["prediction_id"] = page["prediction_id"]
+        seen["service"] = page.service
+
+    monkeypatch.setattr(_app, "TABS", _app.TABS + (Section("compare", layout, events, title="Compare"),))
+    demo = _app.build_app(settings=Settings.from_env(cache_dir=tmp_path))
+    config = demo.get_config_file()
+    labels = [c["props"].get("label") for c in config["components"] if c["type"] == "tabitem"]
+    assert labels[-3:] == ["Modality attribution", "ROI attention", "Compare"]
+    assert seen["prediction_id"].label == "prediction id" and seen["service"].settings.cache_dir == tmp_path
+    names = {d["api_name"] for d in config["dependencies"] if d.get("api_name")}
+    assert {"predict", "export"} <= names
+
+
+def test_a_component_name_is_registered_once():
+    page = Page(service=None, examples=None)
+    page.add(status="a")
+    with pytest.raises(ValueError, match="already on the page"):
+        page.add(status="b")
+    assert page("status") == ["a"]
+
+
+def test_without_gradio_the_message_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gradio", None)
+    with pytest.raises(ImportError) as caught:
+        import_gradio()
+    assert str(caught.value) == MISSING_GRADIO and 'pip install "nforge-app[ui]"' in MISSING_GRADIO
