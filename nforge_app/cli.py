@@ -1,5 +1,5 @@
-"""The ``nforge`` command line: predict, export, evaluate, list models, describe a saved prediction or
-evaluation, run in-silico experiments (``contrast``, ``glm``).
+"""The ``nforge`` command line: predict, batch, export, evaluate, list models, describe a saved prediction,
+evaluation or batch, run in-silico experiments (``contrast``, ``glm``).
 
 User errors print one line on stderr and exit with code 2; there is never a traceback for them.
 """
@@ -51,13 +51,17 @@ def _build_parser() -> argparse.ArgumentParser:
                               ".json (metadata) or .gii (a pair of GIfTI files); see `nforge export` for more")
     predict.add_argument("--quiet", action="store_true", help="no progress report")
 
+    _add_batch_parser(commands)
+
     commands.add_parser("models", help="list the models, their inputs, outputs and weights")
 
     example = commands.add_parser("example", help="write a 20-s example clip (speech, colour, motion) to try")
     example.add_argument("folder", nargs="?", default=".", help="where to write it (default: here)")
 
-    info = commands.add_parser("info", help="describe a saved prediction or evaluation (.npz)")
-    info.add_argument("path", help="a .npz written by `nforge predict` or `nforge evaluate`")
+    info = commands.add_parser("info", help="describe a saved prediction or evaluation (.npz) or a batch's output "
+                                            "folder")
+    info.add_argument("path", help="a .npz written by `nforge predict` or `nforge evaluate`, or the DIR of "
+                                   "`nforge batch`")
 
     _add_export_parser(commands)
 
@@ -86,6 +90,36 @@ def _build_parser() -> argparse.ArgumentParser:
                           help="where to save the evaluation (default: <prediction name>.eval.npz)")
     _add_experiment_commands(commands)
     return parser
+
+
+def _add_batch_parser(commands) -> None:
+    batch = commands.add_parser(
+        "batch", help="predict many stimuli (a folder or a manifest) into one folder, resumably",
+        description="Predict brain activity for every stimulus of a folder (recursively, by extension) or of a "
+                    "manifest (.csv .tsv .jsonl: path, optional transcript, id, subject) into DIR: one .npz per "
+                    "stimulus, named by its content hash and the prediction key, so a rerun skips what is done; "
+                    "DIR/batch_report.csv and DIR/batch_summary.json say what happened.")
+    batch.add_argument("input", help="a folder of stimuli, or a manifest (.csv .tsv .jsonl)")
+    batch.add_argument("--out", required=True, metavar="DIR",
+                       help="output folder (made when missing), or a URL such as s3://bucket/run (fsspec)")
+    batch.add_argument("--model", default="nforge-lite", help="model id or BERG alias (default: nforge-lite)")
+    batch.add_argument("--subject", default=None, help="subject of rows without one (default: the model's default)")
+    batch.add_argument("--roi", nargs="+", default=None, metavar="NAME", help="regions to keep, as for predict")
+    batch.add_argument("--variant", default=None, help="weight variant (hub repo id or local folder)")
+    batch.add_argument("--engine", default="local", choices=("local", "ray"),
+                       help="local: one process, the model loaded once (default); ray: a pool of Ray actors")
+    batch.add_argument("--address", default=None, help="Ray cluster address (what `ray start --head` prints); "
+                                                        "a local Ray cluster when left out")
+    batch.add_argument("--workers", type=int, default=None, help="Ray actors, each with the model loaded "
+                                                                 "(default: as many as the cluster's GPUs or CPUs)")
+    batch.add_argument("--cpus-per-worker", type=float, default=1, metavar="C",
+                       help="CPUs of each Ray actor, its torch threads (default: 1)")
+    batch.add_argument("--gpus-per-worker", type=float, default=0, metavar="G",
+                       help="GPUs of each Ray actor (default: 0; 0.5 puts two actors on a GPU)")
+    batch.add_argument("--strict", action="store_true", help="refuse manifest paths outside the manifest's folder")
+    batch.add_argument("--device", default=None,
+                       help=f"where the local engine runs: {', '.join(DEVICES)} (default: auto)")
+    batch.add_argument("--quiet", action="store_true", help="no progress report")
 
 
 def _add_export_parser(commands) -> None:
@@ -168,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _build_parser().parse_args(argv)
     try:
-        return {"predict": _predict, "models": _models, "info": _info, "example": _example,
+        return {"predict": _predict, "batch": _batch, "models": _models, "info": _info, "example": _example,
                 "export": _export, "evaluate": _evaluate, "contrast": _experiment, "glm": _experiment}[args.command](args)
     except UserInputError as error:
         print(f"nforge: error: {error}", file=sys.stderr)
@@ -222,6 +256,23 @@ def _predict(args) -> int:
     for path in files:
         print(f"saved: {path}")
     return 0
+
+
+def _batch(args) -> int:
+    from nforge_app.batch import SUMMARY_NAME, run
+
+    report = run(args.input, args.out, args.model, subject=args.subject, roi=args.roi, variant=args.variant,
+                 engine=args.engine, address=args.address, workers=args.workers,
+                 cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker, strict=args.strict,
+                 device=args.device, progress=not args.quiet)
+    counts, seconds = report.counts, report.summary["seconds"]
+    print(f"{counts['total']} stimuli: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped "
+          f"(already done) in {seconds:.1f} s")
+    for row in report.rows:
+        if row.status == "failed":
+            print(f"  failed: {row.id}: {row.error}")
+    print(f"report: {args.out}/batch_report.csv and {SUMMARY_NAME}; `nforge info {args.out}` describes it")
+    return 1 if counts["failed"] else 0
 
 
 def _export(args) -> int:
@@ -300,6 +351,15 @@ def _example(args) -> int:
 def _info(args) -> int:
     from nforge_app.export import is_evaluation_npz, load_evaluation, load_npz
 
+    if "://" in args.path or Path(args.path).is_dir():
+        from nforge_app.batch import REPORT_NAME, SUMMARY_NAME, OutputFolder, describe_batch
+
+        folder = OutputFolder(args.path)
+        summary = folder.read_text(SUMMARY_NAME)
+        if summary is None:
+            raise UserInputError(f"{args.path} holds no {SUMMARY_NAME}: not the output folder of `nforge batch`")
+        print(describe_batch(summary, folder.read_text(REPORT_NAME), args.path))
+        return 0
     if is_evaluation_npz(args.path):
         print(_describe_evaluation(load_evaluation(args.path)))
     else:

@@ -13,8 +13,10 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,6 +45,18 @@ log = logging.getLogger(__name__)
 
 # Share of the progress bar given to each stage.
 _DECODE, _FEATURES = 0.1, 0.8
+
+
+class _Request(NamedTuple):
+    """One prediction request, resolved: what ``predict`` needs besides the stimulus, and its cache keys."""
+
+    model_id: str
+    subject: object
+    indices: np.ndarray | None
+    key: str
+    """Key of the selection asked for."""
+    full_key: str
+    """Key of the prediction over all outputs (a selection is served from it when cached)."""
 
 
 class Engine:
@@ -147,22 +161,10 @@ class Engine:
         """
         progress = progress or no_progress
         model_id = resolve_model_id(model)
-        card = get_card(model_id)
-        subject = self.check_subject(model_id, subject)
-        indices = self.select(model_id, roi, mask)
-        if not isinstance(stimulus, Stimulus) and not isinstance(stimulus, (str, os.PathLike)):
-            tr_s = tr_s or card.tr_s
+        tr_s = _text_tr_s(stimulus, model_id, tr_s)
         key_stimulus = stimulus.content_hash if isinstance(stimulus, Stimulus) else stimulus_key(stimulus, tr_s)
-        model_class = get_model_class(model_id)
-        weights = model_class.weights_fingerprint(self.settings, variant)
-        # params() of an unloaded instance (cheap): the options as the model reads them, and what they resolve
-        # to here (e.g. the TRIBE v2 encoder's precision); the package version stands for the model code.
-        params = model_class(self.settings, variant=variant, device=self.device, **options).params()
-        base_key = text_sha256(key_stimulus, model_id, str(variant), weights, str(subject), __version__,
-                               json.dumps(params, sort_keys=True, default=str))
-        full_key = f"{base_key}-all"
-        sel_key = full_key if indices is None else f"{base_key}-{text_sha256(indices.tobytes().hex())[:16]}"
-
+        model_id, subject, indices, sel_key, full_key = self._request(key_stimulus, model_id, subject, roi, mask,
+                                                                      variant, options)
         with self._key_lock(("prediction", sel_key)):
             for key in dict.fromkeys((sel_key, full_key)):
                 cached = self._cached(key)
@@ -185,6 +187,101 @@ class Engine:
             self._store(sel_key, prediction)
             progress(1.0, "done")
             return prediction
+
+    def prediction_key(self, stimulus_hash: str, model: str = "nforge-lite", *, subject=None, roi=None, mask=None,
+                       variant: str | None = None, **options) -> str:
+        """The key of the prediction that ``predict`` makes with these arguments, without decoding anything.
+
+        It names the engine's cached predictions and the outputs of a batch; it changes with the stimulus, the
+        model, its weights and options, the subject, the selection and the NForge version.
+
+        Parameters
+        ----------
+        stimulus_hash : str
+            The stimulus's content hash: ``stimulus_key(...)`` or ``Stimulus.content_hash``.
+        model, subject, roi, mask, variant, **options
+            As for :meth:`predict`.
+
+        Returns
+        -------
+        str
+            A hex key.
+        """
+        return self._request(stimulus_hash, model, subject, roi, mask, variant, options).key
+
+    def predict_many(self, stimuli: Iterable, model: str = "nforge-lite", *, subject=None, roi=None, mask=None,
+                     variant: str | None = None, tr_s: float | None = None, return_exceptions: bool = False,
+                     **options) -> Iterator[Prediction | Exception]:
+        """Predict brain activity for many stimuli, one after another, with the model loaded once.
+
+        While the model runs on one stimulus, the next one is decoded and its features extracted in a
+        background thread, so that decoding (ffmpeg) and the feature models overlap with the encoder.
+
+        Parameters
+        ----------
+        stimuli : iterable
+            What :meth:`predict` accepts (files, per-TR lists, Stimulus), or callables that return a
+            ``Stimulus`` (called in the background thread: a custom loader overlaps too).
+        model, subject, roi, mask, variant, tr_s, **options
+            As for :meth:`predict`, the same for every stimulus.
+        return_exceptions : bool
+            False: the first failure raises. True: a stimulus that fails yields its exception in place of its
+            prediction, and the others go on.
+
+        Yields
+        ------
+        Prediction or Exception
+            One per stimulus, in order.
+
+        Examples
+        --------
+        >>> for pred in engine.predict_many(["a.mp4", "b.mp4"], roi=["V1"]):  # doctest: +SKIP
+        ...     print(pred.data.shape)
+        """
+        loaded = self.load_model(model, variant, **options)
+        model_id = loaded.card.model_id
+        self.check_subject(model_id, subject)  # the arguments are checked once, before any stimulus
+        self.select(model_id, roi, mask)
+        kwargs = dict(subject=subject, roi=roi, mask=mask, variant=variant, tr_s=tr_s, **options)
+
+        def prepare(item) -> Stimulus:
+            stimulus = item() if callable(item) else item
+            if not isinstance(stimulus, Stimulus):
+                stimulus = load_stimulus(stimulus, self.settings, tr_s=_text_tr_s(stimulus, model_id, tr_s))
+            if self._cached(self._request(stimulus.content_hash, model_id, subject, roi, mask, variant,
+                                          options).key) is None:
+                self.extract_features(loaded, stimulus)
+            return stimulus
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nforge-prefetch") as pool:
+            items = iter(stimuli)
+            ahead = _submit_next(pool, prepare, items)
+            while ahead is not None:
+                current, ahead = ahead, _submit_next(pool, prepare, items)
+                try:
+                    yield self.predict(current.result(), model, **kwargs)
+                except Exception as error:  # noqa: BLE001 (a batch records any failure of one stimulus and goes on)
+                    if not return_exceptions:
+                        raise
+                    yield error
+
+    def _request(self, key_stimulus: str, model: str, subject, roi, mask, variant: str | None,
+                 options: dict) -> _Request:
+        """Resolve a request for the stimulus with content hash ``key_stimulus``: model id, subject, selected
+        outputs, and its cache keys."""
+        model_id = resolve_model_id(model)
+        subject = self.check_subject(model_id, subject)
+        indices = self.select(model_id, roi, mask)
+        model_class = get_model_class(model_id)
+        weights = model_class.weights_fingerprint(self.settings, variant)
+        # params() of an unloaded instance (cheap): the options as the model reads them, and what they resolve
+        # to here (e.g. the TRIBE v2 encoder's precision); the package version stands for the model code.
+        params = model_class(self.settings, variant=variant, device=self.device, **options).params()
+        base_key = text_sha256(key_stimulus, model_id, str(variant), weights, str(subject), __version__,
+                               json.dumps(params, sort_keys=True, default=str))
+        full_key = f"{base_key}-all"
+        sel_key = full_key if indices is None else f"{base_key}-{text_sha256(indices.tobytes().hex())[:16]}"
+        return _Request(model_id, subject, indices, sel_key, full_key)
 
     def extract_features(self, model: EncodingModel, stimulus: Stimulus,
                          progress: ProgressFn = no_progress) -> FeatureSet:
@@ -304,6 +401,20 @@ class Engine:
     @property
     def cache_dir(self) -> Path:
         return self.settings.cache_dir
+
+
+def _text_tr_s(stimulus, model_id: str, tr_s: float | None) -> float | None:
+    """The TR of per-TR text (``tr_s``, else the model's); files and Stimulus objects have none to give."""
+    if isinstance(stimulus, Stimulus | str | os.PathLike):
+        return tr_s
+    return tr_s or get_card(model_id).tr_s
+
+
+def _submit_next(pool: ThreadPoolExecutor, prepare: Callable, items: Iterator) -> Future | None:
+    """Start preparing the next item of ``items`` in ``pool``; None when there is none."""
+    for item in items:
+        return pool.submit(prepare, item)
+    return None
 
 
 def _subset(prediction: Prediction, indices: np.ndarray) -> Prediction:

@@ -71,7 +71,8 @@ def _checked_tr_texts(source: Sequence, tr_s: float | None) -> tuple[tuple[str, 
     return tuple(source), float(tr_s)
 
 
-def stimulus_key(source: str | os.PathLike | Sequence[str], tr_s: float | None = None) -> str:
+def stimulus_key(source: str | os.PathLike | Sequence[str], tr_s: float | None = None,
+                 transcript: str | os.PathLike | None = None) -> str:
     """A content key of a stimulus, computed without decoding it (equal to ``Stimulus.content_hash``).
 
     Parameters
@@ -80,6 +81,8 @@ def stimulus_key(source: str | os.PathLike | Sequence[str], tr_s: float | None =
         A file, or one string per TR.
     tr_s : float, optional
         The TR of per-TR strings (required for them, unused for files).
+    transcript : str or path-like, optional
+        The transcript of a video or audio file, in place of one beside it (see ``load_stimulus``).
 
     Returns
     -------
@@ -89,13 +92,14 @@ def stimulus_key(source: str | os.PathLike | Sequence[str], tr_s: float | None =
     Raises
     ------
     UserInputError
-        For a missing, empty or unaccepted file, or per-TR text that is not a list of strings with a TR.
+        For a missing, empty or unaccepted file, a transcript given with a file that is not media, or per-TR
+        text that is not a list of strings with a TR.
     """
     if isinstance(source, list | tuple):
         texts, tr = _checked_tr_texts(source, tr_s)
         return text_sha256("per-TR text", repr(tr), *texts)
     path, kind = _checked_file(source)
-    return _file_key(path, kind)
+    return _file_key(path, kind, _media_transcript(path, kind, transcript))
 
 
 def _sidecar_transcript(path: Path) -> Path | None:
@@ -107,11 +111,23 @@ def _sidecar_transcript(path: Path) -> Path | None:
     return None
 
 
-def _file_key(path: Path, kind: str) -> str:
-    # A transcript beside a media file gives its words, and so does a speech recogniser: both are content.
+def _media_transcript(path: Path, kind: str, transcript: str | os.PathLike | None) -> Path | None:
+    """The transcript of a media file: ``transcript`` when given (checked), else the one beside it, if any."""
+    if transcript is None:
+        return _sidecar_transcript(path) if kind in ("video", "audio") else None
+    if kind not in ("video", "audio"):
+        raise UserInputError(f"a transcript goes with a video or audio file; {path.name} is {kind}")
+    transcript_path, transcript_kind = _checked_file(transcript)
+    if transcript_kind != "transcript":
+        raise UserInputError(f"{transcript_path.name} is not a transcript; accepted: "
+                             f"{' '.join(SUPPORTED_EXTENSIONS['transcript'])}")
+    return transcript_path
+
+
+def _file_key(path: Path, kind: str, sidecar: Path | None) -> str:
+    # A transcript of a media file gives its words, and so does a speech recogniser: both are content.
     if kind not in ("video", "audio"):
         return file_sha256(path)
-    sidecar = _sidecar_transcript(path)
     if sidecar is not None:
         return text_sha256(file_sha256(path), "transcript", file_sha256(sidecar))
     transcriber = transcriber_id()
@@ -136,7 +152,7 @@ def _load_tr_texts(texts: tuple[str, ...], tr_s: float, key: str, settings: Sett
                     notes=("word times spread evenly inside each TR",))
 
 
-def _load_media(path: Path, key: str, settings: Settings) -> Stimulus:
+def _load_media(path: Path, key: str, settings: Settings, sidecar: Path | None) -> Stimulus:
     info = probe(path)
     is_video_file = path.suffix.lower() in SUPPORTED_EXTENSIONS["video"]
     with_video = info.has_video and is_video_file  # a picture in an audio file is cover art, not the stimulus
@@ -146,7 +162,7 @@ def _load_media(path: Path, key: str, settings: Settings) -> Stimulus:
     duration_s = info.duration_s if info.duration_s is not None else measure_duration(path)
     _check_duration(duration_s, path.name, settings)
     audio = decode_audio(path, info) if info.has_audio else None
-    words, word_timing, notes = _media_words(path, audio, settings)
+    words, word_timing, notes = _media_words(path, audio, settings, sidecar)
     if not with_video:
         notes += ("the file has no video stream: only its sound is used",) if is_video_file else ()
         return Stimulus(kind="audio", source=str(path), content_hash=key, duration_s=audio.duration_s,
@@ -157,10 +173,9 @@ def _load_media(path: Path, key: str, settings: Settings) -> Stimulus:
                     notes=notes)
 
 
-def _media_words(path: Path, audio: AudioTrack | None,
-                 settings: Settings) -> tuple[tuple[Word, ...], str, tuple[str, ...]]:
-    """Words of a media file: from a transcript beside it, else from WhisperX when installed, else none."""
-    sidecar = _sidecar_transcript(path)
+def _media_words(path: Path, audio: AudioTrack | None, settings: Settings,
+                 sidecar: Path | None) -> tuple[tuple[Word, ...], str, tuple[str, ...]]:
+    """Words of a media file: from its transcript, else from WhisperX when installed, else none."""
     if sidecar is None and audio is not None and transcriber_id() is not None:
         words = transcribe(audio, settings.device)
         return words, "whisperx", (f"words recognised by WhisperX {WHISPER_MODEL} ({len(words)} words)",)
@@ -209,11 +224,11 @@ def _load_transcript(path: Path, key: str, settings: Settings) -> Stimulus:
                     word_timing="transcript", notes=(transcript.note,))
 
 
-_LOADERS = {"video": _load_media, "audio": _load_media, "text": _load_text, "transcript": _load_transcript}
+_LOADERS = {"text": _load_text, "transcript": _load_transcript}
 
 
 def load_stimulus(source: str | os.PathLike | Sequence[str], settings: Settings | None = None,
-                  tr_s: float | None = None) -> Stimulus:
+                  tr_s: float | None = None, transcript: str | os.PathLike | None = None) -> Stimulus:
     """Load a video, audio, text or transcript file, or per-TR strings, as one ``Stimulus`` timeline.
 
     Parameters
@@ -225,6 +240,9 @@ def load_stimulus(source: str | os.PathLike | Sequence[str], settings: Settings 
         Limits on duration and file size; ``Settings.from_env()`` when None.
     tr_s : float, optional
         The TR in seconds of per-TR strings: required for them, unused for files.
+    transcript : str or path-like, optional
+        The transcript (.srt .vtt .tsv) of a video or audio file, in place of the one beside it
+        (``clip.srt`` for ``clip.mp4``) that is read otherwise.
 
     Returns
     -------
@@ -237,7 +255,8 @@ def load_stimulus(source: str | os.PathLike | Sequence[str], settings: Settings 
     ------
     UserInputError
         For a missing, empty, damaged or unaccepted file, text that is not UTF-8 or holds no words,
-        malformed transcripts or per-TR lists, and inputs over the duration or file-size limit.
+        malformed transcripts or per-TR lists, a transcript given with a file that is not media, and inputs
+        over the duration or file-size limit.
     """
     settings = settings if settings is not None else Settings.from_env()
     if isinstance(source, list | tuple):
@@ -248,4 +267,8 @@ def load_stimulus(source: str | os.PathLike | Sequence[str], settings: Settings 
     if size_mb > settings.max_file_mb:
         raise UserInputError(f"{path.name} is {size_mb:.1f} MB, more than the limit of {settings.max_file_mb:g} MB "
                              "(setting max_file_mb, environment variable NFORGE_MAX_FILE_MB)")
-    return _LOADERS[kind](path, _file_key(path, kind), settings)
+    sidecar = _media_transcript(path, kind, transcript)
+    key = _file_key(path, kind, sidecar)
+    if kind in ("video", "audio"):
+        return _load_media(path, key, settings, sidecar)
+    return _LOADERS[kind](path, key, settings)
