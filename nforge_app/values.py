@@ -342,6 +342,7 @@ class Evaluation:
         return float(self.r[both].mean() / self.noise_ceiling[both].mean()) if both.any() else float("nan")
 
 
+@dataclass(frozen=True, eq=False)
 class Events:
     """The events of an experiment on the stimulus timeline, as in a BIDS ``events.tsv``.
 
