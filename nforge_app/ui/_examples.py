@@ -99,7 +99,8 @@ def run_example(service: AppService, example: Example, progress=None) -> RunResu
                                             progress=progress)
         save_npz(prediction, cached)
     path = None if isinstance(stimulus, list) else str(stimulus)
-    return service.keep(prediction, list(example.roi), path, title=Path(path).stem if path else NO_FILE_TITLE)
+    return service.keep(prediction, list(example.roi), path, title=Path(path).stem if path else NO_FILE_TITLE,
+                        tr_texts=stimulus if path is None else None, tr_s=tr_s)
 
 
 class ExampleResults:

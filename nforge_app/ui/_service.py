@@ -31,6 +31,7 @@ from nforge_app.export import export_prediction, load_npz, save_evaluation, save
 from nforge_app.models import Prediction, get_card
 from nforge_app.spaces import get_space, load_fsaverage5
 from nforge_app.stimuli import stimulus_sound
+from nforge_app.ui._player import player_facts, player_value
 from nforge_app.ui._texts import evaluation_summary, summary
 from nforge_app.values import Evaluation
 from nforge_app.viz import (
@@ -75,7 +76,7 @@ def file_url(path: Path) -> str:
 def served_dirs(settings: Settings) -> list[Path]:
     """Folders the page downloads from (gradio's ``allowed_paths``): payloads, exports, example media."""
     ui_dir = settings.cache_dir / "ui"
-    return [ui_dir / "payloads", ui_dir / "exports", settings.cache_dir / "examples"]
+    return [ui_dir / "payloads", ui_dir / "exports", settings.cache_dir / "examples", ui_dir / "media"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -165,10 +166,12 @@ class AppService:
                                          progress=progress)
         stimulus_path = None if isinstance(stimulus, list) else str(stimulus)
         return self.keep(prediction, roi, stimulus_path, title=Path(stimulus_path).stem if stimulus_path
-                         else NO_FILE_TITLE)
+                         else NO_FILE_TITLE, tr_texts=stimulus if isinstance(stimulus, list) else None, tr_s=tr_s)
 
-    def keep(self, prediction: Prediction, roi: Sequence[str], stimulus_path: str | None, title: str) -> RunResult:
-        """Save a prediction under its id (once) and build what the page shows for it."""
+    def keep(self, prediction: Prediction, roi: Sequence[str], stimulus_path: str | None, title: str,
+             tr_texts: Sequence[str] | None = None, tr_s: float | None = None) -> RunResult:
+        """Save a prediction under its id (once) and build what the page shows for it (``tr_texts`` and
+        ``tr_s``: the per-TR text it was made from, which the player shows)."""
         digest = hashlib.sha256()
         for part in (prediction.model_id, prediction.space_id, str(prediction.subject), ",".join(roi)):
             digest.update(part.encode() + b"\0")
@@ -179,7 +182,8 @@ class AppService:
         if not npz_path.exists():
             save_npz(prediction, npz_path)
         with atomic_path(sidecar_path) as tmp:
-            tmp.write_text(json.dumps({"stimulus_path": stimulus_path, "roi": list(roi), "title": title}))
+            tmp.write_text(json.dumps({"stimulus_path": stimulus_path, "roi": list(roi), "title": title,
+                                       "tr_texts": list(tr_texts) if tr_texts else None, "tr_s": tr_s}))
         if not payload_path.exists():
             space = get_space(prediction.space_id, self.settings)
             payload = prediction_payload(prediction, space, load_fsaverage5(), roi=list(roi) or None)
@@ -188,14 +192,27 @@ class AppService:
         card = get_card(prediction.model_id)
         heading = f"{title} · {card.model_id}" + (" (baseline, not trained on fMRI)" if card.baseline else "")
         viewer_value = json.dumps({"geometry": self.geometry_url(), "payload": file_url(payload_path),
-                                   "title": heading, "prediction_id": prediction_id})
+                                   "title": heading, "prediction_id": prediction_id,
+                                   "player": self.player(prediction, stimulus_path, tr_texts, tr_s)})
         return RunResult(prediction_id, viewer_value, summary(prediction, card, roi), prediction)
 
     def view(self, prediction_id: str) -> str:
         """The viewer's value of a kept prediction again (after a map was shown in its place)."""
         prediction, facts = self.load(prediction_id)
         return self.keep(prediction, facts.get("roi") or [], facts.get("stimulus_path"),
-                         facts.get("title") or NO_FILE_TITLE).viewer_value
+                         facts.get("title") or NO_FILE_TITLE, facts.get("tr_texts"), facts.get("tr_s")).viewer_value
+
+    def player(self, prediction: Prediction, stimulus_path: str | None, tr_texts: Sequence[str] | None = None,
+               tr_s: float | None = None) -> dict | None:
+        """The stimulus player's part of the viewer's value (``ui/_player.py``); None when the stimulus is gone
+        or cannot be read again (the brain then plays alone)."""
+        try:
+            if stimulus_path is not None and not Path(stimulus_path).is_file():
+                return None
+            facts = player_facts(stimulus_path, self.ui_dir / "media", self.settings, tr_texts, tr_s)
+        except UserInputError:
+            return None
+        return player_value(facts, prediction, file_url(Path(facts["media"])) if facts["media"] else None)
 
     def load(self, prediction_id: str) -> tuple[Prediction, dict]:
         """A kept prediction and its sidecar facts (stimulus path, regions asked for, title)."""

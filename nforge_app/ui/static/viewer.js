@@ -986,6 +986,7 @@ function setText(node, text) {
 
 function drawClock() {
   const meta = state.data.meta;
+  player.shown(state.frame);
   setText(ui.clock, "t = " + meta.times_s[state.frame].toFixed(1) + " s  (" + (state.frame + 1) + " / " + meta.n_frames + ")");
   if (ui.time.value !== String(state.frame)) ui.time.value = String(state.frame);
   root.dataset.frame = String(state.frame);
@@ -1027,10 +1028,15 @@ function tick(now) {
   requestAnimationFrame(tick);
 }
 
+// The play button's label (the stimulus player calls it too: while its media plays, the media drives the frames).
+function showPlaying(playing) {
+  ui.play.textContent = playing ? "❚❚" : "▶";
+  ui.play.setAttribute("aria-label", playing ? "Pause" : "Play");
+}
+
 function setPlaying(playing) {
   state.playing = playing && !!state.data;
-  ui.play.textContent = state.playing ? "❚❚" : "▶";
-  ui.play.setAttribute("aria-label", state.playing ? "Pause" : "Play");
+  showPlaying(state.playing);
   if (state.playing) { state.lastStep = performance.now(); requestAnimationFrame(tick); }
 }
 
@@ -1107,6 +1113,7 @@ async function load(raw) {
     return;
   }
   setPlaying(false);
+  if (player.media) player.media.pause();
   say("Loading the prediction…", "loading");
   try {
     const [geometry, data] = await Promise.all([geometryFor(value.geometry), fetchPayload(value.payload)]);
@@ -1132,6 +1139,7 @@ async function load(raw) {
     ui.outlineLabel.style.display = data.meta.whole_space ? "none" : "";
     ui.pickWhat.textContent = "(click the brain)";
     root.dataset.picked = "-1";
+    player.load(value.player || null, data.meta);
     layout();
     say("", "ready");
     drawAll();
@@ -1142,8 +1150,17 @@ async function load(raw) {
 }
 
 // ---------- events ----------
-ui.time.addEventListener("input", () => setFrame(Number(ui.time.value)));
-ui.play.addEventListener("click", () => setPlaying(!state.playing));
+// The stimulus player (static/player.js): its media, when there is one, plays the frames.
+const player = makeNforgePlayer(root, { setFrame, playing: showPlaying });
+function userFrame(frame) {  // a frame the user asked for: the media goes there too
+  setFrame(frame);
+  player.seek(state.frame);
+}
+ui.time.addEventListener("input", () => userFrame(Number(ui.time.value)));
+ui.play.addEventListener("click", () => {
+  if (player.hasMedia()) player.toggle(Number(ui.speed.value)); else setPlaying(!state.playing);
+});
+ui.speed.addEventListener("change", () => player.setRate(Number(ui.speed.value)));
 for (const select of [ui.surface, ui.hemi]) select.addEventListener("change", () => { layout(); requestDraw(); });
 for (const control of [ui.cmap, ui.thr, ui.outline]) control.addEventListener("input", requestDraw);
 ui.cmap.addEventListener("change", requestDraw);
@@ -1183,9 +1200,9 @@ glCanvas.addEventListener("wheel", (event) => {
   requestDraw();
 }, { passive: false });
 glCanvas.addEventListener("keydown", (event) => {
-  if (event.key === "ArrowRight") setFrame(state.frame + 1);
-  else if (event.key === "ArrowLeft") setFrame(state.frame - 1);
-  else if (event.key === " ") { event.preventDefault(); setPlaying(!state.playing); }
+  if (event.key === "ArrowRight") userFrame(state.frame + 1);
+  else if (event.key === "ArrowLeft") userFrame(state.frame - 1);
+  else if (event.key === " ") { event.preventDefault(); ui.play.click(); }
 });
 
 new ResizeObserver(() => {
@@ -1203,6 +1220,7 @@ const api = {
   get frame() { return state.frame; },
   get nFrames() { return state.data ? state.data.meta.n_frames : 0; },
   setFrame,
+  get player() { return player; },
   // Change to `frame`, draw everything now and wait for the pixels (reading one back forces the GPU to
   // finish): the cost of one scrubbing step, in ms.
   drawFrameTimed(frame) {

@@ -1,0 +1,102 @@
+"""The stimulus player beside the brain, in Debian's headless chromium (Playwright): playing the example clip
+moves the time slider and the brain, moving the slider seeks the video, the words of the moment (read from the
+clip's own .srt) show under it, and on BOLD time the words of about 5 s earlier show as what the brain answers.
+
+Screenshots are saved under ``artifacts/`` (git-ignored) for people to look at.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+from _ui_helpers import CHROMIUM_ARGS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+LOAD_S = 120
+_SRT_TIME = r"(\d+):(\d+):(\d+),(\d+)"
+
+
+@pytest.fixture(scope="module")
+def page(ui_server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                             args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"])
+        page = browser.new_page(viewport={"width": 1440, "height": 1200})
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(ui_server.url)
+        page.wait_for_selector(".nfv[data-state=ready]", timeout=LOAD_S * 1000)
+        page.errors = errors
+        yield page
+        browser.close()
+
+
+def _cues(srt: Path) -> list[tuple[float, float, str]]:
+    """(start, end, text) of each cue of the example's transcript, read here on their own."""
+    blocks = srt.read_text(encoding="utf-8").strip().split("\n\n")
+    cues = []
+    for block in blocks:
+        lines = block.strip().splitlines()
+        times = [int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+                 for h, m, s, ms in re.findall(_SRT_TIME, lines[1])]
+        cues.append((times[0], times[1], " ".join(lines[2:])))
+    return cues
+
+
+def _bare(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _video(page, expression):
+    return page.evaluate(f"() => {{ const v = document.querySelector('.nfv-media video'); return {expression}; }}")
+
+
+def test_the_example_clip_plays_beside_the_brain(page, ui_server):
+    assert page.locator(".nfv").get_attribute("data-player") == "video"
+    assert page.locator(".nfv-media").is_visible()
+    page.wait_for_function("document.querySelector('.nfv-media video').readyState >= 2", timeout=LOAD_S * 1000)
+    # the brain and the video side by side: the video's box is right of the brain's
+    stage, video = page.locator(".nfv-stage").bounding_box(), page.locator(".nfv-media video").bounding_box()
+    assert video["x"] >= stage["x"] + stage["width"] - 1 and video["width"] > 100
+
+    # Moving the slider seeks the video to that frame's time (the lite model's frames are 1 s apart from 0 s).
+    slider = page.locator(".nfv-time")
+    for frame in (9, 3):
+        slider.fill(str(frame))
+        page.wait_for_function(f"Math.abs(document.querySelector('.nfv-media video').currentTime - {frame}) < 0.1")
+    assert page.locator(".nfv").get_attribute("data-frame") == "3"
+
+    # Words of the moment: at 3 s the first cue is being spoken; what shows is among its words.
+    cues = _cues(Path(ui_server.transcript))
+    spoken = next(text for start, end, text in cues if start <= 3.0 < end)
+    now = _bare(page.locator(".nfv-words-now").inner_text())
+    assert now and set(now) <= set(_bare(spoken))
+    assert page.locator(".nfv-word-now").count() == 1
+    # Lite is on BOLD time: the delay is stated, and 5 s earlier (-2 s) is before the stimulus.
+    assert page.locator(".nfv").get_attribute("data-delay") == "5"
+    assert "about 5 s earlier" in page.locator(".nfv-delay-note").inner_text()
+    assert "before the stimulus" in page.locator(".nfv-words-then").inner_text()
+    slider.fill("17")  # 17 s: silence since 13 s... and 12 s, 5 s earlier, was silent too; 17 - 5 = 12
+    page.wait_for_function("Math.abs(document.querySelector('.nfv-media video').currentTime - 17) < 0.1")
+    speech_then = [text for start, end, text in cues if start <= 12.0 < end]
+    assert speech_then or "(no words)" in page.locator(".nfv-words-then").inner_text()
+
+    # Playing moves the slider and the brain with the video.
+    slider.fill("0")
+    page.wait_for_function("document.querySelector('.nfv-media video').currentTime < 0.1")
+    page.locator(".nfv-play").click()
+    page.wait_for_function("Number(document.querySelector('.nfv').dataset.frame) >= 3", timeout=30_000)
+    assert page.locator(".nfv-play").get_attribute("aria-label") == "Pause"
+    playing_at = _video(page, "v.currentTime")
+    shown = int(page.locator(".nfv").get_attribute("data-frame"))
+    assert abs(shown - playing_at) <= 1.0  # the frame nearest the video's time (frames 1 s apart)
+    assert int(slider.input_value()) == shown
+    assert not _video(page, "v.paused")
+    page.locator(".nfv-play").click()
+    page.wait_for_function("document.querySelector('.nfv-media video').paused")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".nfv").screenshot(path=ARTIFACTS / "ui-player.png")
+    assert not page.errors
