@@ -67,9 +67,9 @@ def summary(prediction: Prediction, card: ModelCard, roi: Sequence[str]) -> str:
     """A few Markdown lines: what was predicted, on which axis, with which caveats."""
     n_steps, n_outputs = prediction.data.shape
     unit = "vertices" if prediction.space_id == "fsaverage5" else "parcels"
-    selection = ", ".join(f"`{name}`" for name in roi) if roi else "whole brain"
     lines = [f"**{card.name}** (`{card.model_id}`), subject `{prediction.subject}`: {n_steps} time steps × "
-             f"{n_outputs:,} {unit} of {prediction.space_id} ({selection}).",
+             f"{n_outputs:,} {unit} of {prediction.space_id}.",
+             f"**Regions predicted:** {regions_said(roi, n_outputs, unit)}.",
              f"Time axis: {prediction.time_label}; TR {prediction.tr_s:g} s."]
     if card.baseline:
         lines.append("⚠️ This is a **baseline, not trained on fMRI**: stimulus features painted on the regions "
@@ -80,6 +80,17 @@ def summary(prediction: Prediction, card: ModelCard, roi: Sequence[str]) -> str:
         if notes:
             lines.append("Notes: " + "; ".join(notes) + ".")
     return "\n\n".join(lines)
+
+
+def regions_said(roi: Sequence[str], n_outputs: int, unit: str) -> str:
+    """Which regions a prediction covers, in words (for the status line)."""
+    if not roi:
+        return f"the whole brain (all {n_outputs:,} {unit}; the model's default)"
+    return ", ".join(f"`{name}`" for name in roi) + f" ({n_outputs:,} {unit})"
+
+
+REGIONS_RESET = ("New input: the regions are back to the model's default, **the whole brain**. Pick regions again "
+                 "before *Run* to predict only those.")
 
 
 def evaluation_summary(evaluation: Evaluation, n_best: int = 5) -> str:

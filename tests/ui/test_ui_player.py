@@ -100,3 +100,38 @@ def test_the_example_clip_plays_beside_the_brain(page, ui_server):
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator(".nfv").screenshot(path=ARTIFACTS / "ui-player.png")
     assert not page.errors
+
+
+def _regions(page) -> list[str]:
+    """The regions picked in the model section (the page's only multiselect picker shows them as tokens)."""
+    return [text.strip(" ×\n") for text in page.locator(".token").all_inner_texts()]
+
+
+def test_a_new_upload_or_model_resets_the_regions(page, ui_server):
+    picker = page.get_by_label("Regions (empty: whole brain)")
+    for name in ("V1", "A1"):
+        picker.fill(name)
+        picker.press("Enter")
+    page.wait_for_function("document.querySelectorAll('.token').length >= 2")
+    assert {"V1", "A1"} <= set(_regions(page))
+    page.get_by_role("tab", name="Video / audio").click()
+    page.locator("input[type=file]").first.set_input_files(ui_server.clip)
+    status = page.locator(".nforge-status").filter(has_text="back to the model's default").first
+    status.wait_for(timeout=LOAD_S * 1000)
+    assert _regions(page) == []
+    # Run: the status line says which regions were predicted.
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.locator(".nforge-status").filter(has_text="Regions predicted").first.wait_for(timeout=LOAD_S * 1000)
+    assert "the whole brain (all 20,484 vertices" in page.locator(".nforge-status").first.inner_text()
+    # the uploaded video plays beside the brain too (served from the page's media folder)
+    page.wait_for_function("document.querySelector('.nfv-media video')?.src.includes('/ui/media/') && "
+                           "document.querySelector('.nfv-media video').readyState >= 1", timeout=LOAD_S * 1000)
+    # A model change resets them too.
+    picker.fill("V1")
+    picker.press("Enter")
+    page.wait_for_function("document.querySelectorAll('.token').length >= 1")
+    page.get_by_label("Model").click()
+    page.get_by_role("option", name=re.compile("Test model without weights")).click()
+    page.get_by_text("Stands in for a model whose weights are missing").first.wait_for(timeout=LOAD_S * 1000)
+    page.wait_for_function("document.querySelectorAll('.token').length === 0", timeout=LOAD_S * 1000)
+    assert not page.errors

@@ -74,7 +74,7 @@ def test_kept_predictions_are_found_by_id_and_exported(service):
     assert "not trained on fMRI" in result.summary and "`V1`" in result.summary
     back, facts = service.load(result.prediction_id)
     np.testing.assert_array_equal(back.data, prediction.data)
-    assert facts == {"stimulus_path": None, "roi": ["V1"], "title": "lines"}
+    assert facts == {"stimulus_path": None, "roi": ["V1"], "title": "lines", "tr_texts": None, "tr_s": None}
     files, notes = service.export(result.prediction_id, ["npz", "csv", "json"])
     assert [f.name for f in files] == ["lines.nforge-lite.npz", "lines.nforge-lite.csv",
                                        "lines.nforge-lite.json"] and notes == []

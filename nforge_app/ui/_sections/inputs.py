@@ -10,7 +10,7 @@ from nforge_app.ui._examples import EXAMPLES
 from nforge_app.ui._gradio import import_gradio
 from nforge_app.ui._inputs import MEDIA_EXTENSIONS, SOURCES, TEXT_EXTENSIONS, TRANSCRIPT_EXTENSIONS
 from nforge_app.ui._page import Page
-from nforge_app.ui._texts import LITE
+from nforge_app.ui._texts import LITE, REGIONS_RESET
 
 gr = import_gradio()
 
@@ -49,3 +49,13 @@ def events(page: Page) -> None:
     mounts, and a request then would wait for gradio's first-call set-up while the page still loads)."""
     for tab, name in (("media_tab", "media"), ("text_tab", "text file"), ("lines_tab", "per-TR text")):
         page[tab].select(None, outputs=page["source"], js=f"() => {json.dumps(name)}")
+
+    def new_input(roi):
+        """A file the user uploads is a new stimulus: the regions go back to the model's default (the whole
+        brain), and the status line says so when some were picked (examples set their own: ``.upload`` is
+        the user's upload only)."""
+        return ([], REGIONS_RESET) if roi else (gr.skip(), gr.skip())
+
+    for name in ("media_file", "text_file"):
+        page[name].upload(new_input, inputs=page["roi"], outputs=page("roi", "status"), api_visibility="private",
+                          queue=False)
