@@ -27,7 +27,7 @@ _TEXT_COLUMNS = ("text", "word")
 _ACCEPTED_TSV = (f"a header with columns {' or '.join(_START_COLUMNS)}, duration and {' or '.join(_TEXT_COLUMNS)} "
                  f"(seconds), or the Algonauts per-TR columns {', '.join(ALGONAUTS_COLUMNS)}")
 
-_TIME = r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})"
+_TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})[.,](\d{1,3})"
 _CUE_TIMES = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
 _MARKUP = re.compile(r"<[^>]*>|\{[^}]*\}")  # <i>, <v Speaker>, <00:01.000>, {\an8}
 _VTT_SKIPPED_BLOCKS = ("NOTE", "STYLE", "REGION")
@@ -54,33 +54,81 @@ def _cue_seconds(hours: str | None, minutes: str, seconds: str, fraction: str) -
     return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + float(f"0.{fraction}")
 
 
+class _Cue(NamedTuple):
+    start_s: float
+    end_s: float
+    lines: list[str]
+
+
 def read_cues(text: str, name: str, webvtt: bool) -> Transcript:
     """Words of a SubRip (``webvtt=False``) or WebVTT file, spread evenly over each cue.
+
+    Read as common players read them: a byte-order mark, CRLF or CR line ends, fields of one digit
+    (``0:0:5,000``), ``.`` or ``,`` before the fraction (read as a decimal fraction of a second), cue settings
+    after the times, and cues not separated by blank lines (a cue then ends where the next time line starts;
+    a number just before that line is the next cue's number). Markup (``<i>``, ``<v Ann>``, ``{\\an8}``) is
+    dropped; WebVTT ``NOTE``, ``STYLE`` and ``REGION`` blocks are skipped.
 
     Raises
     ------
     UserInputError
-        When a cue has no ``start --> end`` line, a time cannot be read, or no cue holds text.
+        Naming the line number and its text: a time line that cannot be read, a cue that ends before it
+        starts, text outside any cue (no ``start --> end`` line before it); or no cue holds words.
     """
-    blocks = [block for block in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n").replace("\r", "\n").strip())
-              if block.strip()]
-    if webvtt:
-        if not blocks or not blocks[0].startswith("WEBVTT"):
-            raise UserInputError(f"{name} is not a WebVTT file: it must start with the line WEBVTT")
-        blocks = [block for block in blocks[1:] if not block.startswith(_VTT_SKIPPED_BLOCKS)]
+    lines = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     expected = "HH:MM:SS.mmm --> HH:MM:SS.mmm" if webvtt else "HH:MM:SS,mmm --> HH:MM:SS,mmm"
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if webvtt:
+        if first is None or not lines[first].strip().startswith("WEBVTT"):
+            raise UserInputError(f"{name} is not a WebVTT file: it must start with the line WEBVTT")
+    cues: list[_Cue] = []
+    cue: _Cue | None = None
+    outside: list[tuple[int, str]] = []  # lines of the current block before any time line
+    skipping = webvtt  # the WEBVTT header block, then NOTE, STYLE and REGION blocks
+
+    def check_outside() -> None:
+        # one line before a time line is the cue's number or name; more, or none followed, is lost text
+        stray = [(number, line) for number, line in outside if not line.isdigit()]
+        if stray:
+            number, line = stray[0]
+            raise UserInputError(f"{name}, line {number} ({line[:60]!r}) is outside any cue: no time line like "
+                                 f"'{expected}' before it")
+
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            if cue is None:
+                check_outside()
+            cue, outside, skipping = None, [], False
+            continue
+        if skipping:
+            continue
+        if "-->" in line:
+            match = _CUE_TIMES.match(line)
+            if match is None:
+                raise UserInputError(f"{name}, line {number} ({line[:60]!r}): cannot read the times; write them "
+                                     f"like '{expected}'")
+            start_s, end_s = _cue_seconds(*match.groups()[:4]), _cue_seconds(*match.groups()[4:])
+            if end_s < start_s:
+                raise UserInputError(f"{name}, line {number} ({line[:60]!r}): the cue ends before it starts")
+            if cue is not None and cue.lines and cue.lines[-1].isdigit():  # no blank line: the next cue's number
+                cue.lines.pop()
+            if len(outside) > 1:
+                outside = outside[:-1]
+                check_outside()
+            cue, outside = _Cue(start_s, end_s, []), []
+            cues.append(cue)
+        elif cue is not None:
+            cue.lines.append(line)
+        elif webvtt and not outside and line.startswith(_VTT_SKIPPED_BLOCKS):
+            skipping = True
+        else:
+            outside.append((number, line))
+    if cue is None:
+        check_outside()
     words: list[Word] = []
-    for number, block in enumerate(blocks, start=1):
-        lines = block.split("\n")
-        # The time line comes first, or after one line holding the cue's number or name.
-        time_line = next((i for i, line in enumerate(lines[:2]) if "-->" in line), None)
-        match = _CUE_TIMES.match(lines[time_line]) if time_line is not None else None
-        if match is None:
-            raise UserInputError(f"{name}: cue {number} ({lines[0][:60]!r}) has no time line like '{expected}'")
-        start_s, end_s = _cue_seconds(*match.groups()[:4]), _cue_seconds(*match.groups()[4:])
-        if end_s < start_s:
-            raise UserInputError(f"{name}: cue {number} ends before it starts ({lines[time_line].strip()!r})")
-        words += spread_words(_MARKUP.sub(" ", " ".join(lines[time_line + 1:])), start_s, end_s - start_s)
+    for start_s, end_s, cue_lines in cues:
+        words += spread_words(_MARKUP.sub(" ", " ".join(cue_lines)), start_s, end_s - start_s)
     return _timeline(words, name, "word times spread evenly over each subtitle cue")
 
 

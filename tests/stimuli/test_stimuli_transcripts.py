@@ -61,6 +61,21 @@ def test_subtitles_spread_words_over_each_cue(tmp_path, name, text):
     assert stimulus.content_hash == stimulus_key(tmp_path / name)
 
 
+# As players take them: a byte-order mark, CRLF, one-digit fields, "." for ",", cue settings, a cue name, and
+# cues with no blank line between them (the next cue's number closes the one before).
+SRT_AS_PLAYERS_TAKE_IT = ("\ufeff1\r\n0:0:1,000 --> 00:00:3.000 X1:10\r\n<i>Hello</i> there,\r\nworld!\r\n"
+                          "2\r\n00:00:4.500 --> 00:0:5,500\r\nAgain.\r\n")
+
+
+@pytest.mark.parametrize("text", [SRT_AS_PLAYERS_TAKE_IT, SRT_AS_PLAYERS_TAKE_IT.replace("\r\n", "\r"),
+                                  SRT_AS_PLAYERS_TAKE_IT.replace("\r\n", "\n")])
+def test_subtitles_as_players_take_them(tmp_path, text):
+    path = tmp_path / "subs.srt"
+    path.write_bytes(text.encode("utf-8"))
+    assert _timeline(load_stimulus(path)) == [("Hello", 1.0, 0.6667), ("there", 1.6667, 0.6667),
+                                              ("world", 2.3333, 0.6667), ("Again", 4.5, 1.0)]
+
+
 def test_word_table_with_onset_or_start(tmp_path):
     table = "onset\tduration\tword\n0.5\t0.3\tHello\n1.0\t0.4\tthere\n2.0\t1.0\ttwo words\n"
     stimulus = load_stimulus(_write(tmp_path, "words.tsv", table))
@@ -98,9 +113,14 @@ def test_algonauts_cells_are_never_executed(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "text", "message"), [
-    ("bad.srt", "1\n00:00:01,000 -> 00:00:02,000\nHello\n", "cue 1 .* no time line"),
-    ("bad.srt", "1\n00:00:01 --> 00:00:02\nHello\n", "no time line like 'HH:MM:SS,mmm"),
-    ("bad.srt", "1\n00:00:03,000 --> 00:00:02,000\nHello\n", "ends before it starts"),
+    ("bad.srt", "1\n00:00:01,000 -> 00:00:02,000\nHello\n",
+     r"line 2 \('00:00:01,000 -> 00:00:02,000'\) is outside any cue: no time line like 'HH:MM:SS,mmm"),
+    ("bad.srt", "1\n00:00:01 --> 00:00:02\nHello\n",
+     r"line 2 \('00:00:01 --> 00:00:02'\): cannot read the times; write them like 'HH:MM:SS,mmm"),
+    ("bad.srt", "1\n00:00:03,000 --> 00:00:02,000\nHello\n", "line 2 .*: the cue ends before it starts"),
+    ("bad.srt", SRT + "\n3\nLost words without times\n", r"line 11 \('Lost words without times'\) is outside"),
+    ("bad.vtt", "WEBVTT\n\n00:01.000 --> 00:02.000\nHi\n\n00:03.000 -> 00:04.000\nThere\n",
+     r"line 6 \('00:03.000 -> 00:04.000'\) is outside any cue: no time line like 'HH:MM:SS.mmm"),
     ("bad.srt", "1\n00:00:01,000 --> 00:00:02,000\n\n", "no words"),
     ("bad.vtt", "00:01.000 --> 00:02.000\nHello\n", "must start with the line WEBVTT"),
     ("bad.tsv", "time\tsaid\n1\thi\n", "onset or start, duration and text or word"),
