@@ -284,12 +284,42 @@ def _roi_lines(prediction: Prediction, space: OutputSpace, roi, max_lines: int) 
     """ROI mean time courses: one per name asked for, else the regions with the strongest responses."""
     names, means = space.roi_time_series(prediction.data, prediction.indices, names=roi or None)
     total = len(names)
-    if total > max_lines:
+    names, means, merged = _merge_coinciding(list(names), np.asarray(means, dtype=np.float64))
+    if len(names) > max_lines:
         keep = np.sort(np.argsort(-np.nanmax(np.abs(means), axis=0), kind="stable")[:max_lines])
-        names, means = tuple(names[i] for i in keep), means[:, keep]
-    shown = (f"{len(names)} of {total} regions with the largest responses (the CSV export has all)"
-             if total > len(names) else f"{total} region{'s' * (total != 1)}")
-    return {"names": list(names), "values": np.asarray(means, dtype=np.float32), "what": shown}
+        names, means = [names[i] for i in keep], means[:, keep]
+    shown_regions = sum(len(name.split(" = ")) for name in names)
+    lines = f" in {len(names)} lines" if len(names) < shown_regions else ""
+    shown = (f"{shown_regions} of {total} regions with the largest responses{lines} (the CSV export has all)"
+             if total > shown_regions else f"{total} region{'s' * (total != 1)}{lines}")
+    if merged:
+        together = [name for name in names if " = " in name]
+        shown += (f"; {merged} regions whose time courses coincide share a line, named together"
+                  + (f" ({'; '.join(together)})" if together else ""))
+    return {"names": names, "values": np.asarray(means, dtype=np.float32), "what": shown}
+
+
+COINCIDE = 1e-3
+"""Lines whose root-mean-square difference is under this share of the largest |value| coincide on screen."""
+
+
+def _merge_coinciding(names: list[str], means: np.ndarray) -> tuple[list[str], np.ndarray, int]:
+    """Lines that coincide (see :data:`COINCIDE`) drawn once, named ``"A1 = PBelt"``; and how many regions
+    were folded into another's line."""
+    values = np.nan_to_num(np.asarray(means, dtype=np.float64))
+    if values.shape[1] < 2:
+        return names, means, 0
+    squares = np.einsum("tj,tj->j", values, values)
+    distance = np.sqrt(np.maximum(squares[:, None] + squares[None, :] - 2 * values.T @ values, 0) / len(values))
+    close = distance <= COINCIDE * max(float(np.abs(values).max()), 1e-12)
+    groups, taken = [], np.zeros(len(names), dtype=bool)
+    for j in range(len(names)):
+        if not taken[j]:
+            group = np.flatnonzero(close[j] & ~taken)
+            taken[group] = True
+            groups.append(group)
+    return ([" = ".join(names[k] for k in group) for group in groups], means[:, [group[0] for group in groups]],
+            len(names) - len(groups))
 
 
 def prediction_payload(prediction: Prediction, space: OutputSpace, mesh: SurfaceMesh, roi=None,
@@ -334,6 +364,8 @@ def prediction_payload(prediction: Prediction, space: OutputSpace, mesh: Surface
     glass_bytes, glass_scale, glass_offset = quantise(glass["values"])
     lines = _roi_lines(prediction, space, roi, max_lines)
     stats = value_stats(on_surface)
+    from nforge_app.viz._frames import value_unit  # _frames imports this module
+
     meta = {
         "n_frames": int(len(prediction.times_s)), "n_vertices": int(on_surface.shape[1]),
         "times_s": [float(t) for t in prediction.times_s], "tr_s": float(prediction.tr_s),
@@ -342,6 +374,7 @@ def prediction_payload(prediction: Prediction, space: OutputSpace, mesh: Surface
         "space_kind": space.kind, "n_selected": int(len(indices)), "whole_space": bool(whole),
         "baseline": bool(prediction.metadata.get("baseline", False)),
         "scale": scale, "offset": offset, "stats": stats,  # viewer.js limits() = viewer_limits()
+        "unit": value_unit(prediction),
         "region_names": list(space.roi_labels), "region_kind": "parcel" if space.kind == "parcels" else "region",
         "glass": {"names": glass["names"], "what": glass["what"], "scale": glass_scale, "offset": glass_offset},
         "roi_lines": {"names": lines["names"], "what": lines["what"]},
@@ -392,6 +425,7 @@ def evaluation_payload(evaluation: Evaluation, space: OutputSpace, mesh: Surface
     counts, edges = np.histogram(r, bins=bins, range=(low, max(high, low + 1e-3)))
     meta["stats"] = dict(meta["stats"], abs_p99=bound, p99=bound)
     meta["time_label"] = "one map (Pearson r over time)"
+    meta["unit"] = "Pearson r"
     meta["map"] = {
         "label": "Pearson r", "mean": evaluation.mean_r, "median": evaluation.median_r,
         "what": (f"Pearson r per {'vertex' if space.kind == 'surface' else 'parcel'} over "

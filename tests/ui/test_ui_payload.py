@@ -150,3 +150,20 @@ def test_geometry_payload_orders_each_hemisphere_by_place(mesh):
     # the mesh's own order), which a renderer's small vertex cache keeps.
     in_windows = [len(np.unique(faces[i:i + 32])) for i in range(0, len(faces) - 32, 32)]
     assert np.mean(in_windows) < 36
+
+
+def test_coinciding_region_lines_share_one_line_and_the_unit_is_said(mesh):
+    space = get_space("fsaverage5")
+    roi = ["V1", "A1", "V2"]
+    indices = space.select(roi)
+    prediction = _prediction(space, indices)
+    data = np.array(prediction.data)
+    course = np.sin(np.arange(6.0))[:, None]  # V1 and A1: every vertex follows the same course
+    for name in ("V1", "A1"):
+        data[:, np.isin(indices, space.select(name))] = course
+    prediction = Prediction(**{**prediction.__dict__, "data": data})
+    meta, arrays = viewer.unpack_payload(viewer.prediction_payload(prediction, space, mesh, roi=roi))
+    assert meta["roi_lines"]["names"] == ["V1 = A1", "V2"] and arrays["roi_lines"].shape == (6, 2)
+    np.testing.assert_allclose(arrays["roi_lines"][:, 0], course[:, 0], atol=1e-5)
+    assert "1 regions whose time courses coincide share a line, named together (V1 = A1)" in meta["roi_lines"]["what"]
+    assert meta["unit"] == "z-scored predicted BOLD"  # a baseline's values (metadata["baseline"])

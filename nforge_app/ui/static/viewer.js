@@ -15,7 +15,7 @@ const ui = {
   axisNote: $(".nfv-axis-note"), title: $(".nfv-title"), message: $(".nfv-message"), colorbar: $(".nfv-colorbar"),
   glass: $(".nfv-glass"), glassWhat: $(".nfv-glass-what"), lines: $(".nfv-lines"), linesWhat: $(".nfv-lines-what"),
   linesTitle: $(".nfv-lines-title"),
-  pick: $(".nfv-pick"), pickWhat: $(".nfv-pick-what"), marker: $(".nfv-marker"),
+  pick: $(".nfv-pick"), pickWhat: $(".nfv-pick-what"), marker: $(".nfv-marker"), orient: $(".nfv-orient"),
 };
 const LINE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
                      "#7f7f7f", "#bcbd22", "#393b79", "#ad494a"];
@@ -396,7 +396,7 @@ function formatNumber(value) {
 
 function drawColorbar(lim, lut) {
   const canvas = ui.colorbar, ctx = canvas.getContext("2d");
-  const w = canvas.width, h = canvas.height, barH = 12, pad = 26;
+  const w = canvas.width, h = canvas.height, barH = 12, pad = 30;
   ctx.clearRect(0, 0, w, h);
   ctx.fillStyle = "rgba(255,255,255,0.85)";
   ctx.fillRect(0, 0, w, h);
@@ -415,6 +415,44 @@ function drawColorbar(lim, lut) {
   ctx.fillText(formatNumber(lim.vmax), w - 2, barH + 6);
   ctx.textAlign = "center";
   ctx.fillText(lim.symmetric ? "0" : "grey: below threshold", w / 2, barH + 6);
+  ctx.fillStyle = MUTED;
+  ctx.fillText(unitOf(state.data.meta), w / 2, barH + 19);
+}
+
+// What the values are (the colour bars' and the plots' unit).
+function unitOf(meta) { return meta.unit || "predicted value"; }
+
+// ---------- orientation: which way is left, right, anterior... at the edges of each pane ----------
+const AXIS_LETTERS = [["L", "R"], ["P", "A"], ["I", "S"]];
+const AXIS_WORDS = { L: "left", R: "right", A: "anterior", P: "posterior", S: "superior", I: "inferior" };
+function direction(v) {  // a direction in the mesh's RAS space -> its letter ("" when no axis dominates)
+  let k = 0;
+  for (let j = 1; j < 3; j++) if (Math.abs(v[j]) > Math.abs(v[k])) k = j;
+  return Math.abs(v[k]) < 0.75 ? "" : AXIS_LETTERS[k][v[k] > 0 ? 1 : 0];
+}
+
+function drawOrientation() {
+  const key = state.panes.map((pane) => paneRotation(pane).join()).join(";");
+  if (key === state.orientKey) return;
+  state.orientKey = key;
+  ui.orient.querySelectorAll("span").forEach((span) => span.remove());
+  const n = state.panes.length;
+  state.panes.forEach((pane, i) => {
+    const [right, up] = paneRotation(pane);
+    const minus = (v) => v.map((x) => -x);
+    for (const [v, x, y] of [[minus(right), i + 0.025, 0.5], [right, i + 0.975, 0.5], [up, i + 0.5, 0.035],
+                             [minus(up), i + 0.5, 0.965]]) {
+      const letter = direction(v);
+      if (!letter) continue;
+      const span = document.createElement("span");
+      span.textContent = letter;
+      span.title = AXIS_WORDS[letter];
+      span.dataset.side = y === 0.5 ? (x % 1 < 0.5 ? "left" : "right") : (y < 0.5 ? "top" : "bottom");
+      span.style.left = (100 * x / n) + "%";
+      span.style.top = (100 * y) + "%";
+      ui.orient.appendChild(span);
+    }
+  });
 }
 
 // ROI outlines: dark grey, lit as the anatomy is (alpha 0).
@@ -475,6 +513,7 @@ function drawBrain() {
     drawColorbar(lim, lut.lut);
     state.colorbarKey = colorbarKey;
   }
+  drawOrientation();
   placeMarker();
 }
 
@@ -680,7 +719,7 @@ function fitCanvas(canvas) {
 
 // 2-D plots of time series: the lines are drawn once into a layer (when the data, the clicked point or the
 // size change); a time step only copies the layer and draws the marker. series: [{name, color, values}].
-function seriesLayer(canvas, series, times, xLabel, legend) {
+function seriesLayer(canvas, series, times, xLabel, legend, yLabel) {
   const layer = document.createElement("canvas");
   layer.width = canvas.width;
   layer.height = canvas.height;
@@ -695,7 +734,7 @@ function seriesLayer(canvas, series, times, xLabel, legend) {
   const margin = (hi - lo) * 0.08;
   lo -= margin; hi += margin;
   const legendW = legend ? Math.min(150, w * 0.3) : 0;
-  const left = 46, right = w - 10 - legendW, top = 8, bottom = h - 30;
+  const left = 58, right = w - 10 - legendW, top = 8, bottom = h - 30;
   const t0 = times[0], t1 = times.length > 1 ? times[times.length - 1] : times[0] + 1;
   const x = (t) => left + (right - left) * (t - t0) / (t1 - t0);
   const y = (v) => bottom - (bottom - top) * (v - lo) / (hi - lo);
@@ -715,6 +754,14 @@ function seriesLayer(canvas, series, times, xLabel, legend) {
   ctx.fillText(t1.toFixed(1), right, bottom + 3);
   ctx.fillStyle = MUTED;
   ctx.fillText(xLabel, (left + right) / 2, bottom + 15);
+  if (yLabel) {  // the values' unit, along the y axis
+    ctx.save();
+    ctx.translate(10, (top + bottom) / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.textBaseline = "middle";
+    ctx.fillText(yLabel.length > 34 ? yLabel.slice(0, 33) + "…" : yLabel, 0, 0);
+    ctx.restore();
+  }
   for (const s of series) {
     ctx.strokeStyle = s.color;
     ctx.lineWidth = 1.6;
@@ -786,7 +833,8 @@ function drawRoiLines() {
       name, color: LINE_COLORS[j % LINE_COLORS.length],
       values: Array.from({ length: T }, (_, t) => values[t * n + j]),
     }));
-    return series.length ? seriesLayer(ui.lines, series, meta.times_s, meta.time_label, true) : null;
+    return series.length ? seriesLayer(ui.lines, series, meta.times_s, meta.time_label, true,
+                                       unitOf(meta)) : null;
   });
   drawSeries(ui.lines, layer, state.frame);
 }
@@ -847,7 +895,8 @@ function drawPick() {
     if (state.picked < 0) return null;
     const values = Array.from({ length: meta.n_frames }, (_, t) => valueAt(t, state.picked));
     if (!values.some(Number.isFinite)) return null;  // a point outside the selection has no time course
-    return seriesLayer(ui.pick, [{ name: "", color: "#0a8a3a", values }], meta.times_s, meta.time_label, false);
+    return seriesLayer(ui.pick, [{ name: "", color: "#0a8a3a", values }], meta.times_s, meta.time_label, false,
+                       unitOf(meta));
   });
   drawSeries(ui.pick, layer, state.frame);
 }
@@ -874,7 +923,7 @@ function glassLayout() {
     }
     return { u0, u1, v0, v1 };
   });
-  const w = canvas.width, h = canvas.height, gap = 18 * ratio;
+  const w = canvas.width - GLASS_BAR_W * ratio, h = canvas.height, gap = 18 * ratio;
   const totalU = boxes.reduce((sum, b) => sum + b.u1 - b.u0, 0);
   const maxV = Math.max(...boxes.map((b) => b.v1 - b.v0));
   const scale = Math.min((w - 4 * gap) / totalU, (h - 2 * gap) / maxV);
@@ -885,19 +934,19 @@ function glassLayout() {
     return panel;
   });
   // The glass: how many pial vertices fall on each pixel, turned into a soft grey.
-  const counts = new Float32Array(w * h);
+  const counts = new Float32Array(canvas.width * h);
   panels.forEach((panel, k) => {
     const view = GLASS_VIEWS[k];
     for (let i = 0; i < n; i++) {
       const p = [positions[3 * i], positions[3 * i + 1], positions[3 * i + 2]];
       const px = Math.round(panel.x + (view.u(p) - panel.u0) * scale);
       const py = Math.round(panel.y + (panel.v1 - view.v(p)) * scale);
-      if (px >= 0 && px < w && py >= 0 && py < h) counts[py * w + px] += 1;
+      if (px >= 0 && px < w && py >= 0 && py < h) counts[py * canvas.width + px] += 1;
     }
   });
-  const image = new ImageData(w, h);
+  const image = new ImageData(canvas.width, h);
   const density = 0.9 / Math.max(1, scale * scale);
-  for (let i = 0; i < w * h; i++) {
+  for (let i = 0; i < canvas.width * h; i++) {
     const alpha = 1 - Math.exp(-counts[i] * density);
     const grey = Math.round(255 - 165 * 0.6 * alpha);
     image.data.set([grey, grey, grey, 255], 4 * i);
@@ -924,7 +973,7 @@ function glassLayout() {
       if (r2 <= radius * radius) stamp.push([dx, dy, r2 > (radius - 1) * (radius - 1)]);
     }
   }
-  return { panels, base: new Uint32Array(base.data.buffer.slice(0)), image: base, stamp, width: w, height: h };
+  return { panels, base: new Uint32Array(base.data.buffer.slice(0)), image: base, stamp, width: canvas.width, height: h };
 }
 
 // Per panel, the points' centre pixels ordered far to near.
@@ -977,6 +1026,40 @@ function drawGlass() {
     }
   }
   ui.glass.getContext("2d").putImageData(glass.image, 0, 0);
+  if (n) drawGlassBar();
+}
+
+// The glass brain's own colour bar (its points are region means, with a range of their own), at its right.
+const GLASS_BAR_W = 64;
+function drawGlassBar() {
+  const canvas = ui.glass, ctx = canvas.getContext("2d"), ratio = window.devicePixelRatio || 1;
+  const lim = limits(), lut = state.colormaps[lim.symmetric ? "symmetric" : "one-sided"].lut;
+  const bound = state.glassBound, share = Number(ui.thr.value) / 100;
+  const low = lim.symmetric ? -bound : share * bound, threshold = share * bound;
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  const h = canvas.height / ratio, x = canvas.width / ratio - GLASS_BAR_W + 8, top = 14, bottom = h - 14;
+  for (let y = top; y < bottom; y++) {
+    const value = bound - (bound - low) * (y - top) / (bottom - top - 1);
+    const hidden = lim.symmetric ? Math.abs(value) < threshold : value < threshold;
+    ctx.fillStyle = hidden ? "#c8c8c8" : lutColor(lut, (value - low) / (bound - low || 1));
+    ctx.fillRect(x, y, 10, 1);
+  }
+  ctx.fillStyle = INK;
+  ctx.font = "10px sans-serif";
+  ctx.textAlign = "left";
+  ctx.textBaseline = "middle";
+  ctx.fillText(formatNumber(bound), x + 12, top + 3);
+  ctx.fillText(formatNumber(low), x + 12, bottom - 3);
+  if (lim.symmetric) ctx.fillText("0", x + 12, (top + bottom) / 2);
+  ctx.save();
+  ctx.fillStyle = MUTED;
+  ctx.translate(x + GLASS_BAR_W - 16, (top + bottom) / 2);
+  ctx.rotate(-Math.PI / 2);
+  ctx.textAlign = "center";
+  const unit = unitOf(state.data.meta);
+  ctx.fillText(unit.length > 30 ? unit.slice(0, 29) + "…" : unit, 0, 0);
+  ctx.restore();
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
 }
 
 // Text is set only when it changes: each change costs the page a layout.
