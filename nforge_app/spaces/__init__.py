@@ -14,6 +14,7 @@ from nforge_app.spaces._fsaverage import (
     SurfaceMesh,
     load_fsaverage5,
 )
+from nforge_app.spaces._region_names import GLASSER_NAMES, NETWORK_NAMES, describe_region
 from nforge_app.spaces._space import NETWORKS, SPACE_IDS, OutputSpace, get_space
 
 __all__ = [
@@ -30,4 +31,7 @@ __all__ = [
     "atlas_manifest",
     "read_annot",
     "read_centroids",
+    "describe_region",
+    "GLASSER_NAMES",
+    "NETWORK_NAMES",
 ]

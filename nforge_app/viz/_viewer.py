@@ -25,7 +25,7 @@ import numpy as np
 
 from nforge_app.checks import check_in, check_range
 from nforge_app.errors import UserInputError
-from nforge_app.spaces import SURFACES, OutputSpace, SurfaceMesh
+from nforge_app.spaces import SURFACES, OutputSpace, SurfaceMesh, describe_region
 from nforge_app.values import Evaluation, Prediction
 from nforge_app.viz._colors import DIVERGING_DEFAULT, get_colormap
 from nforge_app.viz._raster import vertex_normals
@@ -284,7 +284,7 @@ def _roi_lines(prediction: Prediction, space: OutputSpace, roi, max_lines: int) 
     """ROI mean time courses: one per name asked for, else the regions with the strongest responses."""
     names, means = space.roi_time_series(prediction.data, prediction.indices, names=roi or None)
     total = len(names)
-    names, means, merged = _merge_coinciding(list(names), np.asarray(means, dtype=np.float64))
+    names, means, _ = _merge_coinciding(list(names), np.asarray(means, dtype=np.float64))
     if len(names) > max_lines:
         keep = np.sort(np.argsort(-np.nanmax(np.abs(means), axis=0), kind="stable")[:max_lines])
         names, means = [names[i] for i in keep], means[:, keep]
@@ -292,10 +292,10 @@ def _roi_lines(prediction: Prediction, space: OutputSpace, roi, max_lines: int) 
     lines = f" in {len(names)} lines" if len(names) < shown_regions else ""
     shown = (f"{shown_regions} of {total} regions with the largest responses{lines} (the CSV export has all)"
              if total > shown_regions else f"{total} region{'s' * (total != 1)}{lines}")
-    if merged:
-        together = [name for name in names if " = " in name]
-        shown += (f"; {merged} regions whose time courses coincide share a line, named together"
-                  + (f" ({'; '.join(together)})" if together else ""))
+    together = [name for name in names if " = " in name]
+    if together:
+        shown += (f"; regions whose time courses coincide share a line, named together "
+                  f"({'; '.join(together)})")
     return {"names": names, "values": np.asarray(means, dtype=np.float32), "what": shown}
 
 
@@ -375,7 +375,8 @@ def prediction_payload(prediction: Prediction, space: OutputSpace, mesh: Surface
         "baseline": bool(prediction.metadata.get("baseline", False)),
         "scale": scale, "offset": offset, "stats": stats,  # viewer.js limits() = viewer_limits()
         "unit": value_unit(prediction),
-        "region_names": list(space.roi_labels), "region_kind": "parcel" if space.kind == "parcels" else "region",
+        "region_names": list(space.roi_labels),
+        "region_descriptions": [describe_region(label) for label in space.roi_labels], "region_kind": "parcel" if space.kind == "parcels" else "region",
         "glass": {"names": glass["names"], "what": glass["what"], "scale": glass_scale, "offset": glass_offset},
         "roi_lines": {"names": lines["names"], "what": lines["what"]},
     }

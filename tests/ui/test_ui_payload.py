@@ -165,5 +165,5 @@ def test_coinciding_region_lines_share_one_line_and_the_unit_is_said(mesh):
     meta, arrays = viewer.unpack_payload(viewer.prediction_payload(prediction, space, mesh, roi=roi))
     assert meta["roi_lines"]["names"] == ["V1 = A1", "V2"] and arrays["roi_lines"].shape == (6, 2)
     np.testing.assert_allclose(arrays["roi_lines"][:, 0], course[:, 0], atol=1e-5)
-    assert "1 regions whose time courses coincide share a line, named together (V1 = A1)" in meta["roi_lines"]["what"]
+    assert "regions whose time courses coincide share a line, named together (V1 = A1)" in meta["roi_lines"]["what"]
     assert meta["unit"] == "z-scored predicted BOLD"  # a baseline's values (metadata["baseline"])

@@ -135,3 +135,40 @@ def test_a_new_upload_or_model_resets_the_regions(page, ui_server):
     page.get_by_text("Stands in for a model whose weights are missing").first.wait_for(timeout=LOAD_S * 1000)
     page.wait_for_function("document.querySelectorAll('.token').length === 0", timeout=LOAD_S * 1000)
     assert not page.errors
+
+
+# Each view's letters at the left, right, top and bottom edges of each pane (mesh RAS: +x right, +y anterior).
+ORIENTATION = {
+    "lateral": [("left", "A"), ("right", "P"), ("top", "S"), ("bottom", "I"),  # left hemisphere, seen from the left
+                ("left", "P"), ("right", "A"), ("top", "S"), ("bottom", "I")],
+    "medial": [("left", "P"), ("right", "A"), ("top", "S"), ("bottom", "I"),
+               ("left", "A"), ("right", "P"), ("top", "S"), ("bottom", "I")],
+    "dorsal": [("left", "L"), ("right", "R"), ("top", "A"), ("bottom", "P")],  # from above, both hemispheres
+    "ventral": [("left", "R"), ("right", "L"), ("top", "A"), ("bottom", "P")],  # from below
+}
+
+
+def test_views_are_labelled_and_nothing_covers_the_brain(page):
+    from nforge_app.spaces import GLASSER_NAMES
+
+    for view, expected in ORIENTATION.items():
+        page.locator(f".nfv-views button[data-view={view}]").click()
+        page.wait_for_function(f"document.querySelector('.nfv-views button[data-view={view}]').classList.contains('nfv-on')")
+        page.wait_for_timeout(200)
+        letters = page.eval_on_selector_all(".nfv-orient span", "spans => spans.map(s => [s.dataset.side, s.textContent])")
+        assert [tuple(pair) for pair in letters] == expected, view
+        brain = page.locator(".nfv-gl").bounding_box()
+        title = page.locator(".nfv-title").bounding_box()
+        colorbar = page.locator(".nfv-colorbar").bounding_box()
+        assert title["y"] + title["height"] <= brain["y"] + 1, view  # the title never over the brain
+        assert colorbar["y"] >= brain["y"] + brain["height"] - 1, view  # nor the colour bar
+    page.locator(".nfv-views button[data-view=lateral]").click()
+    assert page.locator(".nfv").get_attribute("data-unit") == "z-scored predicted BOLD"  # lite: a baseline
+    # The region codes of the ROI lines are explained with the areas' full names.
+    rows = page.locator(".nfv-lines-key div").all_inner_texts()
+    assert rows
+    for row in rows:
+        code, words = row.split(": ", 1)
+        assert GLASSER_NAMES[code] == words
+    page.locator(".nfv").screenshot(path=ARTIFACTS / "ui-legibility.png")
+    assert not page.errors

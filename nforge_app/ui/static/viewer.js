@@ -14,7 +14,7 @@ const ui = {
   play: $(".nfv-play"), time: $(".nfv-time"), speed: $(".nfv-speed"), clock: $(".nfv-clock"),
   axisNote: $(".nfv-axis-note"), title: $(".nfv-title"), message: $(".nfv-message"), colorbar: $(".nfv-colorbar"),
   glass: $(".nfv-glass"), glassWhat: $(".nfv-glass-what"), lines: $(".nfv-lines"), linesWhat: $(".nfv-lines-what"),
-  linesTitle: $(".nfv-lines-title"),
+  linesTitle: $(".nfv-lines-title"), linesKey: $(".nfv-lines-key"),
   pick: $(".nfv-pick"), pickWhat: $(".nfv-pick-what"), marker: $(".nfv-marker"), orient: $(".nfv-orient"),
 };
 const LINE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
@@ -1170,7 +1170,8 @@ function showPick(vertex) {
     const meta = state.data.meta, geometry = state.geometry.meta;
     const region = state.data.arrays.region[vertex];
     const hemi = vertex < geometry.n_lh ? "left" : "right";
-    const name = region >= 0 ? meta.region_names[region] : "medial wall";
+    const described = region >= 0 && meta.region_descriptions ? meta.region_descriptions[region] : "";
+    const name = region >= 0 ? meta.region_names[region] + (described ? " (" + described + ")" : "") : "medial wall";
     const value = valueAt(state.frame, vertex);
     ui.pickWhat.textContent = "vertex " + vertex + " (" + hemi + "), " + meta.region_kind + " " + name +
       (!Number.isFinite(value) ? ": not in the selection" : meta.map ? ": " + meta.map.label + " = " + formatNumber(value) : "");
@@ -1220,6 +1221,8 @@ async function load(raw) {
     ui.linesTitle.textContent = map ? "Histogram of " + map.label : "ROI time series";
     ui.linesWhat.textContent = "— " + (map ? map.histogram.what : data.meta.roi_lines.what);
     ui.outlineLabel.style.display = data.meta.whole_space ? "none" : "";
+    showLinesKey(data.meta);
+    root.dataset.unit = unitOf(data.meta);
     ui.pickWhat.textContent = "(click the brain)";
     root.dataset.picked = "-1";
     player.load(value.player || null, data.meta);
@@ -1229,6 +1232,23 @@ async function load(raw) {
   } catch (error) {
     console.error(error);
     if (loadId === state.loadId) say("The viewer could not load this prediction: " + error.message, "error");
+  }
+}
+
+// What the region codes of the ROI lines mean (their full names, or network and hemisphere).
+function showLinesKey(meta) {
+  ui.linesKey.replaceChildren();
+  if (meta.map || !meta.region_descriptions) return;
+  const described = new Map(meta.region_names.map((name, i) => [name, meta.region_descriptions[i]]));
+  for (const line of meta.roi_lines.names) {
+    for (const code of line.split(" = ")) {
+      const words = described.get(code);
+      if (!words || words === code) continue;
+      const row = document.createElement("div"), b = document.createElement("b");
+      b.textContent = code;
+      row.append(b, ": " + words);
+      ui.linesKey.appendChild(row);
+    }
   }
 }
 
