@@ -5,11 +5,14 @@ clip's own .srt) show under it, and on BOLD time the words of about 5 s earlier 
 Screenshots are saved under ``artifacts/`` (git-ignored) for people to look at.
 """
 
+import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _ui_helpers import CHROMIUM_ARGS
+from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -67,7 +70,7 @@ def test_the_example_clip_plays_beside_the_brain(page, ui_server):
     for frame in (9, 3):
         slider.fill(str(frame))
         page.wait_for_function(f"Math.abs(document.querySelector('.nfv-media video').currentTime - {frame}) < 0.1")
-    assert page.locator(".nfv").get_attribute("data-frame") == "3"
+    page.wait_for_selector(".nfv[data-frame='3']")
 
     # Words of the moment: at 3 s the first cue is being spoken; what shows is among its words.
     cues = _cues(Path(ui_server.transcript))
@@ -170,5 +173,19 @@ def test_views_are_labelled_and_nothing_covers_the_brain(page):
     for row in rows:
         code, words = row.split(": ", 1)
         assert GLASSER_NAMES[code] == words
+    # The glass brain's discs lie on the glass (the brain's outline), its colour bar beside it.
+    page.locator(".nfv-time").fill("9")
+    page.wait_for_selector(".nfv[data-frame='9']")
+    page.wait_for_timeout(300)
+    glass = np.asarray(Image.open(io.BytesIO(page.locator(".nfv-glass").screenshot())).convert("RGB"), np.int16)
+    plot = glass[:, : glass.shape[1] - 70]  # left of the colour bar
+    grey = (np.abs(plot - plot[..., :1]).max(axis=2) < 8) & (plot[..., 0] < 235)
+    coloured = np.abs(plot[..., 0] - plot[..., 2]) > 60
+    assert coloured.sum() > 200
+    rows, cols = np.flatnonzero(grey.any(axis=1)), np.flatnonzero(grey.any(axis=0))
+    inside = coloured[max(rows.min() - 6, 0):rows.max() + 7, max(cols.min() - 6, 0):cols.max() + 7].sum()
+    assert inside == coloured.sum()
+    right = glass[:, glass.shape[1] - 70:]
+    assert (np.abs(right[..., 0] - right[..., 2]) > 60).sum() > 100  # the colour bar
     page.locator(".nfv").screenshot(path=ARTIFACTS / "ui-legibility.png")
     assert not page.errors

@@ -963,7 +963,7 @@ function glassLayout() {
     ctx.textAlign = "right";
     ctx.fillText(GLASS_VIEWS[k].label[1], panel.x + (panel.u1 - panel.u0) * panel.scale, 2);
   });
-  const base = ctx.getImageData(0, 0, w, h);
+  const base = ctx.getImageData(0, 0, canvas.width, h);
   // A disc stamp: pixel offsets inside the radius, and whether each is on the rim.
   const radius = Math.max(2, Math.round(2.6 * ratio));
   const stamp = [];
