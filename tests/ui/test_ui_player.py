@@ -84,6 +84,11 @@ def test_the_example_clip_plays_beside_the_brain(page, ui_server):
     assert "before the stimulus" in page.locator(".nfv-words-then").inner_text()
     slider.fill("17")  # 17 s: silence since 13 s... and 12 s, 5 s earlier, was silent too; 17 - 5 = 12
     page.wait_for_function("Math.abs(document.querySelector('.nfv-media video').currentTime - 17) < 0.1")
+    # ...and a mark on the slider shows where: 12 s, 5/19 of the way before the thumb at 17 s
+    page.wait_for_selector(".nfv[data-delay-mark='12.00']")
+    mark, track = page.locator(".nfv-delay-mark").bounding_box(), slider.bounding_box()
+    at = (mark["x"] + mark["width"] / 2 - track["x"] - 8) / (track["width"] - 16) * 19
+    assert abs(at - 12) < 0.5
     speech_then = [text for start, end, text in cues if start <= 12.0 < end]
     assert speech_then or "(no words)" in page.locator(".nfv-words-then").inner_text()
 

@@ -14,6 +14,7 @@ function makeNforgePlayer(root, hooks) {
   const thenWords = root.querySelector(".nfv-words-then");
   const note = root.querySelector(".nfv-delay-note");
   const source = root.querySelector(".nfv-words-from");
+  const mark = root.querySelector(".nfv-delay-mark"), slider = root.querySelector(".nfv-time");
   const WINDOW_BEFORE_S = 2.5, WINDOW_AFTER_S = 0.6;
   const player = { media: null, info: null, times: [], raf: 0, shownKey: "" };
 
@@ -51,9 +52,22 @@ function makeNforgePlayer(root, hooks) {
     if (key === player.shownKey) return;
     player.shownKey = key;
     root.dataset.playerTime = key;
+    placeMark(time);
     if (!player.info.words.length) return;
     wordsAround(nowWords, time);
     if (player.info.delay_s > 0) wordsAround(thenWords, time - player.info.delay_s);
+  }
+
+  // On BOLD time, a mark on the time slider where the stimulus was about delay_s before `time`: what the brain
+  // shows now answers that moment.
+  function placeMark(time) {
+    const times = player.times, then = time - player.info.delay_s;
+    if (!(player.info.delay_s > 0) || times.length < 2 || then < times[0]) { mark.hidden = true; return; }
+    const fraction = (then - times[0]) / (times[times.length - 1] - times[0]);
+    const thumb = 8;  // a range input's thumb keeps this far from its ends
+    mark.style.left = (slider.offsetLeft + thumb + fraction * (slider.offsetWidth - 2 * thumb)) + "px";
+    mark.hidden = false;
+    root.dataset.delayMark = then.toFixed(2);
   }
 
   function follow() {  // while the media plays: the slider and the brain follow it
@@ -96,9 +110,17 @@ function makeNforgePlayer(root, hooks) {
       nowWords.replaceChildren();
       thenWords.replaceChildren();
       player.info = info && meta && !meta.map && (info.media || info.words.length) ? info : null;
+      mark.hidden = true;
       if (!player.info) {
-        box.hidden = true;
+        // A map (no time) in place of a prediction with a player keeps the player's room, so that the brain
+        // keeps its size between the two; else the brain takes the whole width.
+        const keepRoom = !!(meta && meta.map) && !box.hidden;
+        box.hidden = !keepRoom;
         root.dataset.player = "none";
+        slot.hidden = true;
+        for (const row of root.querySelectorAll(".nfv-words-now-row, .nfv-words-then-row")) row.hidden = true;
+        note.textContent = keepRoom ? "A map has no time axis: the stimulus player comes back with the prediction." : "";
+        source.textContent = "";
         return;
       }
       player.times = meta.times_s;
