@@ -178,6 +178,15 @@ def test_views_are_labelled_and_nothing_covers_the_brain(page):
     for row in rows:
         code, words = row.split(": ", 1)
         assert GLASSER_NAMES[code] == words
+    # Hovering the brain names the region under the pointer in words.
+    brain = page.locator(".nfv-gl").bounding_box()
+    page.mouse.move(brain["x"] + brain["width"] * 0.25, brain["y"] + brain["height"] * 0.5)
+    page.mouse.move(brain["x"] + brain["width"] * 0.26, brain["y"] + brain["height"] * 0.5)
+    hover = page.locator(".nfv-hover")
+    hover.wait_for(state="visible")
+    code, words = hover.inner_text().split(" · ")[0].split(" — ")
+    assert GLASSER_NAMES[code] == words
+    page.mouse.move(0, 0)
     # The glass brain's discs lie on the glass (the brain's outline), its colour bar beside it.
     page.locator(".nfv-time").fill("9")
     page.wait_for_selector(".nfv[data-frame='9']")

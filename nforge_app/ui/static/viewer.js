@@ -15,7 +15,7 @@ const ui = {
   axisNote: $(".nfv-axis-note"), title: $(".nfv-title"), message: $(".nfv-message"), colorbar: $(".nfv-colorbar"),
   glass: $(".nfv-glass"), glassWhat: $(".nfv-glass-what"), lines: $(".nfv-lines"), linesWhat: $(".nfv-lines-what"),
   linesTitle: $(".nfv-lines-title"), linesKey: $(".nfv-lines-key"),
-  pick: $(".nfv-pick"), pickWhat: $(".nfv-pick-what"), marker: $(".nfv-marker"), orient: $(".nfv-orient"),
+  pick: $(".nfv-pick"), pickWhat: $(".nfv-pick-what"), marker: $(".nfv-marker"), orient: $(".nfv-orient"), hover: $(".nfv-hover"),
 };
 const LINE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
                      "#7f7f7f", "#bcbd22", "#393b79", "#ad494a"];
@@ -1283,8 +1283,28 @@ glCanvas.addEventListener("pointerdown", (event) => {
   drag = { x: event.clientX, y: event.clientY, startX: event.clientX, startY: event.clientY };
   glCanvas.setPointerCapture(event.pointerId);
 });
+// Hovering names the region under the pointer (its code in words), at most every HOVER_MS.
+const HOVER_MS = 80;
+let hoverAt = 0;
+function showHover(event) {
+  if (!state.data || event.timeStamp - hoverAt < HOVER_MS) return;
+  hoverAt = event.timeStamp;
+  const vertex = pickAt(event.clientX, event.clientY);
+  const region = vertex < 0 ? -1 : state.data.arrays.region[vertex];
+  if (region < 0) { ui.hover.hidden = true; return; }
+  const meta = state.data.meta, described = meta.region_descriptions ? meta.region_descriptions[region] : "";
+  const value = valueAt(state.frame, vertex);
+  ui.hover.textContent = meta.region_names[region] + (described ? " — " + described : "") +
+    (Number.isFinite(value) ? " · " + formatNumber(value) : "");
+  const box = ui.orient.getBoundingClientRect();
+  ui.hover.style.left = Math.min(event.clientX - box.left + 14, box.width - 10) + "px";
+  ui.hover.style.top = (event.clientY - box.top + 14) + "px";
+  ui.hover.hidden = false;
+}
+glCanvas.addEventListener("pointerleave", () => { ui.hover.hidden = true; });
 glCanvas.addEventListener("pointermove", (event) => {
-  if (!drag) return;
+  if (!drag) { showHover(event); return; }
+  ui.hover.hidden = true;
   const dx = event.clientX - drag.x, dy = event.clientY - drag.y;
   drag.x = event.clientX; drag.y = event.clientY;
   if (Math.abs(event.clientX - drag.startX) + Math.abs(event.clientY - drag.startY) < 4) return;
