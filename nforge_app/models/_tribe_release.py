@@ -348,9 +348,13 @@ def _download(repo_id: str, cache_dir: Path, token: str | None) -> tuple[Path, P
     import huggingface_hub
     from huggingface_hub import errors
 
+    from nforge_app.features._hf import hub_offline_reason
+
     where = f"put {CONFIG_NAME} and {CHECKPOINT_NAME} in <NFORGE_WEIGHTS_DIR>/{MODEL_DIR_NAME}"
+    offline = hub_offline_reason()  # up front: offline, only the cache is read (no retries)
     try:
-        return tuple(Path(huggingface_hub.hf_hub_download(repo_id, name, cache_dir=str(cache_dir), token=token))
+        return tuple(Path(huggingface_hub.hf_hub_download(repo_id, name, cache_dir=str(cache_dir), token=token,
+                                                          local_files_only=bool(offline)))
                      for name in (CONFIG_NAME, CHECKPOINT_NAME))
     except errors.GatedRepoError:
         message = (f"{repo_id} is gated and this Hugging Face account has no access yet: accept its terms at "
@@ -360,7 +364,7 @@ def _download(repo_id: str, cache_dir: Path, token: str | None) -> tuple[Path, P
         message = (f"the Hugging Face repository {repo_id} does not exist or is private to another account; "
                    f"check the name (default {RELEASE_REPO}) and `hf auth login`.")
     except errors.LocalEntryNotFoundError:
-        message = (f"cannot reach the Hugging Face hub (no network, or HF_HUB_OFFLINE=1) and {repo_id} is not "
+        message = (f"cannot reach the Hugging Face hub ({offline or 'no network, or HF_HUB_OFFLINE=1'}) and {repo_id} is not "
                    f"cached in {cache_dir}; connect once to download it, or {where}.")
     except errors.EntryNotFoundError:
         message = (f"{repo_id} has no {CONFIG_NAME} or {CHECKPOINT_NAME}; it is not a TRIBE v2 release "

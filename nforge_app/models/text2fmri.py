@@ -98,7 +98,9 @@ class Text2fMRIModel(EncodingModel):
         from huggingface_hub import constants
 
         if online is None:
-            online = not constants.HF_HUB_OFFLINE
+            from nforge_app.features._hf import hub_offline_reason
+
+            online = not constants.HF_HUB_OFFLINE and hub_offline_reason() is None
         if not online:
             return list(VARIANTS)
         try:
@@ -148,11 +150,15 @@ class Text2fMRIModel(EncodingModel):
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import EntryNotFoundError
 
+        from nforge_app.features._hf import hub_offline_reason
+
+        offline = hub_offline_reason()  # up front: offline, only the cache is read (no retries)
         try:
-            return Path(hf_hub_download(self.variant_id, name))
+            return Path(hf_hub_download(self.variant_id, name, local_files_only=bool(offline)))
         except (OSError, EntryNotFoundError) as error:
+            why = f"not in the cache and the hub cannot be reached: {offline}" if offline else type(error).__name__
             raise ModelUnavailableError(f"Text2fMRI weights {self.variant_id}/{name} are not available here "
-                                        f"({type(error).__name__}). {_HOW_TO_GET}") from error
+                                        f"({why}). {_HOW_TO_GET}") from error
 
     def model_config(self):
         """The variant's ``Text2fMRIConfig`` (reads ``config.json`` once)."""
