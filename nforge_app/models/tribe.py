@@ -68,6 +68,7 @@ class TribeModel(EncodingModel):
         "extractor_dtype": "dtype of the feature models (float32, bfloat16, float16)",
         "video_batch_size": "64-frame clips per V-JEPA2 pass",
         "batch_windows": "100-s windows per encoder call (default 8)",
+        "text_mode": "text features: fast (one causal pass per 1024 words, default) or reference (a pass per word)",
     }
     card = ModelCard(
         model_id="tribe-v2",
@@ -122,7 +123,8 @@ class TribeModel(EncodingModel):
             self.extractors_ = extractors_from_config(
                 extractor_config(self.config_, self.device_), device=self.device_,
                 dtype=self.options.get("extractor_dtype"), low_mem_use=bool(self.options.get("low_mem_use", False)),
-                video_batch_size=self.options.get("video_batch_size"))
+                video_batch_size=self.options.get("video_batch_size"),
+                **({"text_mode": self.options["text_mode"]} if "text_mode" in self.options else {}))
         return self.extractors_
 
     def params(self) -> dict:
