@@ -50,6 +50,9 @@ def _build_parser() -> argparse.ArgumentParser:
                               "says the format: .npz, .gif, .mp4 (with the stimulus' sound), .csv (region means), "
                               ".json (metadata) or .gii (a pair of GIfTI files); see `nforge export` for more")
     predict.add_argument("--quiet", action="store_true", help="no progress report")
+    predict.add_argument("--precision", default=None, choices=("fp32", "bf16", "int8", "fast"),
+                         help="tribe-v2 encoder precision: fp32 (exact, default; or NFORGE_TRIBE_PRECISION), "
+                              "bf16 or int8 (faster, not exact: see the README), fast (the best of these here)")
 
     _add_batch_parser(commands)
 
@@ -248,7 +251,8 @@ def _predict(args) -> int:
     mask = _read_mask(args.mask) if args.mask else None
     with stderr_progress(enabled=not args.quiet) as progress:
         prediction = engine.predict(stimulus, args.model, subject=args.subject, roi=args.roi, mask=mask,
-                                    variant=args.variant, tr_s=args.tr, progress=progress)
+                                    variant=args.variant, tr_s=args.tr, progress=progress,
+                                    **({"precision": args.precision} if args.precision else {}))
     base = base or Path(f"{Path(args.stimulus).stem}.{card.model_id}")
     files = _write(prediction, [fmt], base, None if args.per_tr else args.stimulus, engine.settings,
                    roi=args.roi or None)

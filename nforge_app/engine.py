@@ -174,6 +174,7 @@ class Engine:
             progress(0.0, "decoding stimulus")
             if not isinstance(stimulus, Stimulus):
                 stimulus = load_stimulus(stimulus, self.settings, tr_s=tr_s)
+            _check_reads(get_model_class(model_id).card, stimulus)  # before any weights are looked for
             loaded = self.load_model(model_id, variant, **options)
             features = self.extract_features(loaded, stimulus, progress)
             progress(_FEATURES, "predicting")
@@ -425,3 +426,17 @@ def _subset(prediction: Prediction, indices: np.ndarray) -> Prediction:
         hrf_offset_s=prediction.hrf_offset_s, time_axis=prediction.time_axis, metadata=dict(prediction.metadata),
         spread=None if prediction.spread is None else np.ascontiguousarray(prediction.spread[:, indices]),
     )
+
+
+def _check_reads(card, stimulus: Stimulus) -> None:
+    """Refuse a stimulus that carries none of the model's inputs, saying what the model reads."""
+    if set(card.modalities) & set(stimulus.modalities):
+        return
+    carries = ", ".join(stimulus.modalities) or "nothing usable"
+    if tuple(card.modalities) == ("text",):
+        raise UserInputError(
+            f"{card.model_id} reads text only: its input must be text (a .txt file, a transcript .srt, .vtt or "
+            f".tsv, or a video or audio file with its transcript beside it), but the stimulus ({stimulus.kind}) "
+            f"carries {carries}")
+    raise UserInputError(f"{card.model_id} reads {', '.join(card.modalities)}, but the stimulus ({stimulus.kind}) "
+                         f"carries {carries}; give it a stimulus with {' or '.join(card.modalities)}")

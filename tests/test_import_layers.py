@@ -21,7 +21,7 @@ LAYERS = [
     {"analysis"},
     {"viz", "export"},
     {"engine"},
-    {"ui", "cli", "api", "batch", "__main__", "__init__"},
+    {"ui", "cli", "api", "batch", "compat", "__main__", "__init__"},
 ]
 
 
