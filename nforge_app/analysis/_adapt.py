@@ -201,6 +201,12 @@ def _as_run(item, tr_s: float | None, number: int) -> MeasuredRun:
                          f"points x outputs) or a MeasuredRun; got {type(item).__name__}")
 
 
+def _varying(data: np.ndarray, run: MeasuredRun) -> None:
+    if not varies_over_time(data).any():
+        raise UserInputError(f"every output of {run.source} is constant over time: there is nothing to fit (is it "
+                             "the right file?)")
+
+
 class _Aligned(NamedTuple):
     x: np.ndarray
     y: np.ndarray
@@ -216,9 +222,6 @@ def _align(hidden: HiddenFeatures, run: MeasuredRun, indices: np.ndarray, n_outp
     if tr_s is None:
         tr_s = model_tr_s
         notes.append(f"{run.source} does not give its TR: the model's ({model_tr_s:g} s) is assumed")
-    if not varies_over_time(data).any():
-        raise UserInputError(f"every output of {run.source} is constant over time: there is nothing to fit (is it "
-                             "the right file?)")
     times = bold_times(hidden)
     measured_times = np.arange(len(data)) * tr_s
     rows = np.flatnonzero((measured_times >= times[0] - 1e-6) & (measured_times <= times[-1] + 1e-6))
@@ -327,7 +330,7 @@ def adapt(model, stimuli: Sequence, measured: Sequence, *, name: str, engine: Fe
     indices = space.select(roi=[roi] if isinstance(roi, str) else roi) if roi else np.arange(space.n_outputs)
     runs = [_as_run(item, tr_s, number) for number, item in enumerate(measured, start=1)]
     for run in runs:  # the outputs are checked before any stimulus is decoded
-        measured_columns(run, indices, space.n_outputs, space.space_id)
+        _varying(measured_columns(run, indices, space.n_outputs, space.space_id)[0], run)
     loaded = engine.load_model(card.model_id, variant, **options) if isinstance(model, str) else model
     trunk_subject = card.default_subject
 
