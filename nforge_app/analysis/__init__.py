@@ -1,7 +1,8 @@
 """Analyses of models and predictions: pure functions over ``(model, features, stimulus)`` (and measured data).
 
 Built so far: subject adaptation (:func:`adapt`: a ridge readout cross-validated by run on a model's hidden
-features, kept as an :class:`AdaptedSubject` by :func:`save_subject` / :func:`load_subject`); evaluation against measured fMRI (:func:`evaluate`, with measured runs read by
+features, kept as an :class:`AdaptedSubject` by :func:`save_subject` / :func:`load_subject`); streaming
+prediction (:class:`StreamingPredictor`: one row per TR as a stimulus arrives); evaluation against measured fMRI (:func:`evaluate`, with measured runs read by
 :func:`read_measured` / :func:`read_runs`, numpy only); in-silico experiments (block designs, :func:`contrast`,
 and event designs, :func:`glm`: the stimuli played as one sequence, predicted once and analysed by a
 first-level GLM with nilearn's design matrices and a permutation test; :data:`TEACHING_EXPERIMENTS` to try
@@ -68,6 +69,7 @@ _EXPORTS = {
     "read_events": _GLM,
     "relabellings": _GLM,
     "voxelwise_pearson": _METRICS,
+    "StreamingPredictor": "nforge_app.analysis._streaming",
     "train_stage1": "nforge_app.analysis._flow_training",
     "train_stage2": "nforge_app.analysis._flow_training",
 }
