@@ -87,6 +87,7 @@ class Engine:
         self._prediction_dir = self.settings.cache_dir / "predictions"
         self._evaluation_dir = self.settings.cache_dir / "evaluations"
         self._models: dict[tuple, EncodingModel] = {}
+        self._adapted: dict[tuple, object] = {}
         self._memory: OrderedDict[str, Prediction] = OrderedDict()
         self._lock = threading.Lock()
         self._key_locks: dict[object, threading.Lock] = {}
@@ -126,8 +127,26 @@ class Engine:
     def check_subject(self, model_id: str, subject=None):
         """Return the subject to use for ``model_id``: its default, or ``subject`` if valid (``1``, ``"1"`` and
         ``"sub-01"`` name the same subject)."""
+        from nforge_app.analysis._subjects import adapted_names
+
         card = get_card(model_id)
-        return check_subject(card.model_id, subject, card.subjects, card.default_subject)
+        return check_subject(card.model_id, subject, card.subjects, card.default_subject,
+                             adapted=adapted_names(self.settings, card.model_id))
+
+    def adapted_subject(self, model_id: str, subject):
+        """The :class:`~nforge_app.analysis.AdaptedSubject` that ``subject`` names (``nforge adapt``), or None
+        for one of the model's own subjects."""
+        from nforge_app.analysis._subjects import CARD_FILE, load_subject, subjects_dir
+
+        card = get_card(model_id)
+        if subject is None or subject in card.subjects:
+            return None
+        card_file = subjects_dir(self.settings) / card.model_id / str(subject) / CARD_FILE
+        stamp = (card.model_id, str(subject), card_file.stat().st_mtime_ns if card_file.exists() else None)
+        with self._lock:
+            if stamp not in self._adapted:
+                self._adapted = {stamp: load_subject(self.settings, card.model_id, str(subject))}  # keep the last
+            return self._adapted[stamp]
 
     def predict(self, stimulus, model: str = "nforge-lite", *, subject=None, roi=None, mask=None,
                 variant: str | None = None, tr_s: float | None = None, progress: ProgressFn | None = None,
@@ -178,8 +197,13 @@ class Engine:
             loaded = self.load_model(model_id, variant, **options)
             features = self.extract_features(loaded, stimulus, progress)
             progress(_FEATURES, "predicting")
-            prediction = loaded.predict(features, stimulus, subject, indices,
-                                        lambda f, s: progress(_FEATURES + (1 - _FEATURES) * f, s))
+            adapted = self.adapted_subject(model_id, subject)
+
+            def step(f, s):
+                progress(_FEATURES + (1 - _FEATURES) * f, s)
+
+            prediction = (loaded.predict(features, stimulus, subject, indices, step) if adapted is None
+                          else adapted.predict(loaded, features, stimulus, indices, step))
             prediction.metadata.setdefault("stimulus", {"source": os.path.basename(stimulus.source),
                                                         "kind": stimulus.kind, "duration_s": stimulus.duration_s,
                                                         "word_timing": stimulus.word_timing,
@@ -278,8 +302,10 @@ class Engine:
         # params() of an unloaded instance (cheap): the options as the model reads them, and what they resolve
         # to here (e.g. the TRIBE v2 encoder's precision); the package version stands for the model code.
         params = model_class(self.settings, variant=variant, device=self.device, **options).params()
+        adapted = self.adapted_subject(model_id, subject)  # a refitted subject of the same name has another hash
         base_key = text_sha256(key_stimulus, model_id, str(variant), weights, str(subject), __version__,
-                               json.dumps(params, sort_keys=True, default=str))
+                               json.dumps(params, sort_keys=True, default=str),
+                               *(() if adapted is None else (adapted.content_hash,)))
         full_key = f"{base_key}-all"
         sel_key = full_key if indices is None else f"{base_key}-{text_sha256(indices.tobytes().hex())[:16]}"
         return _Request(model_id, subject, indices, sel_key, full_key)
