@@ -20,8 +20,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nforge_app._cache_budget import CacheBudget, touch
 from nforge_app._device import resolve_device
 from nforge_app._files import text_sha256
+from nforge_app._limits import check_roi_count
 from nforge_app._version import __version__
 from nforge_app.checks import check_subject
 from nforge_app.config import Settings
@@ -91,6 +93,7 @@ class Engine:
         self._memory: OrderedDict[str, Prediction] = OrderedDict()
         self._lock = threading.Lock()
         self._key_locks: dict[object, threading.Lock] = {}
+        self.cache_budget = CacheBudget.from_settings(self.settings)
 
     # -- models ---------------------------------------------------------------------------------
     def card(self, model_id: str) -> ModelCard:
@@ -120,6 +123,7 @@ class Engine:
             return None
         if isinstance(roi, str):
             roi = [roi]
+        check_roi_count(roi, self.settings)
         if roi is not None and not list(roi) and mask is None:
             return None
         return get_space(get_card(model_id).space_id, self.settings).select(roi=roi or None, mask=mask)
@@ -211,7 +215,8 @@ class Engine:
             prediction.metadata.setdefault("device", self.device)
             self._store(sel_key, prediction)
             progress(1.0, "done")
-            return prediction
+        self.cache_budget.maybe_enforce()
+        return prediction
 
     def prediction_key(self, stimulus_hash: str, model: str = "nforge-lite", *, subject=None, roi=None, mask=None,
                        variant: str | None = None, **options) -> str:
@@ -411,6 +416,7 @@ class Engine:
         except UserInputError:
             log.warning("ignoring unreadable cached prediction %s", path)
             return None
+        touch(path)
         self._remember(key, prediction)
         return prediction
 
