@@ -1,5 +1,6 @@
 """The ``nforge`` command line: predict, batch, export, evaluate, list models, describe a saved prediction,
-evaluation or batch, run in-silico experiments (``contrast``, ``glm``).
+evaluation or batch, run in-silico experiments (``contrast``, ``glm``), fit and manage adapted subjects
+(``adapt``, ``subjects``).
 
 User errors print one line on stderr and exit with code 2; there is never a traceback for them.
 """
@@ -50,6 +51,9 @@ def _build_parser() -> argparse.ArgumentParser:
                               "says the format: .npz, .gif, .mp4 (with the stimulus' sound), .csv (region means), "
                               ".json (metadata) or .gii (a pair of GIfTI files); see `nforge export` for more")
     predict.add_argument("--quiet", action="store_true", help="no progress report")
+    predict.add_argument("--precision", default=None, choices=("fp32", "bf16", "int8", "fast"),
+                         help="tribe-v2 encoder precision: fp32 (exact, default; or NFORGE_TRIBE_PRECISION), "
+                              "bf16 or int8 (faster, not exact: see the README), fast (the best of these here)")
 
     _add_batch_parser(commands)
 
@@ -89,6 +93,7 @@ def _build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", default=None, metavar="EVAL.npz",
                           help="where to save the evaluation (default: <prediction name>.eval.npz)")
     _add_experiment_commands(commands)
+    _add_adapt_commands(commands)
     return parser
 
 
@@ -203,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         return {"predict": _predict, "batch": _batch, "models": _models, "info": _info, "example": _example,
-                "export": _export, "evaluate": _evaluate, "contrast": _experiment, "glm": _experiment}[args.command](args)
+                "export": _export, "evaluate": _evaluate, "contrast": _experiment, "glm": _experiment,
+                "adapt": _adapt, "subjects": _subjects}[args.command](args)
     except UserInputError as error:
         print(f"nforge: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -248,7 +254,8 @@ def _predict(args) -> int:
     mask = _read_mask(args.mask) if args.mask else None
     with stderr_progress(enabled=not args.quiet) as progress:
         prediction = engine.predict(stimulus, args.model, subject=args.subject, roi=args.roi, mask=mask,
-                                    variant=args.variant, tr_s=args.tr, progress=progress)
+                                    variant=args.variant, tr_s=args.tr, progress=progress,
+                                    **({"precision": args.precision} if args.precision else {}))
     base = base or Path(f"{Path(args.stimulus).stem}.{card.model_id}")
     files = _write(prediction, [fmt], base, None if args.per_tr else args.stimulus, engine.settings,
                    roi=args.roi or None)
@@ -471,6 +478,110 @@ def _describe_contrast(result, n_regions: int = 10) -> str:
     for region, effect, t, p in result.region_rows()[:n_regions]:
         lines.append(f"              {region:<10} {effect:>9.3g} {t:>9.3g} {p:>7.3g}")
     return "\n".join(lines)
+
+
+def _add_adapt_commands(commands) -> None:
+    """``nforge adapt`` (fit a subject on measured runs) and ``nforge subjects list|delete``."""
+    adapt = commands.add_parser(
+        "adapt", help="fit your own subject: a ridge readout of a model's hidden features to your measured runs",
+        description="Fit a subject to measured fMRI: the model's hidden features of each stimulus, aligned to its "
+                    "measured run, mapped to every output by ridge regression with the regularisation "
+                    "cross-validated by run; one run is left out and its held-out r printed. The subject is saved "
+                    "under the cache (NFORGE_CACHE_DIR/subjects), then: nforge predict X --model M --subject NAME.")
+    adapt.add_argument("--model", default="nforge-lite", help="model id or BERG alias (default: nforge-lite)")
+    adapt.add_argument("--stimuli", nargs="+", required=True, metavar="FILE", help="the stimulus of each run")
+    adapt.add_argument("--measured", nargs="+", required=True, metavar="RUN",
+                       help="one measured run per stimulus, in the same order: .npz (data (T, V), tr_s), .npy, "
+                            ".csv/.tsv, .h5, or an lh.func.gii,rh.func.gii pair joined by a comma")
+    adapt.add_argument("--name", required=True, help="the subject's name (letters, digits, _ and -)")
+    adapt.add_argument("--roi", nargs="+", default=None, metavar="NAME", help="fit these outputs only")
+    adapt.add_argument("--tr", type=float, default=None, help="TR of measured data that do not give it")
+    adapt.add_argument("--test-run", type=int, default=None, metavar="N",
+                       help="the run left out for the held-out r, from 1 (default: the last)")
+    adapt.add_argument("--banded", action="store_true",
+                       help="one ridge band per modality (himalaya BandedRidgeCV; slower)")
+    adapt.add_argument("--replace", action="store_true", help="replace a saved subject of the same name")
+    adapt.add_argument("--variant", default=None, help="weight variant (hub repo id or local folder)")
+    adapt.add_argument("--device", default=None, help=f"where to run: {', '.join(DEVICES)} (default: auto)")
+    adapt.add_argument("--out", default=None, metavar="REPORT.npz",
+                       help="also save the held-out evaluation (r per output; `nforge info` reads it)")
+    adapt.add_argument("--quiet", action="store_true", help="no progress report")
+    subjects = commands.add_parser("subjects", help="list or delete adapted subjects",
+                                   description="The subjects fitted with `nforge adapt`: list them, or delete one.")
+    subjects.add_argument("action", nargs="?", default="list", choices=("list", "delete"))
+    subjects.add_argument("name", nargs="?", default=None, help="the subject to delete")
+    subjects.add_argument("--model", default=None, help="the model, where several have a subject of that name")
+
+
+def _adapt(args) -> int:
+    from nforge_app.analysis import adapt
+    from nforge_app.engine import Engine
+    from nforge_app.export import save_evaluation
+    from nforge_app.progress import stderr_progress
+
+    if args.out is not None and Path(args.out).suffix.lower() != ".npz":
+        raise UserInputError(f"--out {args.out}: the report is saved as an .npz file; name it <name>.npz")
+    device = check_in("device", args.device, DEVICES) if args.device else None
+    engine = Engine(device=device)
+    measured = [tuple(item.split(",")) if "," in item else item for item in args.measured]
+    with stderr_progress(enabled=not args.quiet) as progress:
+        subject = adapt(args.model, args.stimuli, measured, name=args.name, engine=engine, variant=args.variant,
+                        roi=args.roi, tr_s=args.tr, test_run=-1 if args.test_run is None else args.test_run - 1,
+                        banded=args.banded, replace=args.replace, progress=progress)
+    if args.out:
+        save_evaluation(subject.evaluation, args.out)
+    print(describe_subject(subject.full_card))
+    best = subject.evaluation.best_regions(5)
+    if best:
+        print("best regions (held-out mean r):")
+        width = max(len(name) for name, _, _ in best)
+        print("\n".join(f"  {name:<{width}}  {r:.3f}  ({n} outputs)" for name, r, n in best))
+    if args.out:
+        print(f"saved: {args.out}")
+    print(f"try:  nforge predict STIMULUS --model {subject.model_id} --subject {subject.name}")
+    return 0
+
+
+def describe_subject(card: dict) -> str:
+    """An adapted subject's card, in lines (``nforge adapt`` and ``nforge subjects list``)."""
+    runs = card.get("n_timepoints_per_run", [])
+    importance = card.get("modality_importance_r2") or {}
+    lines = [
+        f"subject:    {card['name']} (adapted) of {card['model_id']}, {card.get('n_outputs', 0):,} outputs of "
+        f"{card.get('space_id')}",
+        f"trained on: {', '.join(card.get('training_stimuli', []))} ({len(runs)} runs, "
+        f"{card.get('n_timepoints', 0):,} time points)",
+        f"held out:   run {card.get('held_out_run')} ({card.get('held_out_stimulus')}): mean r "
+        f"{card.get('held_out_mean_r', float('nan')):.3f}, median {card.get('held_out_median_r', float('nan')):.3f}; "
+        f"the model's {card.get('default_subject')} subject: mean r {card.get('default_subject_mean_r', float('nan')):.3f}",
+        f"alphas:     median {card.get('alpha_median', float('nan')):.3g}, from "
+        f"{card.get('alpha_range', [float('nan')] * 2)[0]:.3g} to {card.get('alpha_range', [float('nan')] * 2)[1]:.3g} "
+        f"({card.get('solver')})",
+    ]
+    if importance:
+        lines.append("modalities: " + ", ".join(f"{m} R2 {v:.3f}" for m, v in importance.items()) + " (held out)")
+    lines += [f"note:       {note}" for note in card.get("notes", [])]
+    return "\n".join(lines)
+
+
+def _subjects(args) -> int:
+    from nforge_app.analysis import delete_subject, list_subjects
+    from nforge_app.config import Settings
+    from nforge_app.models import resolve_model_id
+
+    settings = Settings.from_env()
+    model_id = resolve_model_id(args.model) if args.model else None
+    if args.action == "delete":
+        if not args.name:
+            raise UserInputError("nforge subjects delete NAME: name the subject to delete")
+        for owner in delete_subject(settings, args.name, model_id):
+            print(f"deleted: {args.name} ({owner})")
+        return 0
+    cards = list_subjects(settings, model_id)
+    if not cards:
+        print("no adapted subjects; fit one with `nforge adapt`")
+    print("\n\n".join(describe_subject(card) for card in cards))
+    return 0
 
 
 def _read_mask(path: str) -> np.ndarray:

@@ -20,8 +20,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from nforge_app._cache_budget import CacheBudget, touch
 from nforge_app._device import resolve_device
 from nforge_app._files import text_sha256
+from nforge_app._limits import check_roi_count
 from nforge_app._version import __version__
 from nforge_app.checks import check_subject
 from nforge_app.config import Settings
@@ -87,9 +89,11 @@ class Engine:
         self._prediction_dir = self.settings.cache_dir / "predictions"
         self._evaluation_dir = self.settings.cache_dir / "evaluations"
         self._models: dict[tuple, EncodingModel] = {}
+        self._adapted: dict[tuple, object] = {}
         self._memory: OrderedDict[str, Prediction] = OrderedDict()
         self._lock = threading.Lock()
         self._key_locks: dict[object, threading.Lock] = {}
+        self.cache_budget = CacheBudget.from_settings(self.settings)
 
     # -- models ---------------------------------------------------------------------------------
     def card(self, model_id: str) -> ModelCard:
@@ -119,6 +123,7 @@ class Engine:
             return None
         if isinstance(roi, str):
             roi = [roi]
+        check_roi_count(roi, self.settings)
         if roi is not None and not list(roi) and mask is None:
             return None
         return get_space(get_card(model_id).space_id, self.settings).select(roi=roi or None, mask=mask)
@@ -126,8 +131,26 @@ class Engine:
     def check_subject(self, model_id: str, subject=None):
         """Return the subject to use for ``model_id``: its default, or ``subject`` if valid (``1``, ``"1"`` and
         ``"sub-01"`` name the same subject)."""
+        from nforge_app.analysis._subjects import adapted_names
+
         card = get_card(model_id)
-        return check_subject(card.model_id, subject, card.subjects, card.default_subject)
+        return check_subject(card.model_id, subject, card.subjects, card.default_subject,
+                             adapted=adapted_names(self.settings, card.model_id))
+
+    def adapted_subject(self, model_id: str, subject):
+        """The :class:`~nforge_app.analysis.AdaptedSubject` that ``subject`` names (``nforge adapt``), or None
+        for one of the model's own subjects."""
+        from nforge_app.analysis._subjects import CARD_FILE, load_subject, subjects_dir
+
+        card = get_card(model_id)
+        if subject is None or subject in card.subjects:
+            return None
+        card_file = subjects_dir(self.settings) / card.model_id / str(subject) / CARD_FILE
+        stamp = (card.model_id, str(subject), card_file.stat().st_mtime_ns if card_file.exists() else None)
+        with self._lock:
+            if stamp not in self._adapted:
+                self._adapted = {stamp: load_subject(self.settings, card.model_id, str(subject))}  # keep the last
+            return self._adapted[stamp]
 
     def predict(self, stimulus, model: str = "nforge-lite", *, subject=None, roi=None, mask=None,
                 variant: str | None = None, tr_s: float | None = None, progress: ProgressFn | None = None,
@@ -174,11 +197,17 @@ class Engine:
             progress(0.0, "decoding stimulus")
             if not isinstance(stimulus, Stimulus):
                 stimulus = load_stimulus(stimulus, self.settings, tr_s=tr_s)
+            _check_reads(get_model_class(model_id).card, stimulus)  # before any weights are looked for
             loaded = self.load_model(model_id, variant, **options)
             features = self.extract_features(loaded, stimulus, progress)
             progress(_FEATURES, "predicting")
-            prediction = loaded.predict(features, stimulus, subject, indices,
-                                        lambda f, s: progress(_FEATURES + (1 - _FEATURES) * f, s))
+            adapted = self.adapted_subject(model_id, subject)
+
+            def step(f, s):
+                progress(_FEATURES + (1 - _FEATURES) * f, s)
+
+            prediction = (loaded.predict(features, stimulus, subject, indices, step) if adapted is None
+                          else adapted.predict(loaded, features, stimulus, indices, step))
             prediction.metadata.setdefault("stimulus", {"source": os.path.basename(stimulus.source),
                                                         "kind": stimulus.kind, "duration_s": stimulus.duration_s,
                                                         "word_timing": stimulus.word_timing,
@@ -186,7 +215,8 @@ class Engine:
             prediction.metadata.setdefault("device", self.device)
             self._store(sel_key, prediction)
             progress(1.0, "done")
-            return prediction
+        self.cache_budget.maybe_enforce()
+        return prediction
 
     def prediction_key(self, stimulus_hash: str, model: str = "nforge-lite", *, subject=None, roi=None, mask=None,
                        variant: str | None = None, **options) -> str:
@@ -277,8 +307,10 @@ class Engine:
         # params() of an unloaded instance (cheap): the options as the model reads them, and what they resolve
         # to here (e.g. the TRIBE v2 encoder's precision); the package version stands for the model code.
         params = model_class(self.settings, variant=variant, device=self.device, **options).params()
+        adapted = self.adapted_subject(model_id, subject)  # a refitted subject of the same name has another hash
         base_key = text_sha256(key_stimulus, model_id, str(variant), weights, str(subject), __version__,
-                               json.dumps(params, sort_keys=True, default=str))
+                               json.dumps(params, sort_keys=True, default=str),
+                               *(() if adapted is None else (adapted.content_hash,)))
         full_key = f"{base_key}-all"
         sel_key = full_key if indices is None else f"{base_key}-{text_sha256(indices.tobytes().hex())[:16]}"
         return _Request(model_id, subject, indices, sel_key, full_key)
@@ -384,6 +416,7 @@ class Engine:
         except UserInputError:
             log.warning("ignoring unreadable cached prediction %s", path)
             return None
+        touch(path)
         self._remember(key, prediction)
         return prediction
 
@@ -425,3 +458,17 @@ def _subset(prediction: Prediction, indices: np.ndarray) -> Prediction:
         hrf_offset_s=prediction.hrf_offset_s, time_axis=prediction.time_axis, metadata=dict(prediction.metadata),
         spread=None if prediction.spread is None else np.ascontiguousarray(prediction.spread[:, indices]),
     )
+
+
+def _check_reads(card, stimulus: Stimulus) -> None:
+    """Refuse a stimulus that carries none of the model's inputs, saying what the model reads."""
+    if set(card.modalities) & set(stimulus.modalities):
+        return
+    carries = ", ".join(stimulus.modalities) or "nothing usable"
+    if tuple(card.modalities) == ("text",):
+        raise UserInputError(
+            f"{card.model_id} reads text only: its input must be text (a .txt file, a transcript .srt, .vtt or "
+            f".tsv, or a video or audio file with its transcript beside it), but the stimulus ({stimulus.kind}) "
+            f"carries {carries}")
+    raise UserInputError(f"{card.model_id} reads {', '.join(card.modalities)}, but the stimulus ({stimulus.kind}) "
+                         f"carries {carries}; give it a stimulus with {' or '.join(card.modalities)}")

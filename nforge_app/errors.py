@@ -4,9 +4,22 @@ Every face (CLI, web app, Python API) catches :class:`UserInputError` and shows 
 message must name the problem and what is accepted. Anything else is a bug and is allowed to raise.
 """
 
+from collections.abc import Callable
+from contextvars import ContextVar
+
+message_filter: ContextVar[Callable[[str], str] | None] = ContextVar("nforge_message_filter", default=None)
+"""Rewrites the message of every :class:`UserInputError` made while it is set (the page sets one that
+removes server paths: ``ui/_confine.py``)."""
+
 
 class UserInputError(ValueError):
     """Bad input from the user: a file, a name, an option. The message says what is accepted."""
+
+    def __init__(self, *args) -> None:
+        rewrite = message_filter.get()
+        if rewrite is not None and args and isinstance(args[0], str):
+            args = (rewrite(args[0]), *args[1:])
+        super().__init__(*args)
 
 
 class ModelUnavailableError(UserInputError):

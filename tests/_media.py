@@ -79,3 +79,26 @@ def make_video(path: str | Path, duration_s: float, size: tuple[int, int] = (160
     finally:
         scratch.unlink(missing_ok=True)
     return path
+
+
+_SENTENCES = ("the quick brown fox jumps over the lazy dog", "people listen to music and watch movies at night",
+              "a small cat watches from the window while it rains", "numbers like twelve and three hundred fill "
+              "the page", "brains neurons and language are studied in the lab")
+
+
+def make_scene(path: str | Path, duration_s: float, seed: int, size: tuple[int, int] = (160, 120)) -> Path:
+    """A video that differs with ``seed``: Conway's life from a seeded board, and speech whose loudness swells
+    at a seeded pace (so that runs of an experiment have different sound and picture series)."""
+    path = Path(path)
+    scratch = path.with_name(path.name + ".speech.wav")
+    speak(f"{_SENTENCES[seed % 5]} {_SENTENCES[(seed + 2) % 5]}", scratch)
+    width, height = size
+    try:
+        ffmpeg("-f", "lavfi", "-i", f"life=s={width}x{height}:mold=10:r=10:ratio=0.1:seed={seed}:"
+                                    "death_color=#C83232:life_color=#00ff00",
+               "-stream_loop", "-1", "-i", str(scratch),
+               "-af", f"volume='0.2+0.8*abs(sin({0.05 + 0.02 * seed:g}*t))':eval=frame", "-t", str(duration_s),
+               "-ac", "1", *_VIDEO_CODECS[path.suffix.lower()], str(path))
+    finally:
+        scratch.unlink(missing_ok=True)
+    return path

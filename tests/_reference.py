@@ -70,3 +70,47 @@ def oracle(encoder, features: dict, pool_outputs: bool = True,
 def correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.flatten().double(), b.flatten().double()
     return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
+
+
+WEIGHT_KINDS = ("unit", "realistic", "outlier rows")
+
+
+def spread_weights(encoder, kind: str = "realistic", seed: int = 0, n_outlier_rows: int = 3,
+                   outlier_scale: float = 30.0):
+    """Give ``encoder`` deterministic weights of one of three spreads (in place; returns it).
+
+    - ``"unit"``: torch's default initialisation (uniform, 1/sqrt(fan_in): unit-scale activations), the time
+      embedding and the predictor's bias N(0, 1), norms and residual scales uniform in [0.5, 1.5] (the
+      spread of the older tests);
+    - ``"realistic"``: as trained transformers are: weights and biases N(0, 0.02), norms and residual scales
+      1 + N(0, 0.1);
+    - ``"outlier rows"``: realistic, plus ``n_outlier_rows`` rows of every matrix ``outlier_scale`` times
+      larger (the outlier channels trained models grow).
+    """
+    import torch
+
+    if kind not in WEIGHT_KINDS:
+        raise ValueError(f"kind must be one of {WEIGHT_KINDS}")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in encoder.named_parameters():
+            noise = torch.randn(parameter.shape, generator=generator)
+            if name.endswith(".g") or name.endswith("residual_scale"):
+                value = (torch.rand(parameter.shape, generator=generator) + 0.5 if kind == "unit"
+                         else 1.0 + 0.1 * noise)
+            elif kind == "unit":
+                if name in ("time_pos_embed", "predictor.bias"):
+                    value = noise
+                elif parameter.ndim >= 2 or name.endswith("bias"):
+                    fan_in = parameter.shape[-1] if parameter.ndim >= 2 else parameter.shape[0]
+                    bound = 1.0 / fan_in ** 0.5
+                    value = (torch.rand(parameter.shape, generator=generator) * 2 - 1) * bound
+                else:
+                    value = noise
+            else:
+                value = 0.02 * noise
+                if kind == "outlier rows" and parameter.ndim >= 2:
+                    rows = torch.randperm(parameter.shape[-2], generator=generator)[:n_outlier_rows]
+                    value[..., rows, :] *= outlier_scale
+            parameter.copy_(value)
+    return encoder

@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nforge_app"
 
 # Lowest first; a module may import its own layer and those below it.
 LAYERS = [
-    {"errors", "values", "checks", "config", "_files", "_device", "_version", "progress"},
+    {"errors", "values", "checks", "config", "_files", "_device", "_version", "progress",
+     "_limits", "_jobs", "_cache_budget"},
     {"stimuli"},
     {"features"},
     {"spaces"},
@@ -21,7 +22,7 @@ LAYERS = [
     {"analysis"},
     {"viz", "export"},
     {"engine"},
-    {"ui", "cli", "api", "batch", "__main__", "__init__"},
+    {"ui", "cli", "api", "batch", "compat", "__main__", "__init__"},
 ]
 
 

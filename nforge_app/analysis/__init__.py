@@ -1,6 +1,8 @@
 """Analyses of models and predictions: pure functions over ``(model, features, stimulus)`` (and measured data).
 
-Built so far: evaluation against measured fMRI (:func:`evaluate`, with measured runs read by
+Built so far: subject adaptation (:func:`adapt`: a ridge readout cross-validated by run on a model's hidden
+features, kept as an :class:`AdaptedSubject` by :func:`save_subject` / :func:`load_subject`); streaming
+prediction (:class:`StreamingPredictor`: one row per TR as a stimulus arrives); evaluation against measured fMRI (:func:`evaluate`, with measured runs read by
 :func:`read_measured` / :func:`read_runs`, numpy only); in-silico experiments (block designs, :func:`contrast`,
 and event designs, :func:`glm`: the stimuli played as one sequence, predicted once and analysed by a
 first-level GLM with nilearn's design matrices and a permutation test; :data:`TEACHING_EXPERIMENTS` to try
@@ -16,13 +18,26 @@ from __future__ import annotations
 
 import importlib
 
+_ADAPT = "nforge_app.analysis._adapt"
 _BLOCKS = "nforge_app.analysis._blocks"
 _EVALUATE = "nforge_app.analysis._evaluate"
 _EXPERIMENTS = "nforge_app.analysis._experiments"
 _GLM = "nforge_app.analysis._glm"
 _MEASURED = "nforge_app.analysis._measured"
 _METRICS = "nforge_app.analysis.metrics"
+_SUBJECTS = "nforge_app.analysis._subjects"
 _EXPORTS = {
+    "DEFAULT_ALPHAS": _ADAPT,
+    "adapt": _ADAPT,
+    "fit_ridge": _ADAPT,
+    "AdaptedSubject": _SUBJECTS,
+    "adapted_names": _SUBJECTS,
+    "check_subject_name": _SUBJECTS,
+    "delete_subject": _SUBJECTS,
+    "list_subjects": _SUBJECTS,
+    "load_subject": _SUBJECTS,
+    "save_subject": _SUBJECTS,
+    "subjects_dir": _SUBJECTS,
     "LAG_RANGE_S": _EVALUATE,
     "bold_times": _EVALUATE,
     "evaluate": _EVALUATE,
@@ -54,6 +69,7 @@ _EXPORTS = {
     "read_events": _GLM,
     "relabellings": _GLM,
     "voxelwise_pearson": _METRICS,
+    "StreamingPredictor": "nforge_app.analysis._streaming",
     "train_stage1": "nforge_app.analysis._flow_training",
     "train_stage2": "nforge_app.analysis._flow_training",
 }

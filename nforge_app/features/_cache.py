@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nforge_app._cache_budget import touch
 from nforge_app._files import atomic_path, text_sha256
 from nforge_app.features._base import FeatureExtractor
 
@@ -82,7 +83,9 @@ class FeatureCache:
         if not path.is_file():
             return None
         try:
-            return np.load(path, allow_pickle=False)
+            array = np.load(path, allow_pickle=False)
+            touch(path)
+            return array
         except (OSError, ValueError, EOFError) as error:
             logger.warning("feature cache file %s is unreadable (%s); recomputing it", path, error)
             return None

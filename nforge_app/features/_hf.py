@@ -26,6 +26,41 @@ _DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "hal
                   "float": "float32"}
 
 _LITE_HINT = "The offline model 'nforge-lite' needs no download and always works."
+HUB_PROBE_TIMEOUT_S = 1.0
+HUB_PROBE_TTL_S = 60.0
+_TRUE = ("1", "true", "yes", "on")
+_probes: dict[tuple[str, int], tuple[float, str | None]] = {}
+
+
+def hub_offline_reason() -> str | None:
+    """Why the Hugging Face hub cannot be reached now, or None when it can (checked up front, in about 1 s).
+
+    ``HF_HUB_OFFLINE`` set, or no TCP connection to the hub's host (``HF_ENDPOINT``, default huggingface.co)
+    within :data:`HUB_PROBE_TIMEOUT_S` (the answer is kept :data:`HUB_PROBE_TTL_S` seconds). Behind an HTTPS
+    proxy the probe is skipped (the hub is assumed reachable). Callers then read only the local cache
+    (``local_files_only``) instead of letting huggingface_hub retry for half a minute.
+    """
+    import socket
+    import time
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
+        return "HF_HUB_OFFLINE is set"
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    address = (endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443))
+    now = time.monotonic()
+    cached = _probes.get(address)
+    if cached is not None and now - cached[0] < HUB_PROBE_TTL_S:
+        return cached[1]
+    try:
+        socket.create_connection(address, timeout=HUB_PROBE_TIMEOUT_S).close()
+        reason = None
+    except OSError as error:
+        reason = f"no network: {address[0]} cannot be reached ({type(error).__name__}: {error})"
+    _probes[address] = (now, reason)
+    return reason
 
 
 def resolve_dtype(dtype, device: str) -> str:
@@ -73,7 +108,8 @@ def _chain(err: BaseException):
         err = err.__cause__ or err.__context__
 
 
-def _unavailable(err: Exception, source: str, is_local: bool, cache_dir: Path) -> ModelUnavailableError | None:
+def _unavailable(err: Exception, source: str, is_local: bool, cache_dir: Path,
+                 offline: str | None = None) -> ModelUnavailableError | None:
     """Translate a loading failure into a message for the user, or None when it is a bug to re-raise."""
     import httpx
     from huggingface_hub.errors import (
@@ -101,7 +137,7 @@ def _unavailable(err: Exception, source: str, is_local: bool, cache_dir: Path) -
     if not is_local and (any(isinstance(e, offline) for e in chain) or not repo_cache.is_dir()):
         return ModelUnavailableError(
             f"{source} is not in the model cache ({cache_dir}) and the Hugging Face hub cannot be reached "
-            "(no network, or HF_HUB_OFFLINE=1). Connect once so it downloads, or put a copy saved with "
+            f"({offline or 'no network, or HF_HUB_OFFLINE=1'}). Connect once so it downloads, or put a copy saved with "
             f"save_pretrained in a folder and give that folder. {_LITE_HINT}")
     broken = (OSError, ValueError, RuntimeError, EOFError)
     if any(isinstance(e, broken) or type(e).__name__ == "SafetensorError" for e in chain):
@@ -155,6 +191,9 @@ def load_hf_model(kind: str, repo_or_dir: str | Path, *, device: str = "cpu", dt
     source, is_local = _source(repo_or_dir, settings)
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else settings.cache_dir / "hub"
     hub = {} if is_local else {"cache_dir": str(cache_dir), "token": token or os.environ.get("HF_TOKEN") or None}
+    offline = None if is_local else hub_offline_reason()
+    if offline:  # the cache only: no half a minute of retries (and of huggingface_hub's log lines)
+        hub["local_files_only"] = True
     if kind == "model":
         device = resolve_device(device)
         dtype = resolve_dtype(dtype, device)
@@ -174,7 +213,7 @@ def load_hf_model(kind: str, repo_or_dir: str | Path, *, device: str = "cpu", dt
         settings_dict, _ = BaseVideoProcessor.get_video_processor_dict(source, **hub)
         return settings_dict
     except Exception as err:
-        translated = _unavailable(err, source, is_local, cache_dir)
+        translated = _unavailable(err, source, is_local, cache_dir, offline)
         if translated is None:
             raise
         raise translated from err

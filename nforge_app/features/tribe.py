@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nforge_app._device import resolve_device
-from nforge_app.checks import check_all_in, check_range
+from nforge_app.checks import check_all_in, check_in, check_range
 from nforge_app.errors import UserInputError
 from nforge_app.features._base import ProgressFn, n_steps, no_progress
 from nforge_app.features._hf import load_hf_model, resolve_dtype
@@ -41,6 +41,7 @@ RELEASE_MODELS = {
     "audio": "facebook/w2v-bert-2.0",
     "video": "facebook/vjepa2-vitg-fpc64-256",
 }
+TEXT_MODES = ("fast", "reference")
 LLAMA_PAD_TOKEN = "<|finetune_right_pad_id|>"  # id 128004 in Llama 3: what the reference pads with
 _FRAME_BYTES_PER_READ = 512 * 2**20  # decoded frames held at once by the video extractor
 
@@ -200,6 +201,13 @@ class TribeTextExtractor(_TribeExtractor):
     the preceding words and the pad positions. The result then depends on ``batch_size`` (4 in the
     release). ``reference_batching=False`` averages exactly the word's own tokens.
 
+    ``text_mode="fast"`` (the default) computes the same vectors from one causal pass over the transcript
+    (chunks of ``max_context_words`` words for longer ones) and the pad token's own state: equal to the
+    per-word path (``text_mode="reference"``) to float rounding for transcripts of up to
+    ``max_context_words`` words; beyond, later words see a context starting at their chunk's start (at
+    least half of ``max_context_words``), counted in ``last_context_report_`` and logged. See
+    ``nforge_app.features._tribe_text``.
+
     Parameters
     ----------
     batch_size : int
@@ -208,6 +216,8 @@ class TribeTextExtractor(_TribeExtractor):
         Longest context in words, the word included (the release's ``max_context_len``, 1024).
     reference_batching : bool
         Average the span the reference averages (see above) rather than the word's own tokens.
+    text_mode : {"fast", "reference"}
+        One causal pass per chunk of words (fast) or one pass per word (the reference's algorithm).
     **common
         See ``_TribeExtractor``.
     """
@@ -217,18 +227,20 @@ class TribeTextExtractor(_TribeExtractor):
 
     def __init__(self, model: str = RELEASE_MODELS["text"], *, layers: Sequence[float] = RELEASE_LAYER_FRACTIONS,
                  cache_n_layers: int | None = 20, batch_size: int = 4, max_context_words: int = 1024,
-                 reference_batching: bool = True, device: str = "cpu", dtype: str | torch.dtype | None = None,
-                 low_mem_use: bool = False, rate_hz: float = 2.0, cache_dir: str | None = None,
-                 token: str | None = None) -> None:
+                 reference_batching: bool = True, text_mode: str = "fast", device: str = "cpu",
+                 dtype: str | torch.dtype | None = None, low_mem_use: bool = False, rate_hz: float = 2.0,
+                 cache_dir: str | None = None, token: str | None = None) -> None:
         super().__init__(model, layers=layers, cache_n_layers=cache_n_layers, device=device, dtype=dtype,
                          low_mem_use=low_mem_use, rate_hz=rate_hz, cache_dir=cache_dir, token=token)
         self.batch_size = check_range("batch_size", batch_size, 1, np.inf, integer=True)
         self.max_context_words = check_range("max_context_words", max_context_words, 1, np.inf, integer=True)
         self.reference_batching = reference_batching
+        self.text_mode = check_in("text_mode", text_mode, TEXT_MODES)
+        self.last_context_report_ = None
 
     def _extra_params(self) -> dict:
         return {"batch_size": self.batch_size, "max_context_words": self.max_context_words,
-                "reference_batching": self.reference_batching}
+                "reference_batching": self.reference_batching, "text_mode": self.text_mode}
 
     def _load_parts(self) -> dict:
         return {"tokenizer": self._load("tokenizer"), "model": self._load("model")}
@@ -246,6 +258,12 @@ class TribeTextExtractor(_TribeExtractor):
         out = np.zeros((len(groups), model.config.hidden_size, total), dtype=np.float32)
         words = [w for w in stimulus.words if w.text.strip()]
         texts = [w.text.strip() for w in words]
+        fast = self._fast_vectors(texts, parts, groups, progress) if self.text_mode == "fast" else None
+        if fast is not None:
+            for word, vector in zip(words, fast):
+                lo, hi = word_bins(word.start_s, word.duration_s, self.rate_hz, total)
+                out[:, :, lo:hi] += vector[:, :, None]
+            return out
         for first in range(0, len(words), self.batch_size):
             indices = range(first, min(first + self.batch_size, len(words)))
             progress(first / len(words), f"text: words {first + 1}-{indices[-1] + 1} of {len(words)}")
@@ -254,6 +272,32 @@ class TribeTextExtractor(_TribeExtractor):
                 lo, hi = word_bins(words[i].start_s, words[i].duration_s, self.rate_hz, total)
                 out[:, :, lo:hi] += vector[:, :, None]
         return out
+
+    def _fast_vectors(self, texts: list[str], parts: dict, groups, progress: ProgressFn) -> np.ndarray | None:
+        """``(N, L, D)`` from causal passes over the transcript, or None (no words; a tokenizer it cannot serve)."""
+        import torch
+
+        from nforge_app.features._tribe_text import fast_word_vectors
+
+        tokenizer, model = parts["tokenizer"], parts["model"]
+        limit = min(model.config.max_position_embeddings, tokenizer.model_max_length)
+        device = model.device
+
+        def run(ids: list[int]) -> torch.Tensor:
+            hidden = grouped_states(model, groups, input_ids=torch.tensor([ids], device=device),
+                                    attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device))
+            return group_hidden_states(hidden, groups)[:, 0]  # (L, T, D)
+
+        pad = torch.full((1, 2), self._pad_id(tokenizer), dtype=torch.long, device=device)
+        pad_state = group_hidden_states(grouped_states(model, groups, input_ids=pad,
+                                                       attention_mask=torch.zeros_like(pad)), groups)[:, 0, 0]
+        result = fast_word_vectors(texts, tokenizer, run, pad_state, batch_size=self.batch_size,
+                                   max_context_words=self.max_context_words, limit=limit,
+                                   reference_batching=self.reference_batching, progress=progress)
+        if result is None:
+            return None
+        vectors, self.last_context_report_ = result
+        return vectors
 
     def _word_vectors(self, texts: list[str], indices: range, parts: dict, groups) -> np.ndarray:
         """``(len(indices), L, D)``: the vectors of words ``indices``, one padded batch."""
@@ -542,7 +586,7 @@ def _layer_settings(section: Mapping, where: str) -> dict:
 
 def extractors_from_config(config: dict, device: str = "cpu", dtype: str | torch.dtype | None = None,
                            low_mem_use: bool = False, model_paths: dict[str, str] | None = None,
-                           video_batch_size: int | None = None) -> list:
+                           video_batch_size: int | None = None, text_mode: str = "fast") -> list:
     """The TRIBE v2 extractors a release's ``config.yaml`` describes, in ``features_to_use`` order.
 
     Parameters
@@ -562,6 +606,9 @@ def extractors_from_config(config: dict, device: str = "cpu", dtype: str | torch
     video_batch_size : int or None
         64-frame clips per V-JEPA2 forward pass instead of the config's (32 in the release, about 24 GiB of
         activations on a GPU in bf16; lower it on a smaller GPU). The features do not change.
+    text_mode : {"fast", "reference"}
+        Text features from one causal pass per chunk (default) or one pass per word (see
+        ``TribeTextExtractor``).
 
     Returns
     -------
@@ -587,7 +634,7 @@ def extractors_from_config(config: dict, device: str = "cpu", dtype: str | torch
         if modality == "text":
             context = _transform(config, "addcontext").get("max_context_len", 1024)
             return TribeTextExtractor(model, **settings, batch_size=int(section.get("batch_size", 4)),
-                                      max_context_words=int(context), **common)
+                                      max_context_words=int(context), text_mode=text_mode, **common)
         if modality == "audio":
             chunks = _transform(config, "chunksounds")
             return TribeAudioExtractor(model, layers=settings["layers"],

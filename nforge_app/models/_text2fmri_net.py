@@ -4,7 +4,8 @@ Architecture (from the released ``config.json`` fields and the reference wrapper
 ``concat(feature, subject embedding) -> Linear -> pre-norm transformer encoder -> Linear (no bias) +
 per-subject bias``. The encoder is bidirectional, with rotary position embeddings on queries and keys
 (interleaved pairs, base 10000, rotary dim = head dim), ScaleNorm before every block and after the last one
-(one learned scalar per norm, stored as an offset from 1), a GELU feed-forward of width 4 x dim with biases,
+(one learned scalar per norm, stored as an offset from 1 or, in older files, as the scale itself: read
+off the weights, see :func:`norm_convention`), a GELU feed-forward of width 4 x dim with biases,
 attention projections without biases, and dropout 0.1 on attention weights, inside the feed-forward and on
 whole blocks (stochastic depth) during training only.
 
@@ -79,15 +80,55 @@ class Text2fMRIConfig:
 
 
 class ScaleNorm(nn.Module):
-    """``x / |x| * sqrt(dim) * (1 + g)`` with one learned scalar ``g`` (zero at initialisation)."""
+    """``x / |x| * sqrt(dim) * (1 + g)`` with one learned scalar ``g`` (zero at initialisation).
 
-    def __init__(self, dim: int) -> None:
+    ``unit_offset=False`` gives ``x / |x| * sqrt(dim) * g`` instead (``g`` near 1): x-transformers 1.x stores
+    the scale itself, 2.x (``norm_add_unit_offset=True``) its offset from 1. :func:`norm_convention` reads
+    which one a weights file uses.
+    """
+
+    def __init__(self, dim: int, unit_offset: bool = True) -> None:
         super().__init__()
         self.scale = dim ** 0.5
-        self.g = nn.Parameter(torch.zeros(1))
+        self.unit_offset = unit_offset
+        self.g = nn.Parameter(torch.zeros(1) if unit_offset else torch.ones(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x, dim=-1) * self.scale * (self.g + 1.0)
+        return F.normalize(x, dim=-1) * self.scale * (self.g + 1.0 if self.unit_offset else self.g)
+
+
+NORM_SCALE_SUFFIX = ".g"
+
+
+def norm_convention(state: dict) -> bool:
+    """Whether a Text2fMRI state dict stores its ScaleNorm scalars as offsets from 1 (True) or as scales.
+
+    Every norm's ``g`` is read: near 0 (below 0.5) means ``1 + g`` (x-transformers 2.x, ``unit_offset``),
+    near 1 (0.5 or more) means ``g`` (1.x).
+
+    Raises
+    ------
+    ValueError
+        When the file has no norms, or its norms disagree (some near 0, some near 1).
+    """
+    values = {key: float(value.detach().float().reshape(-1)[0]) for key, value in state.items()
+              if key.endswith(NORM_SCALE_SUFFIX) and value.numel() == 1}
+    if not values:
+        raise ValueError("the weights hold no ScaleNorm scalars (keys ending in '.g')")
+    offsets = {key: value < 0.5 for key, value in values.items()}
+    if len(set(offsets.values())) > 1:
+        near_zero = sorted(key for key, offset in offsets.items() if offset)
+        near_one = sorted(key for key, offset in offsets.items() if not offset)
+        raise ValueError(f"the ScaleNorm scalars disagree on their convention: {', '.join(near_zero)} are near 0 "
+                         f"(stored as 1 + g) but {', '.join(near_one)} are near 1 (stored as g)")
+    return next(iter(offsets.values()))
+
+
+def set_norm_convention(module: nn.Module, unit_offset: bool) -> None:
+    """Use ``1 + g`` (True) or ``g`` (False) in every ScaleNorm of ``module``."""
+    for norm in module.modules():
+        if isinstance(norm, ScaleNorm):
+            norm.unit_offset = unit_offset
 
 
 class RotaryEmbedding(nn.Module):

@@ -6,15 +6,17 @@ forward pass lives in :meth:`TribeEncoder.hidden` (the trunk, up to the final no
 :meth:`TribeEncoder.readout` (head and predictor), written for inference speed, around a float32 residual
 stream in one of three precisions (:func:`resolve_precision`):
 
-- ``"fp32"``: float32 throughout;
+- ``"fp32"``: float32 throughout; the default (``NFORGE_TRIBE_PRECISION`` or ``precision=`` opt in to the others);
 - ``"bf16"``: bfloat16 matrix products; the fast path on GPUs, and on CPUs without int8 dot products;
-- ``"int8"``: the fast path on CPUs with AVX512-VNNI. The products of the transformer layers run in int8
+- ``"int8"``: the fast path on CPUs with AVX512-VNNI or AMX. The products of the transformer layers run in int8
   on oneDNN (weights quantised per output row once, inputs per call); attention, the feature projectors
   and the head stay bfloat16 (an int8 head would put about 1% noise straight into every output). Each
   int8 product guards its precision: a weight matrix that 8 bits would store with more than
   ``INT8_MAX_WEIGHT_ERROR`` relative error stays bfloat16, and an input whose range exceeds
   ``INT8_MAX_RANGE`` times its RMS (outlier channels, which would leave the other values a few levels) is
-  multiplied in bfloat16 for that call. Both are logged.
+  multiplied in bfloat16 for that call. Both are logged. The guard catches outliers; it does not keep
+  int8 within 1e-3 of float32: on weights of a realistic spread int8 is off by about 1e-2 of the output
+  range and bfloat16 by about 3e-3 (``bench/bench_tribe_precision.py``), hence float32 by default.
 
 A fourth, differentiable path (``differentiable=True``, or any input that requires a gradient) runs in
 float32 with plain torch operations outside inference mode, for gradients with respect to the projected
@@ -66,11 +68,13 @@ log = logging.getLogger(__name__)
 SCALENORM_EPS = 1e-12
 ROTARY_BASE = 10000.0
 MIN_ROTARY_DIM = 32
-FP32_ENV = "NFORGE_TRIBE_FP32"
+PRECISION_ENV = "NFORGE_TRIBE_PRECISION"
 INT8_ENV = "NFORGE_TRIBE_INT8"
 INT8_MAX_WEIGHT_ERROR = 0.02  # |W - W_int8| / |W| above which a matrix stays bfloat16
 INT8_MAX_RANGE = 24.0  # (max - min) / RMS of an input above which that product runs in bfloat16
 PRECISIONS = ("fp32", "bf16", "int8")
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})  # /proc/cpuinfo flags of native bfloat16 products
+INT8_FLAGS = frozenset({"avx512_vnni", "amx_int8"})  # ... and of int8 dot products fast enough to pay
 _AUTOGRAD = "fp32-autograd"  # the plan of the differentiable path: float32, plain torch products
 
 # The released facebook/tribev2 architecture; a release's config.yaml and model_build_args set every field.
@@ -285,7 +289,8 @@ def int8_supported(device: torch.device | str) -> bool:
     """Whether ``device`` is a CPU with int8 dot products (AVX512-VNNI or AMX) and oneDNN's int8 linear."""
     device = torch.device(device)
     checks = (getattr(torch.cpu, "_is_vnni_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
-    return (device.type == "cpu" and any(check is not None and check() for check in checks)
+    return (device.type == "cpu" and (any(check is not None and check() for check in checks)
+                                      or bool(INT8_FLAGS & cpu_flags()))
             and torch.backends.mkldnn.is_available() and hasattr(torch.ops.onednn, "qlinear_pointwise"))
 
 
@@ -316,29 +321,57 @@ def bf16_supported(device: torch.device | str) -> bool:
     if device.type != "cpu":
         return False
     checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
-    return any(check is not None and check() for check in checks)
+    return any(check is not None and check() for check in checks) or bool(BF16_FLAGS & cpu_flags())
 
 
-def resolve_fast(fast: bool | None, device: torch.device | str) -> bool:
-    """Decide the precision: an explicit ``fast`` wins, then ``NFORGE_TRIBE_FP32=1``, then the hardware."""
-    if fast is not None:
-        return bool(fast)
-    if os.environ.get(FP32_ENV, "").strip() == "1":
-        return False
-    return bf16_supported(device)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as the kernel lists them (``/proc/cpuinfo``), empty where it cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as file:
+            for line in file:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
 
 
-def resolve_precision(fast: bool | None, device: torch.device | str) -> str:
-    """The encoder's precision on ``device``: ``"fp32"``, ``"bf16"`` or ``"int8"`` (see the module docstring).
+def resolve_precision(precision: str | bool | None = None, device: torch.device | str = "cpu") -> str:
+    """The encoder's precision on ``device``: ``"fp32"`` (the default), ``"bf16"`` or ``"int8"``.
 
-    The fast path (:func:`resolve_fast`) is ``"int8"`` on CPUs with int8 dot products, unless
-    ``NFORGE_TRIBE_INT8=0``, and ``"bf16"`` elsewhere.
+    Parameters
+    ----------
+    precision : str, bool or None
+        ``"fp32"``, ``"bf16"``, ``"int8"``, or ``"fast"`` (int8 on CPUs with int8 dot products unless
+        ``NFORGE_TRIBE_INT8=0``, bfloat16 elsewhere); True means ``"fast"`` and False ``"fp32"`` (the older
+        ``fast=`` flag). None reads ``NFORGE_TRIBE_PRECISION`` (same names) and is ``"fp32"`` without it:
+        the fast paths are opt-in because they are not exact (see the README's measured errors).
+    device : torch.device or str
+
+    Raises
+    ------
+    UserInputError
+        For an unknown name, or ``"int8"`` on a device without int8 dot products.
     """
-    if not resolve_fast(fast, device):
-        return "fp32"
-    if int8_supported(device) and os.environ.get(INT8_ENV, "").strip() != "0":
-        return "int8"
-    return "bf16"
+    source = "precision"
+    if precision is None:
+        precision, source = os.environ.get(PRECISION_ENV, "").strip().lower() or "fp32", PRECISION_ENV
+    if isinstance(precision, bool):
+        precision = "fast" if precision else "fp32"
+    precision = str(precision).strip().lower()
+    if precision not in (*PRECISIONS, "fast"):
+        raise UserInputError(f"{source} must be one of fp32, bf16, int8 or fast; got {precision!r}")
+    if precision == "fast":
+        return "int8" if int8_supported(device) and os.environ.get(INT8_ENV, "").strip() != "0" else "bf16"
+    if precision == "int8" and not int8_supported(device):
+        raise UserInputError(f"{source}='int8' needs a CPU with int8 dot products (AVX512-VNNI or AMX) and "
+                             f"oneDNN; {torch.device(device)} has none here. Use fp32 (exact) or bf16.")
+    return precision
+
+
+def resolve_fast(fast: str | bool | None, device: torch.device | str) -> bool:
+    """Whether ``fast`` (a precision name, a bool or None) resolves to a fast path (not ``"fp32"``)."""
+    return resolve_precision(fast, device) != "fp32"
 
 
 class TribeEncoder(nn.Module):
@@ -354,12 +387,12 @@ class TribeEncoder(nn.Module):
         The sizes (read from a release by ``nforge_app.models.tribe.load_encoder``).
     device : str or torch.device, optional
         Where to create the parameters; ``"meta"`` builds the structure without memory.
-    fast : bool, optional
-        Default of :meth:`forward`: the fast path (True: int8 or bfloat16 matrix products, see
-        :func:`resolve_precision`) or float32 (False); None decides from the hardware and ``NFORGE_TRIBE_FP32``.
+    fast : str, bool or None, optional
+        Default precision of :meth:`forward` (:func:`resolve_precision`): ``"fp32"`` (exact; the default),
+        ``"bf16"``, ``"int8"`` or ``"fast"`` (True); None reads ``NFORGE_TRIBE_PRECISION``, else fp32.
     """
 
-    def __init__(self, spec: EncoderSpec, device=None, fast: bool | None = None) -> None:
+    def __init__(self, spec: EncoderSpec, device=None, fast: str | bool | None = None) -> None:
         super().__init__()
         self.spec = spec
         self.projectors = nn.ModuleDict({
@@ -371,17 +404,18 @@ class TribeEncoder(nn.Module):
         self.low_rank_head = nn.Linear(spec.hidden, spec.low_rank, bias=False, device=device)
         self.predictor = Predictor(spec.low_rank, spec.n_outputs, device)
         build_device = torch.device(device if device is not None else "cpu")
-        self.fast = resolve_fast(fast, "cpu" if build_device.type == "meta" else build_device)
+        self.default_precision = resolve_precision(fast, "cpu" if build_device.type == "meta" else build_device)
         self._plans: dict[str, _Plan] = {}
 
     # ----------------------------------------------------------------------------------------------------
-    def precision(self, fast: bool | None = None) -> str:
+    def precision(self, fast: str | bool | None = None) -> str:
         """``"fp32"``, ``"bf16"`` or ``"int8"``: the precision :meth:`forward` uses for this ``fast`` argument."""
         device = self.time_pos_embed.device
-        return resolve_precision(self.fast if fast is None else fast, "cpu" if device.type == "meta" else device)
+        return resolve_precision(self.default_precision if fast is None else fast,
+                                 "cpu" if device.type == "meta" else device)
 
     def forward(self, features: dict[str, torch.Tensor], pool_outputs: bool = True,
-                indices: torch.Tensor | None = None, fast: bool | None = None) -> torch.Tensor:
+                indices: torch.Tensor | None = None, fast: str | bool | None = None) -> torch.Tensor:
         """Predict the outputs for a batch of windows: ``readout(hidden(features))``.
 
         Parameters
@@ -393,8 +427,9 @@ class TribeEncoder(nn.Module):
             Pool over time to ``n_output_timesteps`` (True) or return one output per input step.
         indices : Tensor of int, optional
             Outputs to compute (all when None); the predictor is sliced before it runs.
-        fast : bool, optional
-            The fast path (True) or float32 (False); None uses the module's default (see :meth:`precision`).
+        fast : str, bool or None, optional
+            A precision (``"fp32"``, ``"bf16"``, ``"int8"``, ``"fast"``; True is ``"fast"``, False ``"fp32"``);
+            None uses the module's default (see :meth:`precision`).
 
         Returns
         -------
@@ -402,7 +437,7 @@ class TribeEncoder(nn.Module):
         """
         return self.readout(self.hidden(features, pool_outputs, fast), indices, fast)
 
-    def project(self, features: dict[str, torch.Tensor], fast: bool | None = None,
+    def project(self, features: dict[str, torch.Tensor], fast: str | bool | None = None,
                 differentiable: bool = False) -> dict[str, torch.Tensor]:
         """The projected embeddings of the modalities given: ``{modality: float32 (B, T, hidden / n_modalities)}``.
 
@@ -415,7 +450,7 @@ class TribeEncoder(nn.Module):
             return self._project(inputs, plan)
 
     def hidden(self, features: dict[str, torch.Tensor] | None = None, pool_outputs: bool = True,
-               fast: bool | None = None, *, embeddings: dict[str, torch.Tensor] | None = None,
+               fast: str | bool | None = None, *, embeddings: dict[str, torch.Tensor] | None = None,
                modality_scale: dict | None = None, differentiable: bool | None = None) -> torch.Tensor:
         """The trunk: the last hidden features after the final norm, ``float32 (B, T_out, hidden)``.
 
@@ -464,7 +499,7 @@ class TribeEncoder(nn.Module):
                 x = F.adaptive_avg_pool1d(x.transpose(1, 2), self.spec.n_output_timesteps).transpose(1, 2)
             return x.contiguous()
 
-    def readout(self, hidden: torch.Tensor, indices: torch.Tensor | None = None, fast: bool | None = None,
+    def readout(self, hidden: torch.Tensor, indices: torch.Tensor | None = None, fast: str | bool | None = None,
                 differentiable: bool | None = None) -> torch.Tensor:
         """The outputs of hidden features ``(B, T, hidden)``: the fused low-rank head and predictor, an affine map.
 

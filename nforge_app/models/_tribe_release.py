@@ -247,9 +247,9 @@ def state_dict_diff(expected: dict[str, tuple], found: dict[str, torch.Tensor], 
 
 
 def load_release(config_path: str | Path, checkpoint_path: str | Path, device: str = "cpu",
-                 fast: bool | None = None) -> tuple[TribeEncoder, dict]:
+                 fast: bool | None = None, precision: str | None = None) -> tuple[TribeEncoder, dict]:
     """Build the encoder a release describes and load its weights strictly: ``(encoder, config)``."""
-    from nforge_app.models._tribe_net import TribeEncoder, resolve_fast
+    from nforge_app.models._tribe_net import TribeEncoder, resolve_precision
 
     config = load_config(config_path)
     state_dict, build_args = load_checkpoint(checkpoint_path)
@@ -263,11 +263,12 @@ def load_release(config_path: str | Path, checkpoint_path: str | Path, device: s
     encoder.load_state_dict(state_dict, strict=True, assign=True)
     device = resolve_device(device) if device == "auto" else device
     encoder.requires_grad_(False).eval().to(device)
-    encoder.fast = resolve_fast(fast, device)
+    encoder.default_precision = resolve_precision(precision if precision is not None else fast, device)
     return encoder, config
 
 
-def load_encoder(path: str | Path, device: str = "cpu", fast: bool | None = None) -> TribeEncoder:
+def load_encoder(path: str | Path, device: str = "cpu", fast: bool | None = None,
+                 precision: str | None = None) -> TribeEncoder:
     """Load the encoder of a local TRIBE v2 release folder (``config.yaml`` + ``best.ckpt``).
 
     Parameters
@@ -277,9 +278,11 @@ def load_encoder(path: str | Path, device: str = "cpu", fast: bool | None = None
     device : str
         ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"``.
     fast : bool, optional
-        Default precision: the fast path (True) or float32 (False); None takes the fast path where the
-        hardware multiplies bfloat16 natively, unless ``NFORGE_TRIBE_FP32=1``. The fast path is int8 on CPUs
-        with AVX512-VNNI (``NFORGE_TRIBE_INT8=0`` keeps bfloat16) and bfloat16 elsewhere; see
+        Older switch: True is ``precision="fast"``, False ``"fp32"``.
+    precision : str, optional
+        ``"fp32"`` (exact, the default), ``"bf16"``, ``"int8"`` (CPUs with AVX512-VNNI or AMX) or ``"fast"``
+        (int8 where available, else bf16); None reads ``NFORGE_TRIBE_PRECISION``, else fp32. The fast paths
+        are not exact: see the README for their measured error, and
         ``nforge_app.models._tribe_net.resolve_precision``.
 
     Returns
@@ -295,7 +298,7 @@ def load_encoder(path: str | Path, device: str = "cpu", fast: bool | None = None
         When ``config.yaml`` holds a refused Python tag or an option this engine does not implement.
     """
     config_path, checkpoint_path = _local_files(Path(path).expanduser())
-    return load_release(config_path, checkpoint_path, device, fast)[0]
+    return load_release(config_path, checkpoint_path, device, fast, precision)[0]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -345,9 +348,13 @@ def _download(repo_id: str, cache_dir: Path, token: str | None) -> tuple[Path, P
     import huggingface_hub
     from huggingface_hub import errors
 
+    from nforge_app.features._hf import hub_offline_reason
+
     where = f"put {CONFIG_NAME} and {CHECKPOINT_NAME} in <NFORGE_WEIGHTS_DIR>/{MODEL_DIR_NAME}"
+    offline = hub_offline_reason()  # up front: offline, only the cache is read (no retries)
     try:
-        return tuple(Path(huggingface_hub.hf_hub_download(repo_id, name, cache_dir=str(cache_dir), token=token))
+        return tuple(Path(huggingface_hub.hf_hub_download(repo_id, name, cache_dir=str(cache_dir), token=token,
+                                                          local_files_only=bool(offline)))
                      for name in (CONFIG_NAME, CHECKPOINT_NAME))
     except errors.GatedRepoError:
         message = (f"{repo_id} is gated and this Hugging Face account has no access yet: accept its terms at "
@@ -357,7 +364,7 @@ def _download(repo_id: str, cache_dir: Path, token: str | None) -> tuple[Path, P
         message = (f"the Hugging Face repository {repo_id} does not exist or is private to another account; "
                    f"check the name (default {RELEASE_REPO}) and `hf auth login`.")
     except errors.LocalEntryNotFoundError:
-        message = (f"cannot reach the Hugging Face hub (no network, or HF_HUB_OFFLINE=1) and {repo_id} is not "
+        message = (f"cannot reach the Hugging Face hub ({offline or 'no network, or HF_HUB_OFFLINE=1'}) and {repo_id} is not "
                    f"cached in {cache_dir}; connect once to download it, or {where}.")
     except errors.EntryNotFoundError:
         message = (f"{repo_id} has no {CONFIG_NAME} or {CHECKPOINT_NAME}; it is not a TRIBE v2 release "
@@ -373,7 +380,8 @@ def _download(repo_id: str, cache_dir: Path, token: str | None) -> tuple[Path, P
 
 
 def from_pretrained(repo_or_dir: str | Path = RELEASE_REPO, cache_dir: str | Path | None = None,
-                    token: str | None = None, device: str = "cpu", fast: bool | None = None) -> TribeEncoder:
+                    token: str | None = None, device: str = "cpu", fast: bool | None = None,
+                    precision: str | None = None) -> TribeEncoder:
     """Load the TRIBE v2 encoder from a local release folder or a Hugging Face repository.
 
     Parameters
@@ -387,8 +395,8 @@ def from_pretrained(repo_or_dir: str | Path = RELEASE_REPO, cache_dir: str | Pat
         Hugging Face token (default ``HF_TOKEN``, then the token saved by ``hf auth login``).
     device : str
         ``"cpu"``, ``"cuda"`` or ``"auto"``.
-    fast : bool, optional
-        Precision default, as in :func:`load_encoder`.
+    fast, precision : optional
+        As in :func:`load_encoder` (float32 by default).
 
     Returns
     -------
@@ -400,4 +408,4 @@ def from_pretrained(repo_or_dir: str | Path = RELEASE_REPO, cache_dir: str | Pat
         When the release cannot be had; the message says why and what to do.
     """
     config_path, checkpoint_path = release_files(repo_or_dir, cache_dir, token)
-    return load_release(config_path, checkpoint_path, device, fast)[0]
+    return load_release(config_path, checkpoint_path, device, fast, precision)[0]

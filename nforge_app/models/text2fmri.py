@@ -98,7 +98,9 @@ class Text2fMRIModel(EncodingModel):
         from huggingface_hub import constants
 
         if online is None:
-            online = not constants.HF_HUB_OFFLINE
+            from nforge_app.features._hf import hub_offline_reason
+
+            online = not constants.HF_HUB_OFFLINE and hub_offline_reason() is None
         if not online:
             return list(VARIANTS)
         try:
@@ -148,11 +150,15 @@ class Text2fMRIModel(EncodingModel):
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import EntryNotFoundError
 
+        from nforge_app.features._hf import hub_offline_reason
+
+        offline = hub_offline_reason()  # up front: offline, only the cache is read (no retries)
         try:
-            return Path(hf_hub_download(self.variant_id, name))
+            return Path(hf_hub_download(self.variant_id, name, local_files_only=bool(offline)))
         except (OSError, EntryNotFoundError) as error:
+            why = f"not in the cache and the hub cannot be reached: {offline}" if offline else type(error).__name__
             raise ModelUnavailableError(f"Text2fMRI weights {self.variant_id}/{name} are not available here "
-                                        f"({type(error).__name__}). {_HOW_TO_GET}") from error
+                                        f"({why}). {_HOW_TO_GET}") from error
 
     def model_config(self):
         """The variant's ``Text2fMRIConfig`` (reads ``config.json`` once)."""
@@ -170,7 +176,7 @@ class Text2fMRIModel(EncodingModel):
         """Read the config and load the head's weights (``torch.load(weights_only=True)``, strict)."""
         import torch
 
-        from nforge_app.models._text2fmri_net import Text2fMRIHead
+        from nforge_app.models._text2fmri_net import Text2fMRIHead, norm_convention, set_norm_convention
 
         config = self.model_config()
         path = self._file("model.pt")
@@ -180,8 +186,16 @@ class Text2fMRIModel(EncodingModel):
             raise ModelUnavailableError(f"{path} is not a readable weights file ({error}). {_HOW_TO_GET}") from error
         if not isinstance(state, dict):
             raise ModelUnavailableError(f"{path} holds a {type(state).__name__}, not a state dict")
+        try:
+            unit_offset = norm_convention(state)
+        except ValueError as error:
+            raise ModelUnavailableError(f"{path} cannot be read as a Text2fMRI head: {error}") from None
+        logger.info("Text2fMRI %s: ScaleNorm scalars stored as %s", path,
+                    "offsets from 1 (1 + g, x-transformers 2.x)" if unit_offset else "scales (g, x-transformers 1.x)")
         with torch.device("meta"):
             head = Text2fMRIHead(config)
+        set_norm_convention(head, unit_offset)
+        self.norm_convention_ = "1 + g" if unit_offset else "g"
         try:
             head.load_state_dict(state, strict=True, assign=True)
         except RuntimeError as error:
@@ -255,6 +269,7 @@ class Text2fMRIModel(EncodingModel):
             metadata={"variant": self.variant_id, "language_model": config.extractor_LLM,
                       "num_last_hidden_states": config.extractor_LLM_num_last_hidden_states,
                       "subject_index": index, "device": self.device_, "stimulus": stimulus.source,
+                      "scalenorm": getattr(self, "norm_convention_", "1 + g"),
                       "word_timing": stimulus.word_timing, "absent_modality": self.absent_modality,
                       "hrf": "no explicit shift: the head learned the haemodynamic lag, rows are BOLD volumes"},
         )

@@ -48,8 +48,9 @@ BATCH_WINDOWS = 8
 class TribeModel(EncodingModel):
     """TRIBE v2 as an :class:`EncodingModel`.
 
-    Options (keyword arguments): ``fast`` (bool or None: the fast int8/bfloat16 encoder where the hardware
-    supports it, see :func:`load_encoder`), ``token`` (Hugging Face token), ``low_mem_use``, ``extractor_dtype`` and
+    Options (keyword arguments): ``precision`` (``"fp32"``, the exact default; ``"bf16"``, ``"int8"`` or
+    ``"fast"``: opt-in fast encoder paths, see :func:`load_encoder`; ``NFORGE_TRIBE_PRECISION`` sets it
+    too), ``fast`` (older bool form of it), ``token`` (Hugging Face token), ``low_mem_use``, ``extractor_dtype`` and
     ``video_batch_size`` (passed to the feature extractors: see
     ``nforge_app.features.tribe.extractors_from_config``), ``batch_windows`` (windows per encoder call,
     default 8). ``variant`` is a hub repository id or a local release folder (default ``facebook/tribev2``,
@@ -60,12 +61,14 @@ class TribeModel(EncodingModel):
     absent_modality = ("a modality the stimulus lacks is zeros after its projector (the projector's bias is not "
                        "added), as TRIBE v2 was trained with modality dropout")
     accepted_options = {
-        "fast": "True: the int8/bfloat16 encoder where the hardware has it; False: float32",
+        "fast": "older form of precision: True is 'fast', False 'fp32'",
+        "precision": "encoder precision: fp32 (exact, default), bf16, int8 or fast (opt-in, not exact)",
         "token": "Hugging Face token for gated weights",
         "low_mem_use": "load one feature model at a time and free it after use",
         "extractor_dtype": "dtype of the feature models (float32, bfloat16, float16)",
         "video_batch_size": "64-frame clips per V-JEPA2 pass",
         "batch_windows": "100-s windows per encoder call (default 8)",
+        "text_mode": "text features: fast (one causal pass per 1024 words, default) or reference (a pass per word)",
     }
     card = ModelCard(
         model_id="tribe-v2",
@@ -99,7 +102,7 @@ class TribeModel(EncodingModel):
         config_path, checkpoint_path = release_files(self.variant or RELEASE_REPO, token=self.options.get("token"),
                                                      settings=self.settings)
         self.encoder_, self.config_ = load_release(config_path, checkpoint_path, self.device_,
-                                                   self.options.get("fast"))
+                                                   precision=self._precision_option())
         self.release_path_ = str(checkpoint_path.parent)
 
     def _loaded(self) -> TribeEncoder:
@@ -120,14 +123,21 @@ class TribeModel(EncodingModel):
             self.extractors_ = extractors_from_config(
                 extractor_config(self.config_, self.device_), device=self.device_,
                 dtype=self.options.get("extractor_dtype"), low_mem_use=bool(self.options.get("low_mem_use", False)),
-                video_batch_size=self.options.get("video_batch_size"))
+                video_batch_size=self.options.get("video_batch_size"),
+                **({"text_mode": self.options["text_mode"]} if "text_mode" in self.options else {}))
         return self.extractors_
 
     def params(self) -> dict:
         device = resolve_device(self.device)
         from nforge_app.models._tribe_net import resolve_precision
 
-        return {**super().params(), "precision": resolve_precision(self.options.get("fast"), device)}
+        params = {key: value for key, value in super().params().items() if key not in ("fast", "precision")}
+        return {**params, "precision": resolve_precision(self._precision_option(), device)}
+
+    def _precision_option(self):
+        """The ``precision`` option, else the older ``fast`` one, else None (``NFORGE_TRIBE_PRECISION``/fp32)."""
+        precision = self.options.get("precision")
+        return self.options.get("fast") if precision is None else precision
 
     def transform(self, features: FeatureSet, stimulus: Stimulus, subject=None,
                   progress: ProgressFn = no_progress) -> HiddenFeatures:
@@ -167,7 +177,7 @@ class TribeModel(EncodingModel):
             progress(start / n_windows, f"TRIBE v2 encoder: windows {start + 1}-{min(start + batch, n_windows)} "
                                         f"of {n_windows}")
             chunk = {modality: torch.from_numpy(array[start:start + batch]) for modality, array in windows.items()}
-            outputs.append(encoder.hidden(chunk, pool_outputs=True, fast=self.options.get("fast")).cpu().numpy())
+            outputs.append(encoder.hidden(chunk, pool_outputs=True, fast=self._precision_option()).cpu().numpy())
         n_rows = n_steps(stimulus.duration_s, 1.0 / tr_s)
         data = stitch_windows(np.concatenate(outputs).transpose(0, 2, 1), n_rows)
         present = [m for m in encoder.spec.feature_dims if m in features.features]
@@ -178,7 +188,7 @@ class TribeModel(EncodingModel):
             metadata={
                 "model": self.card.name, "licence": self.card.licence, "release": self.release_path_,
                 "variant": self.variant or RELEASE_REPO, "device": str(self.device_),
-                "precision": encoder.precision(self.options.get("fast")), "n_windows": n_windows,
+                "precision": encoder.precision(self._precision_option()), "n_windows": n_windows,
                 "window_s": window_s, "feature_rate_hz": rate_hz, "modalities": present,
                 "zero_modalities": [m for m in encoder.spec.feature_dims if m not in present],
                 "absent_modality": self.absent_modality,
@@ -217,7 +227,7 @@ class TribeModel(EncodingModel):
         for start in range(0, n_windows, batch):
             progress(start / n_windows, "TRIBE v2 encoder: head")
             outputs.append(encoder.readout(torch.from_numpy(windows[start:start + batch]), selection,
-                                           self.options.get("fast")).cpu().numpy())
+                                           self._precision_option()).cpu().numpy())
         progress(1.0, "TRIBE v2 encoder: done")
         return Prediction(
             data=stitch_windows(np.concatenate(outputs), n_rows), times_s=hidden.times_s, tr_s=hidden.tr_s,

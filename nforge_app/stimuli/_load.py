@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nforge_app._files import file_sha256, text_sha256
+from nforge_app._limits import check_n_trs, check_text_length
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.stimuli._media import FfmpegVideoReader, decode_audio, measure_duration, probe
@@ -143,6 +144,8 @@ def _check_duration(duration_s: float, name: str, settings: Settings, cut_short:
 
 
 def _load_tr_texts(texts: tuple[str, ...], tr_s: float, key: str, settings: Settings) -> Stimulus:
+    check_n_trs(len(texts), "the per-TR text", settings)
+    check_text_length("".join(texts), "the per-TR text", settings)
     _check_duration(len(texts) * tr_s, f"the per-TR text ({len(texts)} TRs of {tr_s:g} s)", settings)
     words = tuple(word for tr, text in enumerate(texts) for word in spread_words(text, tr * tr_s, tr_s))
     if not words:
@@ -182,19 +185,27 @@ def _media_words(path: Path, audio: AudioTrack | None, settings: Settings,
     if sidecar is None:
         return (), "none", (f"no words: put a transcript beside the file ({path.stem}.srt, .vtt or .tsv), or "
                             "install the whisperx extra, to add the text modality",)
-    text = _read_text(sidecar)
+    text = _read_text(sidecar, settings)
     suffix = sidecar.suffix.lower()
     transcript = read_tsv(text, sidecar.name) if suffix == ".tsv" else read_cues(text, sidecar.name, suffix == ".vtt")
     return transcript.words, "transcript", (f"words and times from {sidecar.name}",)
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, settings: Settings) -> str:
+    """A file's UTF-8 text, refused when longer than the text limit (checked on the bytes before reading)."""
+    size = path.stat().st_size
+    if settings.max_text_chars and size > 4 * settings.max_text_chars + 4:  # UTF-8: at most 4 bytes a character
+        check_text_length(size // 4, path.name, settings, at_least=True)
     data = path.read_bytes()
+    if b"\0" in data:
+        raise UserInputError(f"{path.name} is binary, not text (it holds NUL bytes); save it as UTF-8 text")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise UserInputError(f"{path.name} is not UTF-8 text (byte {error.start} is {data[error.start]:#04x}); "
                              "save it as UTF-8") from None
+    check_text_length(text, path.name, settings)
+    return text
 
 
 def _end_s(words: tuple[Word, ...]) -> float:
@@ -202,7 +213,7 @@ def _end_s(words: tuple[Word, ...]) -> float:
 
 
 def _load_text(path: Path, key: str, settings: Settings) -> Stimulus:
-    text = _read_text(path)
+    text = _read_text(path, settings)
     if not text.strip():
         raise UserInputError(f"{path.name} holds no text (only whitespace); write the words to speak in it")
     if not split_words(text):
@@ -215,9 +226,11 @@ def _load_text(path: Path, key: str, settings: Settings) -> Stimulus:
 
 
 def _load_transcript(path: Path, key: str, settings: Settings) -> Stimulus:
-    text = _read_text(path)
+    text = _read_text(path, settings)
     suffix = path.suffix.lower()
     transcript = read_tsv(text, path.name) if suffix == ".tsv" else read_cues(text, path.name, suffix == ".vtt")
+    if transcript.tr_texts:
+        check_n_trs(len(transcript.tr_texts), path.name, settings)
     _check_duration(transcript.duration_s, path.name, settings)
     return Stimulus(kind="transcript", source=str(path), content_hash=key, duration_s=transcript.duration_s,
                     words=transcript.words, tr_texts=transcript.tr_texts, tr_s=transcript.tr_s,

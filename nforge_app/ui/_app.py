@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from nforge_app.config import Settings
 from nforge_app.engine import Engine
+from nforge_app.ui._confine import confine_page
 from nforge_app.ui._examples import ExampleResults
 from nforge_app.ui._gradio import import_gradio
 from nforge_app.ui._page import Page, Section
@@ -79,6 +80,7 @@ def build_app(engine: Engine | None = None, settings: Settings | None = None) ->
         for section in LEFT + RIGHT + TABS + EVENTS:
             if section.events is not None:
                 section.events(page)
+        confine_page(demo, service.settings)  # file inputs only from uploads and examples; no paths in messages
     return demo
 
 

@@ -15,6 +15,7 @@ import importlib.metadata
 import inspect
 import json
 import re
+import secrets
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from nforge_app._cache_budget import CacheBudget, in_use
 from nforge_app._files import atomic_path
+from nforge_app._jobs import Jobs
+from nforge_app._limits import job_timeout_s
 from nforge_app.analysis import MEASURED_SUFFIXES
 from nforge_app.config import Settings
 from nforge_app.engine import Engine
@@ -118,6 +122,9 @@ class AppService:
         self._geometry_url: str | None = None
         self._engine = engine
         self._engine_lock = threading.Lock()
+        self.jobs = Jobs(self.settings.max_jobs, job_timeout_s(self.settings, "page"))
+        self.cache_budget = CacheBudget.from_settings(self.settings)
+        self._secret: bytes | None = None
 
     @property
     def engine(self) -> Engine:
@@ -128,6 +135,17 @@ class AppService:
             return self._engine
 
     # -- files ------------------------------------------------------------------------------------
+    def secret(self) -> bytes:
+        """This server's secret (made once, kept in the cache): prediction ids cannot be computed elsewhere."""
+        if self._secret is None:
+            path = self.ui_dir / "secret"
+            if not path.exists():
+                with atomic_path(path) as tmp:
+                    tmp.write_bytes(secrets.token_bytes(32))
+                    tmp.chmod(0o600)
+            self._secret = path.read_bytes()
+        return self._secret
+
     def geometry_url(self) -> str:
         """URL of the mesh payload, written once per version of what makes it (see :func:`geometry_recipe`).
 
@@ -162,17 +180,20 @@ class AppService:
             Anything the user can fix: an unknown region, a bad file, a model whose weights are missing
             (``ModelUnavailableError``).
         """
-        prediction = self.engine.predict(stimulus, model, subject=subject or None, roi=list(roi) or None, tr_s=tr_s,
-                                         progress=progress)
+        with self.jobs.run("predict", progress) as checked:  # a slot, and the page's time limit
+            prediction = self.engine.predict(stimulus, model, subject=subject or None, roi=list(roi) or None,
+                                             tr_s=tr_s, progress=checked)
         stimulus_path = None if isinstance(stimulus, list) else str(stimulus)
-        return self.keep(prediction, roi, stimulus_path, title=Path(stimulus_path).stem if stimulus_path
-                         else NO_FILE_TITLE, tr_texts=stimulus if isinstance(stimulus, list) else None, tr_s=tr_s)
+        result = self.keep(prediction, roi, stimulus_path, title=Path(stimulus_path).stem if stimulus_path
+                           else NO_FILE_TITLE, tr_texts=stimulus if isinstance(stimulus, list) else None, tr_s=tr_s)
+        self.cache_budget.maybe_enforce()
+        return result
 
     def keep(self, prediction: Prediction, roi: Sequence[str], stimulus_path: str | None, title: str,
              tr_texts: Sequence[str] | None = None, tr_s: float | None = None) -> RunResult:
         """Save a prediction under its id (once) and build what the page shows for it (``tr_texts`` and
         ``tr_s``: the per-TR text it was made from, which the player shows)."""
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(self.secret())
         for part in (prediction.model_id, prediction.space_id, str(prediction.subject), ",".join(roi)):
             digest.update(part.encode() + b"\0")
         for array in (prediction.data, prediction.indices, prediction.times_s):
@@ -241,20 +262,25 @@ class AppService:
         Returns
         -------
         (files, notes)
-            The files written (under ``<cache>/ui/exports/<id>/``), and a sentence for each format that
+            The files written (under ``<cache>/ui/exports/<id>/<random>/``, a folder of this request), and a
+            sentence for each format that
             could not be written or needs a word.
         """
         prediction, facts = self.load(prediction_id)
-        folder = self.ui_dir / "exports" / prediction_id
+        # a folder of this request, named at random: one visitor's files cannot be found from another's
+        folder = self.ui_dir / "exports" / prediction_id / secrets.token_hex(16)
         title = facts.get("title") or NO_FILE_TITLE
-        sound = {}
-        if "mp4" in (formats or ()):
-            sound = stimulus_sound(facts.get("stimulus_path"), folder, self.settings)._asdict()
-        return export_prediction(prediction, formats, folder / f"{title}.{prediction.model_id}", picture=picture,
-                                 views=views if picture == "surface" else None, surface=surface,
-                                 color_scale=color_scale, threshold_pct=threshold_pct, size_px=size_px,
-                                 title=picture_title(prediction, title), roi=facts.get("roi") or None,
-                                 settings=self.settings, **sound)
+        with self.jobs.run("export"), in_use(*self._paths(prediction_id)[:2]):
+            sound = {}
+            if "mp4" in (formats or ()):
+                sound = stimulus_sound(facts.get("stimulus_path"), folder, self.settings)._asdict()
+            written = export_prediction(prediction, formats, folder / f"{title}.{prediction.model_id}",
+                                        picture=picture, views=views if picture == "surface" else None,
+                                        surface=surface, color_scale=color_scale, threshold_pct=threshold_pct,
+                                        size_px=size_px, title=picture_title(prediction, title),
+                                        roi=facts.get("roi") or None, settings=self.settings, **sound)
+        self.cache_budget.maybe_enforce()
+        return written
 
     # -- evaluations ------------------------------------------------------------------------------------
     def evaluate(self, prediction_id: str, files: Sequence[str] | str | None, run: str | None = None,

@@ -98,7 +98,7 @@ def test_token_comes_from_hf_token(monkeypatch, tmp_path):
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", spy)
     with pytest.raises(ModelUnavailableError):
         load_hf_model("tokenizer", "meta-llama/Llama-3.2-3B", cache_dir=tmp_path)
-    assert seen == {"cache_dir": str(tmp_path), "token": "hf_secret"}
+    assert seen == {"cache_dir": str(tmp_path), "token": "hf_secret", "local_files_only": True}  # HF_HUB_OFFLINE
     with pytest.raises(ModelUnavailableError):
         load_hf_model("tokenizer", "meta-llama/Llama-3.2-3B", cache_dir=tmp_path, token="hf_given")
     assert seen["token"] == "hf_given"

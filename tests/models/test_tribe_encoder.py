@@ -19,7 +19,7 @@ from nforge_app.models._tribe_net import (
     resolve_precision,
 )
 
-from _reference import correlation, oracle
+from _reference import WEIGHT_KINDS, correlation, oracle, spread_weights
 
 SPEC_DIR = Path(__file__).resolve().parents[1] / "data"
 SMALL = EncoderSpec(feature_dims={"text": (2, 24), "audio": (2, 16), "video": (2, 20)}, n_outputs=40,
@@ -196,17 +196,50 @@ def test_an_encoder_made_under_inference_mode_runs():
 
 
 def test_precision_choice(monkeypatch):
-    monkeypatch.delenv(_tribe_net.FP32_ENV, raising=False)
-    assert resolve_fast(None, "cpu") == bf16_supported("cpu")
+    monkeypatch.delenv(_tribe_net.PRECISION_ENV, raising=False)
+    assert resolve_precision(None, "cpu") == "fp32" and resolve_fast(None, "cpu") is False  # exact by default
+    assert TribeEncoder(SMALL, device="meta").precision() == "fp32"
     assert resolve_fast(False, "cpu") is False and resolve_fast(True, "cpu") is True
+    assert resolve_precision("bf16", "cpu") == "bf16" and resolve_precision("FP32", "cpu") == "fp32"
     monkeypatch.setenv(_tribe_net.INT8_ENV, "1")
     assert resolve_precision(True, "cpu") == ("int8" if int8_supported("cpu") else "bf16")
-    assert resolve_precision(True, "cuda") == "bf16" and resolve_precision(False, "cpu") == "fp32"
+    assert resolve_precision("fast", "cuda") == "bf16" and resolve_precision(False, "cpu") == "fp32"
     monkeypatch.setenv(_tribe_net.INT8_ENV, "0")
     assert resolve_precision(True, "cpu") == "bf16"
-    monkeypatch.setenv(_tribe_net.FP32_ENV, "1")
-    assert resolve_fast(None, "cpu") is False and resolve_precision(None, "cpu") == "fp32"
-    assert TribeEncoder(SMALL, device="meta").precision() == "fp32"
+    monkeypatch.setenv(_tribe_net.PRECISION_ENV, "bf16")  # the environment opts in ...
+    assert resolve_precision(None, "cpu") == "bf16" and TribeEncoder(SMALL, device="meta").precision() == "bf16"
+    assert resolve_precision("fp32", "cpu") == "fp32"  # ... and an explicit choice wins
+    monkeypatch.setenv(_tribe_net.PRECISION_ENV, "fp16")
+    with pytest.raises(UserInputError, match="NFORGE_TRIBE_PRECISION must be one of fp32, bf16, int8 or fast"):
+        resolve_precision(None, "cpu")
+    monkeypatch.setattr(_tribe_net, "int8_supported", lambda device: False)
+    with pytest.raises(UserInputError, match="int8 dot products"):
+        resolve_precision("int8", "cpu")
+
+
+def test_cpu_features_are_read_from_the_kernel(monkeypatch):
+    flags = _tribe_net.cpu_flags()
+    if not flags:
+        pytest.skip("no /proc/cpuinfo here")
+    assert {"sse2"} <= flags  # every x86-64 CPU; the list is real, not empty or made up
+    for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported", "_is_vnni_supported"):
+        monkeypatch.setattr(torch.cpu, check, lambda: False, raising=False)
+    assert bf16_supported("cpu") == bool({"avx512_bf16", "amx_bf16"} & flags)
+    assert int8_supported("cpu") == (bool({"avx512_vnni", "amx_int8"} & flags) and hasattr(torch.ops.onednn,
+                                                                                           "qlinear_pointwise"))
+
+
+@pytest.mark.parametrize("kind", WEIGHT_KINDS)
+def test_default_path_matches_the_reference_on_each_weight_spread(kind):
+    spec = EncoderSpec(feature_dims={"text": (2, 48), "audio": (2, 32), "video": (2, 40)}, n_outputs=60,
+                       n_output_timesteps=10, hidden=192, depth=2, heads=3, ff_mult=4, max_seq_len=64, low_rank=48)
+    encoder = spread_weights(TribeEncoder(spec).eval(), kind, seed=4)
+    features = random_features(spec, batch=2, n_steps=40)
+    want = oracle(encoder, features)
+    got = encoder(features).double()  # the default precision: fp32
+    assert encoder.precision() == "fp32"
+    scale = float(want.abs().max())
+    torch.testing.assert_close(got, want, atol=1e-4 * scale, rtol=1e-4)
 
 
 @pytest.mark.slow

@@ -134,3 +134,28 @@ def test_weights_dir_release_and_extractors_from_config(release, tmp_path, monke
     assert config["data"]["video_feature"]["image"]["device"] == "cpu"
     assert model.params()["precision"] == resolve_precision(None, "cpu")
     assert TribeModel(settings, fast=False).params()["precision"] == "fp32"
+
+
+def test_precision_is_fp32_by_default_opt_in_and_in_the_cache_key(release, tmp_path, monkeypatch):
+    from nforge_app.engine import Engine
+    from nforge_app.models import _tribe_net
+
+    monkeypatch.delenv(_tribe_net.PRECISION_ENV, raising=False)
+    settings = Settings(cache_dir=tmp_path / "cache")
+    assert TribeModel(settings, variant=str(release)).params()["precision"] == "fp32"
+    assert TribeModel(settings, variant=str(release), precision="bf16").params()["precision"] == "bf16"
+    assert TribeModel(settings, variant=str(release), fast=True).params()["precision"] != "fp32"
+    engine = Engine(settings, device="cpu")
+    keys = {engine.prediction_key("h", "tribe-v2", variant=str(release)),
+            engine.prediction_key("h", "tribe-v2", variant=str(release), precision="fp32"),
+            engine.prediction_key("h", "tribe-v2", variant=str(release), precision="bf16")}
+    assert len(keys) == 2  # fp32 named or not is one prediction; bf16 another
+    monkeypatch.setenv(_tribe_net.PRECISION_ENV, "bf16")
+    assert engine.prediction_key("h", "tribe-v2", variant=str(release)) in keys - {
+        engine.prediction_key("h", "tribe-v2", variant=str(release), precision="fp32")}
+    model = TribeModel(settings, variant=str(release), device="cpu")
+    features, stimulus = _inputs(12.0)
+    assert model.predict(features, stimulus, "average", None).metadata["precision"] == "bf16"
+    with pytest.raises(UserInputError, match="NFORGE_TRIBE_PRECISION must be one of"):
+        monkeypatch.setenv(_tribe_net.PRECISION_ENV, "half")
+        TribeModel(settings, variant=str(release)).params()
