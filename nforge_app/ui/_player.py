@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from nforge_app._cache_budget import touch
 from nforge_app._files import atomic_path, file_sha256, text_sha256
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
@@ -83,8 +84,13 @@ def player_facts(source: str | None, folder: Path, settings: Settings | None = N
     sidecar = _sidecar(path) if suffix not in SUPPORTED_EXTENSIONS["text"] + SUPPORTED_EXTENSIONS["transcript"] else None
     key = text_sha256(PLAYER_VERSION, file_sha256(path), file_sha256(sidecar) if sidecar else "")[:16]
     facts_path = folder / f"{key}.player.json"
-    if facts_path.exists():
-        return json.loads(facts_path.read_text())
+    if facts_path.exists():  # made before; the cache budget may have removed its media since
+        facts = json.loads(facts_path.read_text())
+        if facts["media"] is None or Path(facts["media"]).is_file():
+            for used in (facts_path, facts["media"]):
+                if used:
+                    touch(used)
+            return facts
     media, kind, words, words_from = None, None, [], ""
     if suffix in SUPPORTED_EXTENSIONS["video"] + SUPPORTED_EXTENSIONS["audio"]:
         kind = "video" if suffix in SUPPORTED_EXTENSIONS["video"] else "audio"

@@ -3,6 +3,7 @@ with their times (from the transcript beside a media file, or the text of each T
 stimulus and a brain on BOLD time."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +33,8 @@ def test_a_media_file_is_served_with_the_words_of_its_transcript(tmp_path):
     assert facts["words"] == [[1.0, 2.0, "hello"], [2.0, 3.0, "there"], [4.5, 5.5, "bye"]]
     assert facts["words_from"] == "clip.srt"
     assert json.loads(next(served.glob("*.player.json")).read_text()) == facts  # made once, then read
+    Path(facts["media"]).unlink()  # evicted by the cache budget: made again
+    assert player_facts(str(clip), served) == facts and Path(facts["media"]).is_file()
 
 
 def test_per_tr_text_shows_each_line_over_its_tr(tmp_path):
