@@ -1,6 +1,9 @@
 """The stimulus player beside the brain, in Debian's headless chromium (Playwright): playing the example clip
 moves the time slider and the brain, moving the slider seeks the video, the words of the moment (read from the
 clip's own .srt) show under it, and on BOLD time the words of about 5 s earlier show as what the brain answers.
+Also what a newcomer reads around it: a new upload or model resets the regions (and the status line names
+those predicted), every 3D view says where left, right, anterior... are, the title and colour bars never
+cover the brain, the unit is on the colour bars, hovering and the ROI key put region codes in words.
 
 Screenshots are saved under ``artifacts/`` (git-ignored) for people to look at.
 """
