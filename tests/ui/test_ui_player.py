@@ -151,10 +151,11 @@ def test_a_new_upload_or_model_resets_the_regions(page, ui_server):
 
 # Each view's letters at the left, right, top and bottom edges of each pane (mesh RAS: +x right, +y anterior).
 ORIENTATION = {
-    "lateral": [("left", "A"), ("right", "P"), ("top", "S"), ("bottom", "I"),  # left hemisphere, seen from the left
-                ("left", "P"), ("right", "A"), ("top", "S"), ("bottom", "I")],
-    "medial": [("left", "P"), ("right", "A"), ("top", "S"), ("bottom", "I"),
-               ("left", "A"), ("right", "P"), ("top", "S"), ("bottom", "I")],
+    # the left hemisphere seen from the left, then the right one from the right: their posterior ends meet
+    "lateral": [("left", "A"), ("between", "P"), ("top", "S"), ("bottom", "I"),
+                ("right", "A"), ("top", "S"), ("bottom", "I")],
+    "medial": [("left", "P"), ("between", "A"), ("top", "S"), ("bottom", "I"),
+               ("right", "P"), ("top", "S"), ("bottom", "I")],
     "dorsal": [("left", "L"), ("right", "R"), ("top", "A"), ("bottom", "P")],  # from above, both hemispheres
     "ventral": [("left", "R"), ("right", "L"), ("top", "A"), ("bottom", "P")],  # from below
 }

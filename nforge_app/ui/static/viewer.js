@@ -436,22 +436,29 @@ function drawOrientation() {
   if (key === state.orientKey) return;
   state.orientKey = key;
   ui.orient.querySelectorAll("span").forEach((span) => span.remove());
-  const n = state.panes.length;
-  state.panes.forEach((pane, i) => {
+  const n = state.panes.length, minus = (v) => v.map((x) => -x);
+  const edges = state.panes.map((pane) => {
     const [right, up] = paneRotation(pane);
-    const minus = (v) => v.map((x) => -x);
-    for (const [v, x, y] of [[minus(right), i + 0.025, 0.5], [right, i + 0.975, 0.5], [up, i + 0.5, 0.035],
-                             [minus(up), i + 0.5, 0.965]]) {
-      const letter = direction(v);
-      if (!letter) continue;
-      const span = document.createElement("span");
-      span.textContent = letter;
-      span.title = AXIS_WORDS[letter];
-      span.dataset.side = y === 0.5 ? (x % 1 < 0.5 ? "left" : "right") : (y < 0.5 ? "top" : "bottom");
-      span.style.left = (100 * x / n) + "%";
-      span.style.top = (100 * y) + "%";
-      ui.orient.appendChild(span);
-    }
+    return { left: direction(minus(right)), right: direction(right), top: direction(up), bottom: direction(minus(up)) };
+  });
+  const put = (letter, side, x, y) => {
+    if (!letter) return;
+    const span = document.createElement("span");
+    span.textContent = letter;
+    span.title = AXIS_WORDS[letter];
+    span.dataset.side = side;
+    span.style.left = (100 * x / n) + "%";
+    span.style.top = (100 * y) + "%";
+    ui.orient.appendChild(span);
+  };
+  edges.forEach((edge, i) => {
+    // two panes that meet on the same letter (the posterior ends of two lateral views) share it
+    const sharedLeft = i > 0 && edges[i - 1].right === edge.left;
+    const sharedRight = i + 1 < n && edges[i + 1].left === edge.right;
+    if (!sharedLeft) put(edge.left, "left", i + 0.025, 0.5);
+    if (sharedRight) put(edge.right, "between", i + 1, 0.5); else put(edge.right, "right", i + 0.975, 0.5);
+    put(edge.top, "top", i + 0.5, 0.035);
+    put(edge.bottom, "bottom", i + 0.5, 0.965);
   });
 }
 
