@@ -30,20 +30,25 @@ function makeNforgePlayer(root, hooks) {
   }
 
   // The words from `time - before` to `time + after`, the one being spoken at `time` marked.
+  // The page is changed only when what it shows changes (a change costs a layout, which scrubbing feels).
   function wordsAround(node, time) {
-    const words = player.info.words;
-    node.replaceChildren();
-    let any = false;
-    for (const [start, end, text] of words) {
+    const words = player.info.words, shown = [];
+    for (let i = 0; i < words.length; i++) {
+      const [start, end] = words[i];
       if (end < time - WINDOW_BEFORE_S || start > time + WINDOW_AFTER_S) continue;
-      const span = document.createElement("span");
-      span.textContent = text + " ";
-      if (start <= time && time < end) span.className = "nfv-word-now";
-      else if (start > time) span.className = "nfv-word-next";
-      node.appendChild(span);
-      any = true;
+      shown.push([i, start <= time && time < end ? "nfv-word-now" : start > time ? "nfv-word-next" : ""]);
     }
-    if (!any) node.textContent = time < 0 ? "(before the stimulus starts)" : "(no words)";
+    const key = shown.length ? shown.map(([i, kind]) => i + kind).join() : time < 0 ? "before" : "none";
+    if (node.dataset.key === key) return;
+    node.dataset.key = key;
+    node.replaceChildren();
+    for (const [i, kind] of shown) {
+      const span = document.createElement("span");
+      span.textContent = words[i][2] + " ";
+      if (kind) span.className = kind;
+      node.appendChild(span);
+    }
+    if (!shown.length) node.textContent = time < 0 ? "(before the stimulus starts)" : "(no words)";
   }
 
   function showWords(time) {
@@ -65,10 +70,14 @@ function makeNforgePlayer(root, hooks) {
     if (!(player.info.delay_s > 0) || times.length < 2 || then < times[0]) { mark.hidden = true; return; }
     const fraction = (then - times[0]) / (times[times.length - 1] - times[0]);
     const thumb = 8;  // a range input's thumb keeps this far from its ends
-    mark.style.left = (slider.offsetLeft + thumb + fraction * (slider.offsetWidth - 2 * thumb)) + "px";
+    track = track || [slider.offsetLeft, slider.offsetWidth];  // read once per size: reading forces a layout
+    const left = Math.round(track[0] + thumb + fraction * (track[1] - 2 * thumb)) + "px";
+    if (mark.style.left !== left) mark.style.left = left;
     mark.hidden = false;
     root.dataset.delayMark = then.toFixed(2);
   }
+  let track = null;
+  new ResizeObserver(() => { track = null; if (player.info) placeMark(Number(root.dataset.playerTime || 0)); }).observe(slider);
 
   function follow() {  // while the media plays: the slider and the brain follow it
     player.raf = 0;
@@ -107,8 +116,7 @@ function makeNforgePlayer(root, hooks) {
       player.media = null;
       player.shownKey = "";
       slot.replaceChildren();
-      nowWords.replaceChildren();
-      thenWords.replaceChildren();
+      for (const node of [nowWords, thenWords]) { node.replaceChildren(); node.dataset.key = ""; }
       player.info = info && meta && !meta.map && (info.media || info.words.length) ? info : null;
       mark.hidden = true;
       if (!player.info) {
