@@ -99,7 +99,8 @@ class _TribeExtractor:
     device : str
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
     dtype : str, torch.dtype or None
-        None = float32 on CPU, bfloat16 on GPU (float16 without bf16).
+        None = bfloat16 on a GPU (float16 without bf16) and on CPUs with native bf16 (AVX512-BF16, AMX;
+        detected), float32 on other CPUs; ``NFORGE_FEATURE_DTYPE`` overrides the CPU choice.
     low_mem_use : bool
         Free the model after each ``extract`` (it loads again on the next).
     rate_hz : float
@@ -136,14 +137,18 @@ class _TribeExtractor:
     def params(self) -> dict:
         """Every setting that changes the features (with the extractor id, the feature cache key)."""
         return {"model": self.model, "layers": list(self.layers), "cache_n_layers": self.cache_n_layers,
-                "layer_aggregation": "group_mean", "dtype": resolve_dtype(self.dtype, self._device()),
+                "layer_aggregation": "group_mean", "dtype": self._dtype(),
                 "rate_hz": self.rate_hz, **self._extra_params()}
 
     def _extra_params(self) -> dict:
         return {}
 
+    def _dtype(self) -> str:
+        """The model's dtype: as given, else bfloat16 on GPUs and on CPUs with native bf16, float32 elsewhere."""
+        return resolve_dtype(self.dtype, self._device(), native_bf16_cpu=True)
+
     def _load(self, kind: str):
-        return load_hf_model(kind, self.model, device=self._device(), dtype=self.dtype, cache_dir=self.cache_dir,
+        return load_hf_model(kind, self.model, device=self._device(), dtype=self._dtype(), cache_dir=self.cache_dir,
                              token=self.token)
 
     def _load_parts(self) -> dict:
