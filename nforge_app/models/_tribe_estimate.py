@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 
 TFLOP_PER_MINUTE = {"text": 1.3, "audio": 3.6, "video": 1900.0, "encoder": 0.1}
-EFFICIENCY = 0.6  # real passes / the calibration product's speed (bench/bench_tribe_cpu.py, 2 cores)
+EFFICIENCY = 1.0  # real passes / the calibration speed: 0.6-2.5 in bench/bench_tribe_cpu.py under varying load
 LOAD_S = {"text": 20.0, "audio": 5.0, "video": 15.0, "encoder": 2.0}  # loading the weights, once
 
 
