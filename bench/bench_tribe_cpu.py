@@ -13,7 +13,9 @@ Text, reference vs fast, for a 5-minute transcript (750 words, 1.3 tokens per wo
 over the 975 tokens. Both are costed from timed passes of the layer: t(T) = a * T + b * T^2 fitted per
 batch size (batch 1 on 256 and 1,024 tokens for the fast path, batch 4 on 128 and 512 for the reference). Video (V-JEPA2 giant, about 16 TFLOP
 per 64-frame clip, 120 clips per minute) is costed from this machine's measured matrix speed, not run.
-Peak RSS: this process (reduced models) and the weights of the real models (computed). Other processes on
+Also measured on those layers: bf16 against fp32 (relative error of the output states), and how much
+a word's states change when its context is 512 words instead of 1,024 (the chunked fast path's worst case;
+one random layer, so only an indication of the size for trained weights). Peak RSS: this process (reduced models) and the weights of the real models (computed). Other processes on
 the machine slow every figure; each time is the minimum of ``repeats``. Run:
 ``.venv/bin/python bench/bench_tribe_cpu.py [repeats]``.
 """
@@ -108,6 +110,19 @@ def main(repeats: int = 2) -> None:
             ("text fast per minute of stimulus (5-min transcript)", fast_s / 5, "s/min", ""),
             ("Llama layer speed / calibration (efficiency)", efficiency, "", ""),
         ]
+        # bf16 against fp32 on the same layer (what a CPU with native bf16 runs), and the chunked fast path's
+        # context: a word's states after 1,024 words of context against after 512 (the shortest in a chunk).
+        ids = torch.randint(0, 1000, (1, 256))
+        exact = layer(input_ids=ids).last_hidden_state
+        bf16 = layer.to(torch.bfloat16)(input_ids=ids).last_hidden_state.float()
+        layer.float()
+        long_ids = torch.randint(0, 1000, (1, round(1024 * TOKENS_PER_WORD)))
+        full = layer(input_ids=long_ids).last_hidden_state[0, -4:]
+        half = layer(input_ids=long_ids[:, -round(512 * TOKENS_PER_WORD):]).last_hidden_state[0, -4:]
+        rows += [("Llama layer bf16 vs fp32, ||diff|| / ||fp32|| (256 tokens)",
+                  float((bf16 - exact).norm() / exact.norm()), "", ""),
+                 ("Llama layer, last word after 512 vs 1,024 words of context, ||diff|| / ||states||",
+                  float((half - full).norm() / full.norm()), "", "")]
         layer = None  # frees it
 
         # audio -----------------------------------------------------------------------------------------------
@@ -116,6 +131,11 @@ def main(repeats: int = 2) -> None:
         mask = torch.ones(1, 3000, dtype=torch.long)
         t_audio = _best(lambda: w2v(input_features=frames, attention_mask=mask), repeats)
         audio_s = W2V_LAYERS * t_audio
+        short = frames[:, :500]
+        exact = w2v(input_features=short).last_hidden_state
+        bf16 = w2v.to(torch.bfloat16)(input_features=short.bfloat16()).last_hidden_state.float()
+        rows.append(("w2v-BERT layer bf16 vs fp32, ||diff|| / ||fp32|| (10 s)",
+                     float((bf16 - exact).norm() / exact.norm()), "", ""))
         rows += [("audio: one w2v-BERT layer, 60 s (measured)", t_audio, "s", ""),
                  ("audio per minute of stimulus (extrapolated, 24 layers)", audio_s, "s/min", "")]
         w2v = None
