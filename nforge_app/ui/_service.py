@@ -152,7 +152,8 @@ class AppService:
 
     # -- predictions ------------------------------------------------------------------------------------
     def predict(self, stimulus: str | list[str], tr_s: float | None, model: str, subject=None,
-                roi: Sequence[str] = (), progress: Callable[[float, str], None] | None = None) -> RunResult:
+                roi: Sequence[str] = (), progress: Callable[[float, str], None] | None = None,
+                **options) -> RunResult:
         """Predict with the engine (see ``ui/_inputs.stimulus_of`` for ``stimulus`` and ``tr_s``) and keep it.
 
         Raises
@@ -162,7 +163,7 @@ class AppService:
             (``ModelUnavailableError``).
         """
         prediction = self.engine.predict(stimulus, model, subject=subject or None, roi=list(roi) or None, tr_s=tr_s,
-                                         progress=progress)
+                                         progress=progress, **options)
         stimulus_path = None if isinstance(stimulus, list) else str(stimulus)
         return self.keep(prediction, roi, stimulus_path, title=Path(stimulus_path).stem if stimulus_path
                          else NO_FILE_TITLE)

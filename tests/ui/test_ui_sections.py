@@ -73,3 +73,26 @@ def test_without_gradio_the_message_names_the_extra(monkeypatch):
     with pytest.raises(ImportError) as caught:
         import_gradio()
     assert str(caught.value) == MISSING_GRADIO and 'pip install "nforge-app[ui]"' in MISSING_GRADIO
+
+
+def test_tribe_options_and_estimate_on_the_page(tmp_path, monkeypatch):
+    from nforge_app.models import _tribe_estimate
+    from nforge_app.ui._sections.tribe import estimate_text, options_for
+
+    assert options_for("nforge-lite", "bf16", ["audio"]) == {}
+    assert options_for("tribe-v2", "fp32", ["text", "audio", "video"]) == {"precision": "fp32"}
+    assert options_for("tribe-v2", "bf16", ["audio", "text"]) == {"precision": "bf16", "modalities": ["audio", "text"]}
+    monkeypatch.setattr(_tribe_estimate, "machine_tflops", lambda dtype="float32": 0.1)
+    from _media import make_video
+
+    clip = make_video(tmp_path / "clip.mp4", 2.0, audio="tone")
+
+    class Service:
+        class engine:
+            device = "cpu"
+            settings = None
+
+    assert estimate_text("nforge-lite", str(clip), None, Service) == ""
+    full = estimate_text("tribe-v2", str(clip), ["text", "audio", "video"], Service)
+    lean = estimate_text("tribe-v2", str(clip), ["audio", "text"], Service)
+    assert full.startswith("TRIBE v2 on this machine (cpu): about") and "video" in full and "video" not in lean
