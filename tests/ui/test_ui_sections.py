@@ -96,3 +96,30 @@ def test_tribe_options_and_estimate_on_the_page(tmp_path, monkeypatch):
     full = estimate_text("tribe-v2", str(clip), ["text", "audio", "video"], Service)
     lean = estimate_text("tribe-v2", str(clip), ["audio", "text"], Service)
     assert full.startswith("TRIBE v2 on this machine (cpu): about") and "video" in full and "video" not in lean
+
+
+def test_the_transcript_of_an_upload_downloads_and_reads_back(tmp_path):
+    from nforge_app.config import Settings
+    from nforge_app.errors import UserInputError
+    from nforge_app.stimuli import load_stimulus
+    from nforge_app.ui._sections.tribe import transcript_tsv
+
+    from _media import make_audio
+
+    clip = make_audio(tmp_path / "talk.wav", 3.0)
+    (tmp_path / "talk.srt").write_text("1\n00:00:00,500 --> 00:00:02,000\nhello brave world\n", encoding="utf-8")
+
+    class Service:
+        ui_dir = tmp_path / "ui"
+
+        class engine:
+            settings = Settings(cache_dir=tmp_path / "cache")
+
+    path = transcript_tsv(str(clip), None, Service)
+    assert path.endswith(".tsv")
+    words = load_stimulus(str(clip), Service.engine.settings, transcript=path).words
+    assert [w.text for w in words] == ["hello", "brave", "world"]
+    assert words == load_stimulus(str(clip), Service.engine.settings).words
+    bare = make_audio(tmp_path / "bare.wav", 2.0)
+    with pytest.raises(UserInputError, match="has no words"):
+        transcript_tsv(str(bare), None, Service)

@@ -1,4 +1,5 @@
-"""TRIBE v2's options on the page: the encoder precision, the modalities to run, and the CPU estimate.
+"""TRIBE v2's options on the page: the encoder precision, the modalities to run, the CPU estimate, and the
+transcript of the uploaded media to download (and correct).
 
 Shown only when the chosen model is TRIBE v2. The estimate ("about N minutes on this machine") follows the
 uploaded file, the modalities and the device; on a CPU, video features take hours per minute of stimulus,
@@ -6,6 +7,8 @@ which the estimate says before anyone presses Run, and "audio + text" runs a vid
 """
 
 from __future__ import annotations
+
+import html
 
 from nforge_app.errors import UserInputError
 from nforge_app.ui._gradio import import_gradio
@@ -24,7 +27,36 @@ def layout(page) -> None:
         modalities = gr.CheckboxGroup(list(MODALITIES), value=list(MODALITIES), label="Modalities to run",
                                       info="On a CPU, audio + text skips the video features (hours per minute)")
         estimate = gr.Markdown("", elem_classes="nforge-estimate")
-    page.add(tribe_box=box, tribe_precision=precision, tribe_modalities=modalities, tribe_estimate=estimate)
+    with gr.Row():
+        get_transcript = gr.Button("Transcript (words and times)", size="sm", scale=1)
+        transcript_out = gr.File(label="Transcript .tsv: correct it and give it back as the transcript", scale=2,
+                                 interactive=False)
+    page.add(tribe_box=box, tribe_precision=precision, tribe_modalities=modalities, tribe_estimate=estimate,
+             get_transcript=get_transcript, transcript_out=transcript_out)
+
+
+def transcript_tsv(media_file, transcript_file, service):
+    """The words of the uploaded media (its transcript, or WhisperX's, cached) as a .tsv to download.
+
+    The file reads back as a transcript (start, duration, word), so a corrected copy can be uploaded.
+    """
+    from pathlib import Path
+
+    from nforge_app._files import atomic_path
+    from nforge_app.stimuli import load_stimulus
+    from nforge_app.stimuli._transcribe import words_tsv
+
+    if not media_file:
+        raise UserInputError("upload a video or audio file first")
+    path = Path(getattr(media_file, "name", media_file))
+    transcript = getattr(transcript_file, "name", transcript_file) or None
+    stimulus = load_stimulus(path, service.engine.settings, transcript=transcript)
+    if not stimulus.words:
+        raise UserInputError(f"{path.name} has no words: {'; '.join(stimulus.notes) or 'no transcript'}")
+    target = Path(service.ui_dir) / "transcripts" / f"{stimulus.content_hash[:16]}-{path.stem}.tsv"
+    with atomic_path(target) as tmp:
+        tmp.write_text(words_tsv(stimulus.words), encoding="utf-8")
+    return str(target)
 
 
 def options_for(model_id: str, precision, modalities) -> dict:
@@ -63,6 +95,15 @@ def events(page) -> None:
     def on_inputs(model_id, media_file, modalities):
         return estimate_text(model_id, media_file, modalities, page.service)
 
+    def on_transcript(media_file, transcript_file):
+        try:
+            return transcript_tsv(media_file, transcript_file, page.service)
+        except UserInputError as error:
+            gr.Warning(html.escape(str(error)))
+            return None
+
+    page["get_transcript"].click(on_transcript, inputs=page("media_file", "transcript_file"),
+                                 outputs=page["transcript_out"], api_visibility="private")
     for name in ("model", "media_file", "tribe_modalities"):
         page[name].change(on_inputs, inputs=page("model", "media_file", "tribe_modalities"),
                           outputs=page["tribe_estimate"], api_visibility="private")
