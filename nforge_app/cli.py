@@ -54,6 +54,11 @@ def _build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--precision", default=None, choices=("fp32", "bf16", "int8", "fast"),
                          help="tribe-v2 encoder precision: fp32 (exact, default; or NFORGE_TRIBE_PRECISION), "
                               "bf16 or int8 (faster, not exact: see the README), fast (the best of these here)")
+    predict.add_argument("--modalities", nargs="+", default=None, choices=("text", "audio", "video"),
+                         help="tribe-v2: run only these (e.g. audio text for a video on a CPU: video features "
+                              "take hours there); the others are absent")
+    predict.add_argument("--estimate", action="store_true",
+                         help="tribe-v2: say how long the run would take on this machine, and stop")
 
     _add_batch_parser(commands)
 
@@ -252,10 +257,23 @@ def _predict(args) -> int:
         except (OSError, UnicodeDecodeError) as error:
             raise UserInputError(f"cannot read {path} as UTF-8 text for --per-tr: {error}") from None
     mask = _read_mask(args.mask) if args.mask else None
+    tribe_options = {key: value for key, value in (("precision", args.precision), ("modalities", args.modalities))
+                     if value}
+    if card.model_id == "tribe-v2" and not args.per_tr:
+        from nforge_app.models._tribe_estimate import estimate_for_file
+
+        said = estimate_for_file(stimulus, args.modalities, engine.device, engine.settings).sentence()
+        if args.estimate:
+            print(said)
+            return 0
+        if not args.quiet:
+            print(said, file=sys.stderr)
+    elif args.estimate:
+        raise UserInputError("--estimate is for tribe-v2 (the other models take seconds)")
     with stderr_progress(enabled=not args.quiet) as progress:
         prediction = engine.predict(stimulus, args.model, subject=args.subject, roi=args.roi, mask=mask,
                                     variant=args.variant, tr_s=args.tr, progress=progress,
-                                    **({"precision": args.precision} if args.precision else {}))
+                                    **tribe_options)
     base = base or Path(f"{Path(args.stimulus).stem}.{card.model_id}")
     files = _write(prediction, [fmt], base, None if args.per_tr else args.stimulus, engine.settings,
                    roi=args.roi or None)

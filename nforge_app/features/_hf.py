@@ -20,6 +20,7 @@ from nforge_app.errors import ModelUnavailableError, UserInputError
 
 logger = logging.getLogger(__name__)
 
+FEATURE_DTYPE_ENV = "NFORGE_FEATURE_DTYPE"
 HF_KINDS = ("model", "tokenizer", "feature_extractor", "video_processor_config")
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 _DTYPE_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16",
@@ -63,14 +64,20 @@ def hub_offline_reason() -> str | None:
     return reason
 
 
-def resolve_dtype(dtype, device: str) -> str:
+def resolve_dtype(dtype, device: str, native_bf16_cpu: bool = False) -> str:
     """The name of the dtype a model is loaded in, from a name, a ``torch.dtype`` or None.
 
     ``None`` means float32 on CPU (deterministic; bf16 matmuls on CPU are slow and vary run to run) and
     bfloat16 on a GPU (float16 where the GPU has no bfloat16): the V-JEPA2 and w2v-BERT checkpoints are
-    saved in float32, which would make video features several times slower. ``"auto"`` keeps the dtype
-    each checkpoint was saved in.
+    saved in float32, which would make video features several times slower. With ``native_bf16_cpu``
+    (the TRIBE v2 extractors), None means bfloat16 on CPUs that multiply it natively (AVX512-BF16 or AMX,
+    read from the CPU's flags) too; ``NFORGE_FEATURE_DTYPE`` then overrides the CPU choice. ``"auto"``
+    keeps the dtype each checkpoint was saved in.
     """
+    if dtype is None and device == "cpu" and native_bf16_cpu:
+        from nforge_app._device import cpu_bf16_native
+
+        dtype = os.environ.get(FEATURE_DTYPE_ENV, "").strip() or ("bfloat16" if cpu_bf16_native() else "float32")
     if dtype is None:
         if device == "cpu":
             return "float32"

@@ -99,7 +99,8 @@ class _TribeExtractor:
     device : str
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``.
     dtype : str, torch.dtype or None
-        None = float32 on CPU, bfloat16 on GPU (float16 without bf16).
+        None = bfloat16 on a GPU (float16 without bf16) and on CPUs with native bf16 (AVX512-BF16, AMX;
+        detected), float32 on other CPUs; ``NFORGE_FEATURE_DTYPE`` overrides the CPU choice.
     low_mem_use : bool
         Free the model after each ``extract`` (it loads again on the next).
     rate_hz : float
@@ -136,14 +137,18 @@ class _TribeExtractor:
     def params(self) -> dict:
         """Every setting that changes the features (with the extractor id, the feature cache key)."""
         return {"model": self.model, "layers": list(self.layers), "cache_n_layers": self.cache_n_layers,
-                "layer_aggregation": "group_mean", "dtype": resolve_dtype(self.dtype, self._device()),
+                "layer_aggregation": "group_mean", "dtype": self._dtype(),
                 "rate_hz": self.rate_hz, **self._extra_params()}
 
     def _extra_params(self) -> dict:
         return {}
 
+    def _dtype(self) -> str:
+        """The model's dtype: as given, else bfloat16 on GPUs and on CPUs with native bf16, float32 elsewhere."""
+        return resolve_dtype(self.dtype, self._device(), native_bf16_cpu=True)
+
     def _load(self, kind: str):
-        return load_hf_model(kind, self.model, device=self._device(), dtype=self.dtype, cache_dir=self.cache_dir,
+        return load_hf_model(kind, self.model, device=self._device(), dtype=self._dtype(), cache_dir=self.cache_dir,
                              token=self.token)
 
     def _load_parts(self) -> dict:
@@ -488,15 +493,19 @@ class TribeVideoExtractor(_TribeExtractor):
                 cache.update(zip(part.tolist(), _resize_crop(reader.frames_at(part / reader.fps), processor)))
             return torch.stack([torch.stack([cache[i] for i in row]) for row in batch])
 
-        batches = [frame_index[i:i + self.batch_size] for i in range(0, len(frame_index), self.batch_size)]
+        batch_size = self.batch_size
+        if str(model.device).startswith("cpu"):
+            batch_size = clips_fitting_memory(model.config, n_frames, model.dtype, self.batch_size)
+        batches = [frame_index[i:i + batch_size] for i in range(0, len(frame_index), batch_size)]
         pieces = []
         # One worker decodes and resizes the next batch's frames (CPU) while the model runs on this one.
         with ThreadPoolExecutor(max_workers=1) as pool:
             upcoming = pool.submit(clips_of, batches[0]) if batches else None
             for k, batch in enumerate(batches):
-                first = k * self.batch_size
+                first = k * batch_size
                 progress(first / len(frame_index),
-                         f"video: steps {first + 1}-{first + len(batch)} of {len(frame_index)}")
+                         f"video: steps {first + 1}-{first + len(batch)} of {len(frame_index)} "
+                         f"(batch {k + 1} of {len(batches)})")
                 clips = upcoming.result()
                 if k + 1 < len(batches):
                     upcoming = pool.submit(clips_of, batches[k + 1])
@@ -506,6 +515,42 @@ class TribeVideoExtractor(_TribeExtractor):
                 pieces.append(group_hidden_states(token_means, groups).permute(0, 2, 1).cpu().numpy())  # (L, D, B)
         return _fit_steps(_joined(pieces, len(groups), model.config.hidden_size),
                           n_steps(stimulus.duration_s, self.rate_hz))
+
+
+def available_memory_bytes() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` (None where it cannot be read)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def clips_fitting_memory(config, n_frames: int, dtype, most: int, share: float = 0.5,
+                         available: int | None = None) -> int:
+    """V-JEPA2 clips per CPU forward pass that fit in ``share`` of the available memory (1 to ``most``).
+
+    One clip holds ``n_frames / tubelet * (crop / patch)^2`` tokens; its activations at a layer are counted
+    as 12 copies of (tokens x hidden) (q, k, v, attention output, the 4x feed-forward, residuals) plus the
+    hidden states kept for the layer groups. The features do not depend on the batch size.
+    """
+    import torch
+
+    available = available_memory_bytes() if available is None else available
+    if available is None:
+        return most
+    tokens = (n_frames // getattr(config, "tubelet_size", 2)) * (getattr(config, "crop_size", 256)
+                                                                 // getattr(config, "patch_size", 16)) ** 2
+    width = torch.finfo(dtype).bits // 8 if dtype.is_floating_point else 4
+    per_clip = tokens * config.hidden_size * width * (12 + config.num_hidden_layers // 2)
+    fitting = max(1, min(most, int(share * available // per_clip)))
+    if fitting < most:
+        logger.info("video: %d clip(s) per pass instead of %d, to fit in %.1f GiB of free memory", fitting, most,
+                    available / 2**30)
+    return fitting
 
 
 def _normalization(processor: Mapping):

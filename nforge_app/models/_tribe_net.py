@@ -59,6 +59,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nforge_app._device import BF16_CPU_FLAGS as BF16_FLAGS
+from nforge_app._device import cpu_flags
 from nforge_app.checks import check_all_in, check_indices, check_range
 from nforge_app.errors import UserInputError
 from nforge_app.models._transformer import check_heads
@@ -73,7 +75,6 @@ INT8_ENV = "NFORGE_TRIBE_INT8"
 INT8_MAX_WEIGHT_ERROR = 0.02  # |W - W_int8| / |W| above which a matrix stays bfloat16
 INT8_MAX_RANGE = 24.0  # (max - min) / RMS of an input above which that product runs in bfloat16
 PRECISIONS = ("fp32", "bf16", "int8")
-BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})  # /proc/cpuinfo flags of native bfloat16 products
 INT8_FLAGS = frozenset({"avx512_vnni", "amx_int8"})  # ... and of int8 dot products fast enough to pay
 _AUTOGRAD = "fp32-autograd"  # the plan of the differentiable path: float32, plain torch products
 
@@ -322,18 +323,6 @@ def bf16_supported(device: torch.device | str) -> bool:
         return False
     checks = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
     return any(check is not None and check() for check in checks) or bool(BF16_FLAGS & cpu_flags())
-
-
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as the kernel lists them (``/proc/cpuinfo``), empty where it cannot be read."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as file:
-            for line in file:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
 
 
 def resolve_precision(precision: str | bool | None = None, device: torch.device | str = "cpu") -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nforge_app._device import resolve_device
-from nforge_app.checks import check_indices, check_range, check_subject
+from nforge_app.checks import check_all_in, check_indices, check_range, check_subject
 from nforge_app.errors import UserInputError
 from nforge_app.features import FeatureExtractor, FeatureSet, ProgressFn, n_steps, no_progress
 from nforge_app.models._base import EncodingModel
@@ -68,6 +68,8 @@ class TribeModel(EncodingModel):
         "extractor_dtype": "dtype of the feature models (float32, bfloat16, float16)",
         "video_batch_size": "64-frame clips per V-JEPA2 pass",
         "batch_windows": "100-s windows per encoder call (default 8)",
+        "modalities": "run only these of text, audio, video (e.g. audio and text for a video on a CPU; the rest "
+                      "is absent)",
         "text_mode": "text features: fast (one causal pass per 1024 words, default) or reference (a pass per word)",
     }
     card = ModelCard(
@@ -125,6 +127,10 @@ class TribeModel(EncodingModel):
                 dtype=self.options.get("extractor_dtype"), low_mem_use=bool(self.options.get("low_mem_use", False)),
                 video_batch_size=self.options.get("video_batch_size"),
                 **({"text_mode": self.options["text_mode"]} if "text_mode" in self.options else {}))
+        keep = self.options.get("modalities")
+        if keep:
+            keep = check_all_in("modalities", [keep] if isinstance(keep, str) else keep, self.card.modalities)
+            return [extractor for extractor in self.extractors_ if extractor.modality in keep]
         return self.extractors_
 
     def params(self) -> dict:

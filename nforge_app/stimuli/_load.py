@@ -180,7 +180,7 @@ def _media_words(path: Path, audio: AudioTrack | None, settings: Settings,
                  sidecar: Path | None) -> tuple[tuple[Word, ...], str, tuple[str, ...]]:
     """Words of a media file: from its transcript, else from WhisperX when installed, else none."""
     if sidecar is None and audio is not None and transcriber_id() is not None:
-        words = transcribe(audio, settings.device)
+        words = transcribe(audio, settings.device, cache_dir=settings.cache_dir / "transcripts")
         return words, "whisperx", (f"words recognised by WhisperX {WHISPER_MODEL} ({len(words)} words)",)
     if sidecar is None:
         return (), "none", (f"no words: put a transcript beside the file ({path.stem}.srt, .vtt or .tsv), or "

@@ -15,7 +15,7 @@ from nforge_app.ui._confine import confine_page
 from nforge_app.ui._examples import ExampleResults
 from nforge_app.ui._gradio import import_gradio
 from nforge_app.ui._page import Page, Section
-from nforge_app.ui._sections import compare, evaluate, export, inputs, model, panels, run, viewer
+from nforge_app.ui._sections import compare, evaluate, export, inputs, model, panels, run, tribe, viewer
 from nforge_app.ui._service import AppService, served_dirs
 from nforge_app.ui._texts import INTRO
 
@@ -32,6 +32,7 @@ APP_CSS = """
 .toast-wrap { left: var(--size-3) !important; right: auto !important; align-items: flex-start !important; }
 """
 LEFT = (Section("inputs", inputs.layout, inputs.events), Section("model", model.layout, model.events),
+        Section("tribe", tribe.layout, tribe.events),
         Section("export", export.layout, export.events))
 """Sections of the left column, top to bottom."""
 RIGHT = (Section("viewer", viewer.layout),)

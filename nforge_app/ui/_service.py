@@ -171,7 +171,8 @@ class AppService:
 
     # -- predictions ------------------------------------------------------------------------------------
     def predict(self, stimulus: str | list[str], tr_s: float | None, model: str, subject=None,
-                roi: Sequence[str] = (), progress: Callable[[float, str], None] | None = None) -> RunResult:
+                roi: Sequence[str] = (), progress: Callable[[float, str], None] | None = None,
+                **options) -> RunResult:
         """Predict with the engine (see ``ui/_inputs.stimulus_of`` for ``stimulus`` and ``tr_s``) and keep it.
 
         Raises
@@ -182,7 +183,7 @@ class AppService:
         """
         with self.jobs.run("predict", progress) as checked:  # a slot, and the page's time limit
             prediction = self.engine.predict(stimulus, model, subject=subject or None, roi=list(roi) or None,
-                                             tr_s=tr_s, progress=checked)
+                                             tr_s=tr_s, progress=checked, **options)
         stimulus_path = None if isinstance(stimulus, list) else str(stimulus)
         result = self.keep(prediction, roi, stimulus_path, title=Path(stimulus_path).stem if stimulus_path
                            else NO_FILE_TITLE, tr_texts=stimulus if isinstance(stimulus, list) else None, tr_s=tr_s)

@@ -66,3 +66,15 @@ def test_one_path_is_asked_for(release, tmp_path):
     model = TribeModel.from_pretrained(str(release), cache_folder=tmp_path / "cache")
     with pytest.raises(UserInputError, match="exactly one of video_path, audio_path and text_path"):
         model.get_events_dataframe()
+
+
+def test_quick_start_with_a_text_file(release, tmp_path):
+    from nforge_app.compat.tribev2 import TribeModel
+
+    story = tmp_path / "story.txt"
+    story.write_text("The fox jumps over the lazy dog.", encoding="utf-8")
+    model = TribeModel.from_pretrained(str(release), cache_folder=tmp_path / "cache")
+    df = model.get_events_dataframe(text_path=story)
+    assert df["type"].iloc[0] == "Text" and list(df[df["type"] == "Word"]["text"])[:2] == ["The", "fox"]
+    preds, segments = model.predict(events=df)
+    assert preds.shape == (len(segments), 20484) and len(segments) >= 1 and np.isfinite(preds).all()

@@ -260,3 +260,17 @@ def test_text_words_past_60_s_keep_their_own_times(tiny):
     features = TribeTextExtractor(tiny["text"]).extract(stimulus(130.0, words))
     assert features.shape[-1] == 260
     assert set(np.flatnonzero(np.abs(features).sum(axis=(0, 1)))) == {20, 150, 250}
+
+
+def test_video_batches_are_sized_to_the_free_memory():
+    from types import SimpleNamespace
+
+    from nforge_app.features.tribe import clips_fitting_memory
+
+    giant = SimpleNamespace(tubelet_size=2, crop_size=256, patch_size=16, hidden_size=1408, num_hidden_layers=40)
+    # 8192 tokens x 1408 x 4 bytes x (12 + 20) = 1.38 GiB per clip in float32
+    per_clip = 8192 * 1408 * 4 * 32
+    assert clips_fitting_memory(giant, 64, torch.float32, 32, available=16 * 2**30) == int(8 * 2**30 // per_clip)
+    assert clips_fitting_memory(giant, 64, torch.bfloat16, 32, available=16 * 2**30) == int(8 * 2**30 // (per_clip // 2))
+    assert clips_fitting_memory(giant, 64, torch.float32, 32, available=2**30) == 1  # always at least one
+    assert clips_fitting_memory(giant, 64, torch.float32, 4, available=2**40) == 4  # never above the asked size

@@ -137,3 +137,22 @@ def test_weights_dir_is_used_before_the_hub(tiny, monkeypatch, tmp_path):
 def test_bad_device_is_reported_as_such_not_as_a_download_problem(tmp_path):
     with pytest.raises(UserInputError, match="unknown device 'gpu'; accepted: auto, cpu, cuda, cuda:N"):
         load_hf_model("model", "facebook/w2v-bert-2.0", device="gpu", cache_dir=tmp_path)
+
+
+def test_tribe_extractors_take_bf16_on_cpus_that_have_it(monkeypatch):
+    from nforge_app import _device
+    from nforge_app.features._hf import FEATURE_DTYPE_ENV
+    from nforge_app.features.tribe import TribeAudioExtractor
+
+    monkeypatch.delenv(FEATURE_DTYPE_ENV, raising=False)
+    extractor = TribeAudioExtractor("some/model", device="cpu")
+    assert extractor.params()["dtype"] == ("bfloat16" if _device.cpu_bf16_native() else "float32")
+    monkeypatch.setattr(_device, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    assert extractor.params()["dtype"] == "bfloat16"
+    monkeypatch.setattr(_device, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    monkeypatch.setattr(_device, "cpu_bf16_native", lambda: False)
+    assert extractor.params()["dtype"] == "float32"
+    monkeypatch.setenv(FEATURE_DTYPE_ENV, "bf16")
+    assert extractor.params()["dtype"] == "bfloat16"
+    assert TribeAudioExtractor("some/model", device="cpu", dtype="float32").params()["dtype"] == "float32"
+    assert resolve_dtype(None, "cpu") == "float32"  # other extractors keep float32 on the CPU

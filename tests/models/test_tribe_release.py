@@ -158,7 +158,7 @@ HUB_ERRORS = {
     "missing repo": (hf_errors.RepositoryNotFoundError("404", response=_response(404)),
                      r"does not exist.*nforge-lite"),
     "offline": (hf_errors.LocalEntryNotFoundError("not cached, offline"),
-                r"no network.*not cached.*NFORGE_WEIGHTS_DIR.*nforge-lite"),
+                r"(no network|HF_HUB_OFFLINE).*not cached.*NFORGE_WEIGHTS_DIR.*nforge-lite"),
     "connection": (ConnectionError("connection refused"), r"downloading facebook/tribev2 failed.*nforge-lite"),
     "size": (OSError("Consistency check failed: file should be of size 10 but has size 5"),
              r"damaged.*fresh copy.*nforge-lite"),
@@ -180,8 +180,9 @@ def test_hub_failures_are_explained(monkeypatch, tmp_path, case):
 def test_hub_download_goes_to_the_cache_with_the_token(monkeypatch, tmp_path, release):
     calls = []
 
-    def download(repo_id, filename, *, cache_dir, token):
+    def download(repo_id, filename, *, cache_dir, token, local_files_only=False):
         calls.append((repo_id, filename, cache_dir, token))
+        assert local_files_only  # the session is offline (HF_HUB_OFFLINE=1): only the cache is read
         return str(release / filename)
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", download)

@@ -79,3 +79,25 @@ def test_whisperx_without_its_models_says_what_to_do(fake_whisperx, tmp_path, mo
     monkeypatch.setattr(sys.modules["whisperx"], "load_model", offline)
     with pytest.raises(ModelUnavailableError, match=r"put a transcript beside the file.*NFORGE_TRANSCRIBE=0"):
         load_stimulus(make_audio(tmp_path / "a.wav", 2.0))
+
+
+def test_transcripts_are_cached_by_audio_and_asr_settings(fake_whisperx, tmp_path, monkeypatch):
+    from nforge_app.stimuli import AudioTrack
+
+    runs = []
+    real = _transcribe._recognise
+    monkeypatch.setattr(_transcribe, "_recognise", lambda audio, device: runs.append(device) or real(audio, device))
+    sound = AudioTrack(np.sin(np.arange(16000, dtype=np.float32) / 10), 16000)
+    cache = tmp_path / "transcripts"
+    first = _transcribe.transcribe(sound, "cpu", cache_dir=cache)
+    assert [w.text for w in first] == ["hello", "brave", "world"] and runs == ["cpu"]
+    assert _transcribe.transcribe(sound, "cpu", cache_dir=cache) == first and runs == ["cpu"]  # from the cache
+    (tsv,) = cache.glob("*.tsv")
+    assert tsv.read_text().splitlines()[:2] == ["start\tduration\tword", "0.5\t0.4\thello"]
+    other = AudioTrack(sound.samples * 0.5, 16000)
+    _transcribe.transcribe(other, "cpu", cache_dir=cache)  # other sound: recognised again
+    assert runs == ["cpu", "cpu"] and len(list(cache.glob("*.tsv"))) == 2
+    monkeypatch.setattr(_transcribe, "WHISPER_MODEL", "large-v2")  # other settings: recognised again
+    _transcribe.transcribe(sound, "cpu", cache_dir=cache)
+    assert len(runs) == 3
+    assert _transcribe.asr_settings("cpu")["compute_type"] == "int8"

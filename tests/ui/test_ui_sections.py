@@ -73,3 +73,53 @@ def test_without_gradio_the_message_names_the_extra(monkeypatch):
     with pytest.raises(ImportError) as caught:
         import_gradio()
     assert str(caught.value) == MISSING_GRADIO and 'pip install "nforge-app[ui]"' in MISSING_GRADIO
+
+
+def test_tribe_options_and_estimate_on_the_page(tmp_path, monkeypatch):
+    from nforge_app.models import _tribe_estimate
+    from nforge_app.ui._sections.tribe import estimate_text, options_for
+
+    assert options_for("nforge-lite", "bf16", ["audio"]) == {}
+    assert options_for("tribe-v2", "fp32", ["text", "audio", "video"]) == {"precision": "fp32"}
+    assert options_for("tribe-v2", "bf16", ["audio", "text"]) == {"precision": "bf16", "modalities": ["audio", "text"]}
+    monkeypatch.setattr(_tribe_estimate, "machine_tflops", lambda dtype="float32": 0.1)
+    from _media import make_video
+
+    clip = make_video(tmp_path / "clip.mp4", 2.0, audio="tone")
+
+    class Service:
+        class engine:
+            device = "cpu"
+            settings = None
+
+    assert estimate_text("nforge-lite", str(clip), None, Service) == ""
+    full = estimate_text("tribe-v2", str(clip), ["text", "audio", "video"], Service)
+    lean = estimate_text("tribe-v2", str(clip), ["audio", "text"], Service)
+    assert full.startswith("TRIBE v2 on this machine (cpu): about") and "video" in full and "video" not in lean
+
+
+def test_the_transcript_of_an_upload_downloads_and_reads_back(tmp_path):
+    from nforge_app.config import Settings
+    from nforge_app.errors import UserInputError
+    from nforge_app.stimuli import load_stimulus
+    from nforge_app.ui._sections.tribe import transcript_tsv
+
+    from _media import make_audio
+
+    clip = make_audio(tmp_path / "talk.wav", 3.0)
+    (tmp_path / "talk.srt").write_text("1\n00:00:00,500 --> 00:00:02,000\nhello brave world\n", encoding="utf-8")
+
+    class Service:
+        ui_dir = tmp_path / "ui"
+
+        class engine:
+            settings = Settings(cache_dir=tmp_path / "cache")
+
+    path = transcript_tsv(str(clip), None, Service)
+    assert path.endswith(".tsv")
+    words = load_stimulus(str(clip), Service.engine.settings, transcript=path).words
+    assert [w.text for w in words] == ["hello", "brave", "world"]
+    assert words == load_stimulus(str(clip), Service.engine.settings).words
+    bare = make_audio(tmp_path / "bare.wav", 2.0)
+    with pytest.raises(UserInputError, match="has no words"):
+        transcript_tsv(str(bare), None, Service)

@@ -12,12 +12,14 @@ from nforge_app.ui._examples import EXAMPLES, example_inputs
 from nforge_app.ui._gradio import import_gradio
 from nforge_app.ui._inputs import parse_roi, stimulus_of
 from nforge_app.ui._page import Page
+from nforge_app.ui._sections.tribe import options_for
 from nforge_app.ui._texts import LITE, error_markdown, panel_texts
 
 gr = import_gradio()
 
 FIRST_EXAMPLE_WAIT_S = 120.0
-INPUTS = ("source", "media_file", "transcript_file", "text_file", "tr_text", "tr_s", "model", "subject", "roi")
+INPUTS = ("source", "media_file", "transcript_file", "text_file", "tr_text", "tr_s", "model", "subject", "roi",
+          "tribe_precision", "tribe_modalities")
 OUTPUTS = ("viewer", "prediction_id", "status", "use_lite", "attribution", "attention")
 
 
@@ -35,6 +37,7 @@ def events(page: Page) -> None:
 
     @_on_gpu
     def predict(source, media_file, transcript_file, text_file, tr_text, tr_s, model, subject, roi,
+                tribe_precision="fp32", tribe_modalities=None,
                 progress=gr.Progress()):  # noqa: B008 (gradio idiom)
         """Predict brain activity for the input of the chosen tab; returns the viewer's value, the prediction
         id (for export) and a summary."""
@@ -42,7 +45,8 @@ def events(page: Page) -> None:
             stimulus, tr = stimulus_of(service.ui_dir, source, media_file, transcript_file, text_file, tr_text,
                                        tr_s, get_card(model))
             result = service.predict(stimulus, tr, model, subject, parse_roi(roi),
-                                     progress=lambda fraction, stage: progress(fraction, desc=stage))
+                                     progress=lambda fraction, stage: progress(fraction, desc=stage),
+                                     **options_for(model, tribe_precision, tribe_modalities))
         except UserInputError as error:
             gr.Warning(html.escape(str(error)))
             return (gr.skip(), gr.skip(), error_markdown(error),
