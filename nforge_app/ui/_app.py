@@ -4,7 +4,7 @@ The page is thin: every prediction goes through :class:`~nforge_app.engine.Engin
 :class:`~nforge_app.ui._service.AppService`); the viewer (``static/viewer.js``) draws in the browser.
 It is made of sections (``ui/_sections/``), listed below in the order they appear; ``ui/_page.py`` says how
 to add one (a tab of analyses goes in :data:`TABS`). Stable API names: ``predict``, ``export``, ``evaluate``,
-``contrast`` and ``export_contrast``.
+``contrast``, ``export_contrast`` and ``adapt``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,18 @@ from nforge_app.ui._confine import confine_page
 from nforge_app.ui._examples import ExampleResults
 from nforge_app.ui._gradio import import_gradio
 from nforge_app.ui._page import Page, Section
-from nforge_app.ui._sections import compare, evaluate, export, inputs, model, panels, run, tribe, viewer
+from nforge_app.ui._sections import (
+    adapt,
+    compare,
+    evaluate,
+    export,
+    inputs,
+    model,
+    panels,
+    run,
+    tribe,
+    viewer,
+)
 from nforge_app.ui._service import AppService, served_dirs
 from nforge_app.ui._texts import INTRO
 
@@ -40,7 +51,8 @@ RIGHT = (Section("viewer", viewer.layout),)
 TABS = (Section("attribution", panels.attribution_layout, title="Modality attribution"),
         Section("attention", panels.attention_layout, title="ROI attention"),
         Section("evaluate", evaluate.layout, evaluate.events, title="Evaluate"),
-        Section("compare", compare.layout, compare.events, title="Compare"))
+        Section("compare", compare.layout, compare.events, title="Compare"),
+        Section("adapt", adapt.layout, adapt.events, title="Adapt"))
 """The analysis tabs under the viewer, in order: one ``gr.Tab(title)`` each."""
 EVENTS = (Section("run", events=run.events),)
 """Sections with events only: predictions (wired once every component exists)."""

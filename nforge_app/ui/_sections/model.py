@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nforge_app.models import get_card, list_model_ids
 from nforge_app.spaces import NETWORKS
+from nforge_app.ui._adapt import subject_choices
 from nforge_app.ui._gradio import import_gradio
 from nforge_app.ui._inputs import roi_choices
 from nforge_app.ui._page import Page
@@ -42,7 +43,7 @@ def events(page: Page) -> None:
 
     def on_model(model_id):
         card = get_card(model_id)
-        subjects = [str(s) for s in card.subjects]
+        subjects = subject_choices(card, page.service.settings)  # the model's, then its adapted ones
         return (gr.update(choices=subjects, value=str(card.default_subject), interactive=len(subjects) > 1),
                 gr.update(choices=roi_choices(card, page.service.settings), value=[]), model_markdown(model_id),
                 card.tr_s, *panel_texts(model_id))
