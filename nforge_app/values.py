@@ -1,5 +1,5 @@
 """The value types that travel between the layers: ``ModelCard``, ``Prediction``, ``HiddenFeatures``,
-``MeasuredRun``, ``Evaluation``, ``Events`` and ``ContrastMap``.
+``MeasuredRun``, ``Evaluation``, ``Attribution``, ``RoiAttention``, ``Events`` and ``ContrastMap``.
 
 This module imports only numpy (and the standard library), so that every layer, ``viz`` and ``export``
 included, can read the values without loading models, features or stimuli. One type per concept, passed
@@ -340,6 +340,133 @@ class Evaluation:
             return None
         both = np.isfinite(self.r) & np.isfinite(self.noise_ceiling) & (self.noise_ceiling > 0)
         return float(self.r[both].mean() / self.noise_ceiling[both].mean()) if both.any() else float("nan")
+
+
+ATTRIBUTION_METHODS = ("shapley", "integrated-gradients", "ablation")
+"""How a prediction is split over modalities (``nforge_app.analysis.attribute``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class RoiAttention:
+    """Which stimulus moments drove each region: ROI temporal attention of one prediction.
+
+    Attributes
+    ----------
+    roi_names : tuple of str (R,)
+        The regions, in the order asked for.
+    attention : ndarray, float32 (R, T_out, T_in)
+        For region r and output time t, the share of the region's predicted response (mean over its outputs)
+        that comes from each stimulus moment s: signed contributions divided by the sum of their absolute
+        values over s (so ``abs(attention).sum(-1)`` is 1 where the response is not zero).
+    times_s : ndarray (T_out,)
+        Output times, as the prediction's ``times_s``.
+    stimulus_times_s : ndarray (T_in,)
+        Start of each stimulus moment in seconds from the stimulus onset.
+    method : str
+        How it was computed, in words a user reads (``"exact (HRF kernel per channel)"``,
+        ``"occlusion of 1-s stimulus chunks"``, ``"gradient x input at the projected embeddings"`` ...).
+    modalities : tuple of str (M,)
+        Modalities of ``by_modality``; empty when not computed.
+    by_modality : ndarray, float32 (R, M, T_out, T_in) or None
+        The same shares split by modality where that is cheap (they sum over M to ``attention``).
+    rollout : ndarray, float32 (T_out, T_in) or None
+        For TRIBE v2: attention rollout over its layers, "where the model looks" (not an ROI measure).
+    metadata : dict
+        JSON-serialisable facts (chunk length, steps, what absent means).
+    """
+
+    roi_names: tuple[str, ...]
+    attention: np.ndarray
+    times_s: np.ndarray
+    stimulus_times_s: np.ndarray
+    method: str
+    modalities: tuple[str, ...] = ()
+    by_modality: np.ndarray | None = None
+    rollout: np.ndarray | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        shape = (len(self.roi_names), len(self.times_s), len(self.stimulus_times_s))
+        if self.attention.shape != shape:
+            raise ValueError(f"attention has shape {self.attention.shape}, expected (R, T_out, T_in) = {shape}")
+        if self.by_modality is not None and self.by_modality.shape != (shape[0], len(self.modalities), *shape[1:]):
+            raise ValueError(f"by_modality has shape {self.by_modality.shape} for {len(self.modalities)} "
+                             f"modalities and attention {shape}")
+
+
+@dataclass(frozen=True, eq=False)
+class Attribution:
+    """A prediction split over its input modalities (or, for the flow model, its feature streams).
+
+    ``scores.sum(0) + baseline`` is the prediction (exactly for Shapley values and for the lite model; up to
+    ``completeness_error`` for integrated gradients; ablation leaves the interaction out, see ``metadata``).
+
+    Attributes
+    ----------
+    modalities : tuple of str (M,)
+        The modalities (or streams) the prediction is split over.
+    scores : ndarray, float32 (M, T, V)
+        Each modality's part of the prediction, in the prediction's units.
+    baseline : ndarray, float32 (T, V)
+        The prediction with every modality absent (as the model defines absent).
+    times_s : ndarray (T,)
+        As the prediction's ``times_s``.
+    tr_s : float
+        Sampling period.
+    indices : ndarray of int64 (V,)
+        Which outputs of the space the columns are.
+    space_id : str
+        The output space.
+    method : str
+        One of :data:`ATTRIBUTION_METHODS`.
+    model_id, subject : str
+        Model and subject.
+    hrf_offset_s, time_axis :
+        As in :class:`Prediction`.
+    completeness_error : float
+        ``max |scores.sum(0) + baseline - prediction| / max |prediction - baseline|`` (0 for exact methods).
+    roi_attention : RoiAttention or None
+        Temporal attention of the regions asked for, when regions were given.
+    metadata : dict
+        JSON-serialisable facts: what absent means for the model, steps, the exactness of the method.
+    """
+
+    modalities: tuple[str, ...]
+    scores: np.ndarray
+    baseline: np.ndarray
+    times_s: np.ndarray
+    tr_s: float
+    indices: np.ndarray
+    space_id: str
+    method: str
+    model_id: str
+    subject: str
+    hrf_offset_s: float
+    time_axis: str
+    completeness_error: float = 0.0
+    roi_attention: RoiAttention | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        shape = (len(self.modalities), len(self.times_s), len(self.indices))
+        if self.scores.shape != shape:
+            raise ValueError(f"scores has shape {self.scores.shape}, expected (M, T, V) = {shape}")
+        if self.baseline.shape != shape[1:]:
+            raise ValueError(f"baseline has shape {self.baseline.shape}, expected (T, V) = {shape[1:]}")
+        if self.method not in ATTRIBUTION_METHODS:
+            raise ValueError(f"unknown attribution method {self.method!r}; one of {ATTRIBUTION_METHODS}")
+        _check_time_axis(self.time_axis)
+
+    def prediction(self) -> np.ndarray:
+        """The prediction the scores explain, ``scores.sum(0) + baseline`` (T, V)."""
+        return self.scores.sum(0) + self.baseline
+
+    def shares(self) -> np.ndarray:
+        """Each modality's share of the explained magnitude, ``|scores| / sum_m |scores|`` (M, T, V), 0 where
+        nothing is explained."""
+        magnitude = np.abs(self.scores)
+        total = magnitude.sum(0, keepdims=True)
+        return np.divide(magnitude, total, out=np.zeros_like(magnitude), where=total > 0)
 
 
 @dataclass(frozen=True, eq=False)
