@@ -3,7 +3,8 @@
 One 100-s window (200 feature steps at 2 Hz) of the three modalities through a randomly initialised encoder of
 the released sizes (nothing downloaded), 20,484 outputs, float32. Rows: one forward (``encoder(features,
 fast="fp32")``, the unit), exact Shapley values over the 3 modalities (8 coalitions batched through
-``modality_scale``; target <= 6 forwards), ablation, integrated gradients at ``IG_STEPS`` midpoints
+``modality_scale``; target <= 6 forwards; the empty coalition, which does not depend on the stimulus, is
+kept per encoder, so a model's first stimulus pays one more row: timed too), ablation, integrated gradients at ``IG_STEPS`` midpoints
 (forward-mode, 3 directions per point; no target, and the completeness error is reported), and ROI temporal
 attention when ``nforge_app.analysis.roi_attention`` is there (target <= 60 forwards). The machine is shared:
 each time is the minimum over interleaved repeats. Run: ``.venv/bin/python bench/bench_attribution.py [repeats]``
@@ -40,11 +41,18 @@ def main(repeats: int = 3) -> None:
         with torch.inference_mode():
             return encoder(features, fast="fp32")
 
+    from nforge_app.analysis._attribution import _EMPTY_COALITION
+
+    def cold():
+        _EMPTY_COALITION.clear()  # the empty coalition computed too, as for a model's first stimulus
+        return tribe_window_attribution(encoder, features, "shapley")
+
     results = {}
     runs = {
         "one forward (fp32)": forward,
         "Shapley, 3 modalities": lambda: results.__setitem__("shapley", tribe_window_attribution(
             encoder, features, "shapley")),
+        "Shapley, 3 modalities, first stimulus": cold,
         "ablation, 3 modalities": lambda: tribe_window_attribution(encoder, features, "ablation"),
     }
     forward()
