@@ -201,7 +201,7 @@ def _finish(model, method: str, players: list[str], scores: np.ndarray, baseline
                                 "which ablation leaves out")
         facts["interaction_max_abs"] = float(np.abs(interaction).max(initial=0.0))
         facts["interaction_relative"] = error
-    facts.update(metadata)
+    facts.update({key: value for key, value in metadata.items() if value is not None})
     return Attribution(
         modalities=tuple(players), scores=scores, baseline=baseline, times_s=np.asarray(template.times_s),
         tr_s=float(template.tr_s), indices=np.asarray(template.indices, dtype=np.int64),
