@@ -49,8 +49,20 @@ ROWS_PER_CALL = 8
 """Batch rows (windows x coalitions or x path points) per encoder call: bounds memory at real sizes."""
 
 # The hidden features of the empty coalition depend on the encoder's weights and the window length only
-# (every modality absent: the time embedding through the transformer), so they are kept per encoder.
+# (every modality absent: the time embedding through the transformer), so they are kept per encoder, with
+# their readouts for the last few selections.
 _EMPTY_COALITION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MAX_ABSENT_READOUTS = 4
+
+
+def _absent_cache(encoder, n_steps: int) -> dict:
+    """What does not depend on the stimulus, for this encoder's current weights and window length: the empty
+    coalition's ``"hidden"`` features and its readouts per selection. A new weight or length starts afresh."""
+    key = (n_steps, encoder._signature("fp32"))  # changes when a weight does
+    entry = _EMPTY_COALITION.get(encoder)
+    if entry is None or entry[0] != key:
+        entry = _EMPTY_COALITION[encoder] = (key, {})
+    return entry[1]
 
 _METHOD_WORDS = {
     "shapley": "exact Shapley values over the modalities present (every coalition predicted, others absent)",
@@ -286,7 +298,13 @@ def tribe_window_attribution(encoder, windows: dict, method: str, steps: int = D
     progress(0.95, "attribution: readout")
     scores = np.stack([readout(part.astype(np.float32), affine=False) for part in parts])
     prediction = readout(values[frozenset(players)])
-    baseline = np.broadcast_to(readout(values[frozenset()]), prediction.shape).copy()  # one window stands for all
+    known = _absent_cache(encoder, next(iter(windows.values())).shape[-1])
+    selection_key = ("readout", None if indices is None else np.asarray(indices, np.int64).tobytes())
+    if selection_key not in known:
+        while len(known) > _MAX_ABSENT_READOUTS:  # the oldest selections go first
+            del known[next(key for key in known if key != "hidden")]
+        known[selection_key] = readout(values[frozenset()])
+    baseline = np.broadcast_to(known[selection_key], prediction.shape).copy()  # one window stands for all
     return {"modalities": players, "scores": scores, "baseline": baseline, "prediction": prediction}
 
 
@@ -300,9 +318,8 @@ def _tribe_coalition_hidden(encoder, windows: dict, players: list[str], wanted: 
     first = next(iter(windows.values()))
     n_windows, n_steps = first.shape[0], first.shape[-1]
     with torch.inference_mode():
-        empty_key = (n_steps, encoder._signature("fp32"))  # changes when a weight does
-        known = _EMPTY_COALITION.setdefault(encoder, {})
-        cached = known.get(empty_key) if frozenset() in wanted else None
+        known = _absent_cache(encoder, n_steps)
+        cached = known.get("hidden") if frozenset() in wanted else None
         embeddings = encoder.project(windows, fast="fp32")
         # rows: (coalition, window); the empty coalition needs one row only, and none once it is known
         rows = [(c, w) for c in wanted for w in (range(1) if not c else range(n_windows))
@@ -321,8 +338,7 @@ def _tribe_coalition_hidden(encoder, windows: dict, players: list[str], wanted: 
             for (c, _), row in zip(chunk, out, strict=True):
                 hidden[c].append(row.numpy())
     if frozenset() in wanted:
-        known.clear()  # one entry per encoder: the last window length and weights
-        known[empty_key] = hidden[frozenset()][0]
+        known["hidden"] = hidden[frozenset()][0]
     return {c: np.stack(rows_of_c) for c, rows_of_c in hidden.items()}
 
 
