@@ -512,16 +512,18 @@ function rgbShown() {
 // Every vertex at the current time step: its RGB (alpha 255, lit as data) where the attribution has a value.
 function layerColors(outline) {
   const layer = state.rgbLayer, n = layer.nVertices;
-  const key = ["rgb", layer.key, state.frame, outline].join(";");
+  // The threshold slider hides the weak points here too: the strongest channel is the brightness (0..255).
+  const threshold = 255 * Number(ui.thr.value) / 100;
+  const key = ["rgb", layer.key, state.frame, outline, threshold].join(";");
   if (key === state.colorKey) return;
   const rgb = layer.rgb, selected = layer.selected, anatomy = state.geometry.anatomy, order = state.geometry.gpuVertex;
   const lines = state.data.arrays.outline, base = 3 * n * state.frame;
   if (!state.colors || state.colors.length !== n) state.colors = new Uint32Array(n);
   const colors = state.colors;
   for (let j = 0; j < n; j++) {
-    const i = order[j], k = base + 3 * i;
-    colors[j] = outline && lines[i] ? OUTLINE_RGBA : !selected[i] ? anatomy[i] :
-      (rgb[k] | (rgb[k + 1] << 8) | (rgb[k + 2] << 16) | 0xff000000) >>> 0;
+    const i = order[j], k = base + 3 * i, r = rgb[k], g = rgb[k + 1], b = rgb[k + 2];
+    colors[j] = outline && lines[i] ? OUTLINE_RGBA : !selected[i] || Math.max(r, g, b) < threshold ? anatomy[i] :
+      (r | (g << 8) | (b << 16) | 0xff000000) >>> 0;
   }
   state.colorKey = key;
   state.colorVersion += 1;
@@ -557,8 +559,8 @@ function drawTriangleLegend() {
   const names = layer.cornerNames;
   ctx.fillText(names.map((name, i) => ["R", "G", "B"][layer.cornerChannels[i]] + " " + name).join(" · "), x0 + side + 8, 3);
   ctx.fillStyle = MUTED;
-  ctx.fillText("hue: the mix · dark: weak", x0 + side + 8, 17);
-  ctx.fillText("(full at " + formatNumber(layer.bound) + ")", x0 + side + 8, 29);
+  ctx.fillText("hue: the mix · dark: weak", x0 + side + 8, 16);
+  ctx.fillText("full: " + formatNumber(layer.bound) + " · grey: < threshold", x0 + side + 8, 28);
 }
 
 // ---------- drawing ----------
@@ -1149,7 +1151,8 @@ function drawClock() {
     for (const listener of state.frameListeners) listener(state.frame);
   }
   const lim = limits();
-  setText(ui.thrValue, (lim.symmetric ? "|v| ≥ " : "v ≥ ") + formatNumber(lim.threshold));
+  setText(ui.thrValue, rgbShown() ? "≥ " + ui.thr.value + "% of full" :
+    (lim.symmetric ? "|v| ≥ " : "v ≥ ") + formatNumber(lim.threshold));
 }
 
 function drawAll() {
