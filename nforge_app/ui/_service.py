@@ -34,7 +34,7 @@ from nforge_app.errors import UserInputError
 from nforge_app.export import export_prediction, load_npz, save_evaluation, save_npz
 from nforge_app.models import Prediction, get_card
 from nforge_app.spaces import get_space, load_fsaverage5
-from nforge_app.stimuli import load_stimulus, stimulus_sound
+from nforge_app.stimuli import stimulus_sound
 from nforge_app.ui._player import player_facts, player_value
 from nforge_app.ui._texts import evaluation_summary, summary
 from nforge_app.values import Attribution, Evaluation, RoiAttention
@@ -279,17 +279,17 @@ class AppService:
         """
         prediction, facts = self.load(prediction_id)
         card = get_card(prediction.model_id)
-        stimulus = self._stimulus_of(facts)
+        stimulus, tr_s = self._stimulus_of(facts)
         space = get_space(prediction.space_id, self.settings)
         roi = list(facts.get("roi") or [])
         regions = tuple(roi) or tuple(default_regions(prediction, space))
         with self.jobs.run("explain", progress) as checked:
             attribution = self.engine.attribute(stimulus, prediction.model_id, subject=prediction.subject,
-                                                roi=roi or None, progress=checked)
+                                                roi=roi or None, tr_s=tr_s, progress=checked)
             attention = attribution.roi_attention
             if attention is None and regions and "attention" in card.capabilities:
                 attention = self.engine.attribute(stimulus, prediction.model_id, subject=prediction.subject,
-                                                  roi=list(regions), progress=checked).roi_attention
+                                                  roi=list(regions), tr_s=tr_s, progress=checked).roi_attention
         digest = hashlib.sha256(np.ascontiguousarray(attribution.scores).tobytes())
         digest.update(json.dumps([attribution.method, regions, attention is not None]).encode())
         if attention is not None:
@@ -305,13 +305,15 @@ class AppService:
                             "map": "attribution" in card.capabilities})
         return ExplanationResult(value, attribution, attention, regions)
 
-    def _stimulus_of(self, facts: dict):
-        """What the engine reads again for a kept prediction: its file, or its per-TR text."""
+    @staticmethod
+    def _stimulus_of(facts: dict) -> tuple[str | list[str], float | None]:
+        """What the engine reads again for a kept prediction (its file, or its per-TR text) and the TR of that
+        text."""
         path, lines = facts.get("stimulus_path"), facts.get("tr_texts")
         if path and Path(path).is_file():
-            return path
+            return path, None
         if lines:
-            return load_stimulus(list(lines), self.settings, tr_s=facts.get("tr_s")) if facts.get("tr_s") else list(lines)
+            return list(lines), facts.get("tr_s")
         raise UserInputError("the stimulus of this prediction is no longer on this server: run it again, then "
                              "explain it")
 

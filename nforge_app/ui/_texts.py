@@ -68,37 +68,28 @@ def panel_texts(model_id: str) -> tuple[str, str]:
     return attribution, attention
 
 
-_METHODS = {
-    "shapley": ("exact Shapley values over the modalities: every combination of them predicted with the others "
-                "absent; the parts add up to the prediction minus the all-absent prediction"),
-    "integrated-gradients": ("integrated gradients along the path from every modality absent to all present, "
-                             "{steps} steps"),
-    "ablation": ("ablation: the prediction minus the prediction without each modality (a quick view; what the "
-                 "modalities do only together is left out)"),
-}
-
-
-def _absent_rule(attribution) -> str:
-    rule = attribution.metadata.get("absent_modality") or get_model_class(attribution.model_id).absent_modality
-    return escape_markdown(rule) if rule else "as the model defines it"
-
-
 def attribution_text(attribution, regions: Sequence[str]) -> str:
-    """The modality-attribution panel's sentence once explained: the method, what absent means, the colours."""
+    """The modality-attribution panel's sentence once explained: the method (as the analysis words it), what
+    absent means for the model, how exact the split is, and how to read the colours."""
     card = get_card(attribution.model_id)
-    if "attribution" not in card.capabilities:
-        return panel_texts(attribution.model_id)[0]
-    method = _METHODS.get(attribution.method, attribution.method).format(steps=attribution.metadata.get("steps", ""))
-    note = attribution.metadata.get("method_note") or attribution.metadata.get("exact")
-    lines = [f"**Modality attribution** of `{escape_markdown(attribution.model_id)}`: {escape_markdown(method)}"
-             + (f" ({escape_markdown(note)})" if isinstance(note, str) else "") + ".",
-             f"A modality is *absent* when the stimulus lacks it: {_absent_rule(attribution)}."]
-    if attribution.completeness_error > 1e-6:
+    meta = attribution.metadata
+    method = meta.get("method_words") or attribution.method
+    if attribution.method == "integrated-gradients" and meta.get("steps"):
+        method += f", {meta['steps']} steps"
+    absent = meta.get("absent_modality") or get_model_class(attribution.model_id).absent_modality
+    lines = [f"**Modality attribution** of `{escape_markdown(attribution.model_id)}`: {escape_markdown(method)}.",
+             f"A modality is *absent* when the stimulus lacks it: {escape_markdown(absent or 'as the model says')}."]
+    if meta.get("note"):
+        lines.append(escape_markdown(meta["note"]).rstrip(".") + ".")
+    if attribution.method == "ablation" and "interaction_relative" in meta:
+        lines.append(f"What the modalities do only together (left out): {100 * meta['interaction_relative']:.2g}% "
+                     "of the prediction's range.")
+    elif attribution.completeness_error > 1e-6:
         lines.append(f"The parts miss the prediction by {100 * attribution.completeness_error:.2g}% of its range "
                      "(completeness error).")
     lines.append("The brain (layer *modality attribution*): red text, green audio, blue video; the mix is the hue, "
                  "the size of the explained response the brightness. The charts: each region's shares "
-                 f"({escape_markdown(', '.join(regions)) or 'none'}), of the response averaged over its outputs.")
+                 f"({escape_markdown(', '.join(regions)) or 'none'}) of its response averaged over its outputs.")
     if card.baseline:
         lines.append("⚠ A baseline, not trained on fMRI: the split shows how its regions were painted, not a "
                      "finding about the brain.")
