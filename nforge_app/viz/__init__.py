@@ -6,6 +6,14 @@ the web viewer colours it (what every face exports); the GIF and MP4 writers are
 :mod:`nforge_app.export`.
 """
 
+from nforge_app.viz._attribution import (
+    MODALITY_CHANNELS,
+    attribution_payload,
+    default_regions,
+    modality_channels,
+    modality_rgb,
+    region_shares,
+)
 from nforge_app.viz._colors import COLORMAPS, Colormap, color_limits, get_colormap
 from nforge_app.viz._frames import (
     PICTURES,
@@ -66,4 +74,10 @@ __all__ = [
     "value_stats",
     "viewer_limits",
     "VIEWER_COLORMAPS",
+    "attribution_payload",
+    "modality_rgb",
+    "modality_channels",
+    "MODALITY_CHANNELS",
+    "region_shares",
+    "default_regions",
 ]
