@@ -44,3 +44,39 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+MAX_INFLATED_BYTES = 4 * 10**9
+"""Most bytes the members of one .npz file may inflate to."""
+MAX_INFLATION = 100
+"""Most times a member above 64 MB may grow when inflated (float data compresses about 1.1 to 3 times)."""
+
+
+def check_npz_inflation(path: str | os.PathLike, name: str | None = None) -> None:
+    """Refuse an .npz file (a zip archive) whose members would inflate to too much: a zip bomb.
+
+    Reads the zip directory only (the sizes the archive declares; a member that lies about its size is caught
+    by ``zipfile`` when read). A file that is not a zip archive is left for the reader to refuse.
+
+    Raises
+    ------
+    UserInputError
+        Naming the file (``name``, else its file name), the size it would inflate to, and the limits.
+    """
+    import zipfile
+
+    from nforge_app.errors import UserInputError
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    total = sum(member.file_size for member in members)
+    worst = max((member.file_size / max(member.compress_size, 1) for member in members
+                 if member.file_size > 64 * 2**20), default=1.0)
+    if total > MAX_INFLATED_BYTES or worst > MAX_INFLATION:
+        raise UserInputError(
+            f"{name or Path(path).name} looks like a zip bomb: its {len(members)} arrays would inflate to "
+            f"{total / 1e9:.2f} GB ({worst:.0f} times their compressed size); accepted: .npz files of at most "
+            f"{MAX_INFLATED_BYTES / 1e9:g} GB inflated, whose large arrays compress at most {MAX_INFLATION} times")
