@@ -69,6 +69,6 @@ def events(page: Page) -> None:
     microphone = page["live_microphone"]
     microphone.stream(push, inputs=page("live_microphone", "live_session", "roi"),
                       outputs=page("live_session", "live_brain", "live_traces", "live_status"),
-                      stream_every=CHUNK_S, time_limit=TIME_LIMIT_S, api_visibility="private")
+                      stream_every=CHUNK_S, time_limit=TIME_LIMIT_S, show_progress="hidden", api_visibility="private")
     microphone.stop_recording(stop, inputs=page["live_session"],
                               outputs=page("live_session", "viewer", "prediction_id"), api_visibility="private")
