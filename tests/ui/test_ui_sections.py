@@ -29,12 +29,15 @@ def test_panel_texts_follow_the_card_capabilities(monkeypatch):
     card = dataclasses.replace(get_card("text2fmri"), baseline=False, capabilities=frozenset())
     monkeypatch.setattr(_texts, "get_card", lambda model_id: card)
     attribution, attention = panel_texts("any id")
-    assert "does not offer it" in attribution and "for models with temporal attention" in attention
+    assert "nothing to split" in attribution and "does not offer temporal attention" in attention
+    card = dataclasses.replace(card, modalities=("text", "audio"))
+    assert "does not offer it" in panel_texts("any id")[0]
     card = dataclasses.replace(card, capabilities=frozenset({"attribution", "attention"}))
     attribution, attention = panel_texts("any id")
-    assert "how much of the prediction comes from" in attribution and "for models with" not in attention
+    assert "Press *Explain* to split" in attribution and "Press *Explain* to see" in attention
+    assert "baseline" not in attribution
     card = dataclasses.replace(card, baseline=True)
-    assert "has no learned weights" in panel_texts("any id")[0]
+    assert "A baseline, not trained on fMRI" in panel_texts("any id")[0]
 
 
 def test_a_section_added_to_the_tabs_shows_as_a_tab(monkeypatch, tmp_path):
