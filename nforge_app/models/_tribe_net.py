@@ -441,7 +441,8 @@ class TribeEncoder(nn.Module):
 
     def hidden(self, features: dict[str, torch.Tensor] | None = None, pool_outputs: bool = True,
                fast: str | bool | None = None, *, embeddings: dict[str, torch.Tensor] | None = None,
-               modality_scale: dict | None = None, differentiable: bool | None = None) -> torch.Tensor:
+               modality_scale: dict | None = None, differentiable: bool | None = None,
+               attention_maps: list | None = None) -> torch.Tensor:
         """The trunk: the last hidden features after the final norm, ``float32 (B, T_out, hidden)``.
 
         Parameters
@@ -463,6 +464,10 @@ class TribeEncoder(nn.Module):
             Compute in float32 with plain torch operations (no packed oneDNN products, no inference mode) so
             that gradients flow to ``embeddings`` and to tensor scales; None does so when one of them requires
             a gradient and gradients are enabled.
+        attention_maps : list, optional
+            When given, each attention layer appends its attention weights averaged over the heads, float32
+            ``(B, T, T)`` (rows are queries), computed beside the fused attention so that the outputs stay
+            exactly the same (for attention rollout).
 
         Returns
         -------
@@ -483,7 +488,8 @@ class TribeEncoder(nn.Module):
             x = self._embed(self._project(inputs, plan) if embeddings is None else embeddings, scales, batch, n_steps)
             rotation = self._rotation(n_steps, x.device)
             for layer in plan.layers:
-                x = _attention(x, layer, rotation, self.spec) if layer[0] == "attn" else _feed_forward(x, layer)
+                x = (_attention(x, layer, rotation, self.spec, attention_maps) if layer[0] == "attn"
+                     else _feed_forward(x, layer))
             x = _scale_norm(x, plan.final_g)
             if pool_outputs:
                 x = F.adaptive_avg_pool1d(x.transpose(1, 2), self.spec.n_output_timesteps).transpose(1, 2)
@@ -680,7 +686,8 @@ def _scale_norm(x: torch.Tensor, g: torch.Tensor, dtype: torch.dtype = torch.flo
     return torch.mul(x, factor, out=torch.empty(x.shape, dtype=dtype, device=x.device))
 
 
-def _attention(x: torch.Tensor, layer: tuple, rotation: torch.Tensor, spec: EncoderSpec) -> torch.Tensor:
+def _attention(x: torch.Tensor, layer: tuple, rotation: torch.Tensor, spec: EncoderSpec,
+               record: list | None = None) -> torch.Tensor:
     _, g, scale, qkv_linear, out_linear = layer
     batch, n_steps, hidden = x.shape
     qkv = qkv_linear(_scale_norm(x, g, qkv_linear.dtype)).view(batch, n_steps, 3, spec.heads, spec.head_dim)
@@ -692,6 +699,9 @@ def _attention(x: torch.Tensor, layer: tuple, rotation: torch.Tensor, spec: Enco
     else:
         pairs.copy_(turned)
     q, k, v = qkv.transpose(1, 3).unbind(2)  # each (B, heads, T, head_dim)
+    if record is not None:  # the weights scaled_dot_product_attention applies, computed on the side
+        scores = q.float() @ k.float().transpose(-1, -2) / math.sqrt(spec.head_dim)
+        record.append(torch.softmax(scores, dim=-1).mean(1).detach())
     out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, n_steps, hidden)
     return torch.addcmul(out_linear(out.to(out_linear.dtype)), x, scale)
 

@@ -8,11 +8,13 @@ the web viewer colours it (what every face exports); the GIF and MP4 writers are
 
 from nforge_app.viz._attribution import (
     MODALITY_CHANNELS,
+    RGB_LEGEND,
+    attribution_frames,
     attribution_payload,
     default_regions,
     modality_channels,
     modality_rgb,
-    region_shares,
+    region_parts,
 )
 from nforge_app.viz._colors import COLORMAPS, Colormap, color_limits, get_colormap
 from nforge_app.viz._frames import (
@@ -45,6 +47,8 @@ from nforge_app.viz.surface import (
 )
 
 __all__ = [
+    "RGB_LEGEND",
+    "attribution_frames",
     "plot_glass_brain",
     "glass_brain_frames",
     "check_glass_views",
@@ -78,6 +82,6 @@ __all__ = [
     "modality_rgb",
     "modality_channels",
     "MODALITY_CHANNELS",
-    "region_shares",
+    "region_parts",
     "default_regions",
 ]

@@ -1,12 +1,15 @@
-"""What the page's two analysis panels download: one payload per attribution (see :func:`attribution_payload`).
+"""The attribution's pictures and panels: the RGB map (R text, G audio, B video; brightness = magnitude), each
+region's modality parts over time, and the payload of the page's two analysis panels.
 
-* The modality-attribution layer of the viewer: every vertex coloured by which modality drives it (R text,
-  G audio, B video; the mix gives the hue, the magnitude the brightness), every time step (:func:`modality_rgb`).
-* The per-region modality shares over time, for the stacked area charts (:func:`region_shares`).
-* The ROI temporal attention (region x output time x stimulus time), with the words of the stimulus, for the
-  heat map.
+* :func:`modality_rgb` colours every output by the modalities that drive it, every time step: the mix gives the
+  hue, the magnitude the brightness (one robust scale over the whole run, so frames compare). Pure red is text
+  alone, green audio, blue video; yellow text and audio, cyan audio and video, white all three alike.
+* :func:`region_parts` splits each region's response (the mean over its outputs) over the modalities.
+* :func:`attribution_frames` paints the RGB map on the fsaverage5 surface (GIF/PNG exports);
+  :func:`attribution_payload` packs what the page's panels draw (the viewer's RGB layer, the stacked area
+  charts, the ROI-attention heat map with the words of the stimulus).
 
-Everything here is numpy: the analysis itself (``nforge_app.analysis``) made the numbers.
+Everything here is numpy (and Pillow): the analysis itself (``nforge_app.analysis``) made the numbers.
 """
 
 from __future__ import annotations
@@ -14,18 +17,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from PIL import Image
 
-from nforge_app.spaces import OutputSpace
-from nforge_app.values import Attribution, Prediction, RoiAttention
-from nforge_app.viz._colors import DIVERGING_DEFAULT, get_colormap
+from nforge_app.config import Settings
+from nforge_app.errors import UserInputError
+from nforge_app.spaces import OutputSpace, get_space
+from nforge_app.values import Attribution, Prediction, RoiAttention, time_label
+from nforge_app.viz._canvas import check_size, frame_times, pack_rgb
+from nforge_app.viz._colors import DIVERGING_DEFAULT, Colormap, _lut_from_anchors, get_colormap
 from nforge_app.viz._viewer import pack_payload
+from nforge_app.viz.surface import (
+    _DATA_DARKEST,
+    _LIGHT_LEVELS,
+    DEFAULT_VIEWS,
+    _mesh,
+    _SurfacePainter,
+    check_views,
+)
 
 MODALITY_CHANNELS = {"text": 0, "audio": 1, "video": 2}
 """The colour channel of each modality in the RGB layer: red text, green audio, blue video."""
 CHANNEL_NAMES = ("red", "green", "blue")
+RGB_LEGEND = "R text, G audio, B video; brightness = magnitude"
 BRIGHTNESS_PERCENTILE = 99.0
 """The magnitude shown at full brightness: this percentile of the explained magnitude over every step."""
 MAX_DEFAULT_REGIONS = 8
+_BRIGHTNESS = Colormap("brightness", _lut_from_anchors(("#000000", "#ffffff")), False)
 
 
 def modality_channels(modalities: Sequence[str]) -> list[int]:
@@ -97,27 +114,104 @@ def default_regions(prediction: Prediction, space: OutputSpace, n: int = MAX_DEF
     return [names[i] for i in keep]
 
 
-def region_shares(attribution: Attribution, space: OutputSpace, regions: Sequence[str]
-                  ) -> tuple[tuple[str, ...], np.ndarray]:
-    """Each region's response split over the modalities, as shares of its size, per time step.
+def region_parts(attribution: Attribution, space: OutputSpace, regions: Sequence[str] | None = None
+                 ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """Each region's response split over the modalities, per time step.
 
     The region's response is the mean over its outputs, so its parts are the means of the modalities'
-    scores; the share of modality ``m`` is ``|part_m| / sum_k |part_k|`` (0 where nothing is explained).
+    scores (they sum over the modalities to the region's response minus its baseline); the share of modality
+    ``m`` is ``|part_m| / sum_k |part_k|`` (0 where nothing is explained).
+
+    Parameters
+    ----------
+    attribution : Attribution
+        Any attribution.
+    space : OutputSpace
+        Its output space.
+    regions : sequence of str, optional
+        Regions (names, wildcards, networks); by default every region with a selected output.
 
     Returns
     -------
-    names : tuple of str
+    names : tuple of str (R,)
         The regions that have outputs in the attribution, in the order asked.
-    shares : ndarray, float32 (R, M, T)
+    parts, shares : ndarray, float32 (R, M, T)
+
+    Raises
+    ------
+    UserInputError
+        When no region asked for has a selected output.
     """
     scores = np.asarray(attribution.scores, dtype=np.float32)
     n_modalities, n_steps, n_outputs = scores.shape
     names, means = space.roi_time_series(scores.reshape(n_modalities * n_steps, n_outputs), attribution.indices,
-                                         names=list(regions))
-    parts = np.abs(np.asarray(means, dtype=np.float32).reshape(n_modalities, n_steps, len(names)))
-    total = parts.sum(0, keepdims=True)
-    shares = np.divide(parts, total, out=np.zeros_like(parts), where=total > 0)
-    return tuple(names), np.ascontiguousarray(np.transpose(shares, (2, 0, 1)))
+                                         names=list(regions) if regions else None)
+    if not names:
+        raise UserInputError("no region of the space has a selected output: nothing to summarise")
+    parts = np.asarray(means, dtype=np.float32).reshape(n_modalities, n_steps, len(names)).transpose(2, 0, 1)
+    magnitude = np.abs(parts)
+    total = magnitude.sum(1, keepdims=True)
+    shares = np.divide(magnitude, total, out=np.zeros_like(magnitude), where=total > 0)
+    return tuple(names), np.ascontiguousarray(parts), np.ascontiguousarray(shares)
+
+
+class _RgbPainter(_SurfacePainter):
+    """A surface painter of per-vertex RGB colours (``frame(rgb)`` with rgb float (20484, 3) in [0, 1])."""
+
+    def colors(self, rgb: np.ndarray) -> np.ndarray:
+        (i0, i1, i2), (w0, w1, w2) = self.vertices, self.weights
+        at_pixel = rgb[i0] * w0[:, None] + rgb[i1] * w1[:, None] + rgb[i2] * w2[:, None]
+        shade = _DATA_DARKEST + (1 - _DATA_DARKEST) * (self.level_rows / 256) / (_LIGHT_LEVELS - 1)
+        colors = pack_rgb(np.round(np.clip(at_pixel * (255 * shade[:, None]), 0, 255)).astype(np.uint8))
+        brightness = np.nan_to_num(at_pixel.max(axis=1), nan=-1.0)
+        return np.where(brightness >= (self.threshold or 0.0), colors, self.background)
+
+
+def attribution_frames(attribution: Attribution, *, views: str | Sequence[str] | None = None,
+                       surface: str = "inflated", size_px: int = 400, threshold_pct: float = 10.0,
+                       title: str | None = None, over_time: bool = True,
+                       settings: Settings | None = None) -> list[Image.Image]:
+    """The RGB attribution map on the fsaverage5 surface: one picture per time step, or one of the whole run.
+
+    Parameters
+    ----------
+    attribution : Attribution
+        Of a surface model, or of a parcel model (painted on its parcels' vertices).
+    views, surface, size_px :
+        As in :func:`nforge_app.viz.surface_frames`.
+    threshold_pct : float
+        Outputs whose brightness is under this percentage show the anatomy.
+    title : str, optional
+        Text at the top left; by default the model, the method and the legend.
+    over_time : bool
+        True: one frame per time step (with the time axis); False: one picture of the mean ``|scores|`` over
+        the run.
+    settings : Settings, optional
+        Where the atlases are.
+
+    Returns
+    -------
+    list of PIL.Image.Image
+    """
+    views = check_views(views or DEFAULT_VIEWS)
+    _mesh(surface)
+    scores = attribution.scores if over_time else np.abs(attribution.scores).mean(axis=1, keepdims=True)
+    colours, scale = modality_rgb(scores, attribution.modalities)
+    rgb = colours.astype(np.float32) / 255
+    space = get_space(attribution.space_id, settings)
+    on_surface = space.to_surface(rgb.transpose(0, 2, 1), attribution.indices).transpose(0, 2, 1)
+    if not np.isfinite(on_surface).any():
+        raise UserInputError("the attribution holds no finite value to draw")
+    title = title or f"{attribution.model_id} · {attribution.method} · {RGB_LEGEND}"
+    sheet_text = {"title": title, "unit": "magnitude (brightness)", "header": True}
+    if over_time:
+        sheet_text["times"] = frame_times(attribution.times_s, len(on_surface),
+                                          time_label(attribution.time_axis, attribution.hrf_offset_s))
+    painter = _RgbPainter(surface, views, check_size(size_px), _BRIGHTNESS, 0.0, scale, threshold_pct / 100.0,
+                          sheet_text)
+    if not over_time:
+        return [painter.frame(on_surface[0])]
+    return painter.frames(on_surface)
 
 
 def _attention_part(attention: RoiAttention, words: Sequence) -> tuple[dict, dict]:
@@ -162,8 +256,8 @@ def attribution_payload(attribution: Attribution, space: OutputSpace, regions: S
     scores = space.to_surface(np.asarray(attribution.scores, dtype=np.float32), attribution.indices)
     rgb, bound = modality_rgb(scores, attribution.modalities)
     selected = np.isfinite(scores[0, 0]).astype(np.uint8)
-    names, shares = region_shares(attribution, space, regions) if len(regions) else ((), np.zeros((0, 0, 0),
-                                                                                           np.float32))
+    names, _, shares = region_parts(attribution, space, regions) if len(regions) else ((), None, np.zeros(
+        (0, 0, 0), np.float32))
     attention = attention if attention is not None else attribution.roi_attention
     meta = {"modalities": list(attribution.modalities), "channels": modality_channels(attribution.modalities),
             "method": attribution.method, "model_id": attribution.model_id,

@@ -235,3 +235,20 @@ def test_flow_decomposes_its_mean_anchor_over_streams(tmp_path):
 def _singles(model, features, stimulus, shapley):
     return np.stack([attribute(model, features.subset([m]), stimulus, subject=2).scores[0] for m in
                      shapley.modalities])
+
+
+# -- planted truth: region A reads only audio, region B only text (tests/_planted.py) --------------------------
+
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("method", ["shapley", "integrated-gradients"])
+def test_planted_regions_go_to_their_modality(tmp_path, method):
+    from _planted import REGION_A, REGION_B, REGION_VIDEO, planted_inputs, planted_model
+
+    model = planted_model(tmp_path / "planted", tmp_path / "cache")
+    features, stimulus = planted_inputs()
+    attribution = attribute(model, features, stimulus, method, steps=16)
+    assert attribution.modalities == ("text", "audio", "video")
+    assert _share(attribution, REGION_A, "audio") >= 0.9
+    assert _share(attribution, REGION_B, "text") >= 0.9
+    assert _share(attribution, REGION_VIDEO, "video") >= 0.9
+    assert attribution.completeness_error < (1e-5 if method == "shapley" else 0.02)
