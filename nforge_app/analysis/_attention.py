@@ -281,7 +281,9 @@ def _tribe(model, features, stimulus, selections, subject, progress, chunk_s=Non
                          "hrf_offset_s": model.card.hrf_offset_s,
                          "by_modality": "not computed for tribe-v2 (it would cost a forward per chunk and "
                                         "modality); the modality split is the attribution's",
-                         "rollout": ROLLOUT_LABEL, "absent_modality": model.absent_modality}}
+                         "rollout": ROLLOUT_LABEL + "; a row sums to below 1 when its window runs past the "
+                                    "stimulus end (the rest goes to the zero-padded steps)",
+                         "absent_modality": model.absent_modality}}
 
 
 def _tribe_roi_readout(encoder, selections: list[np.ndarray]):
@@ -399,7 +401,9 @@ def _flow(model, features, stimulus, selections, subject, progress) -> dict:
             "method": "exact for the mean anchor (stage 1 is linear in its features): each 1.49-s TR's features "
                       "and their part of the anchor; the flow samples around it are not attributed",
             "metadata": {"method_id": "exact-linear", "chunk_s": TR_S, "additive": True, "time_axis": "bold",
-                         "of": "stage-1 mean anchor", "absent_modality": model.absent_modality}}
+                         "of": "stage-1 mean anchor", "intercept": "the anchor of all-zero features (the "
+                         "contributions sum over the TRs to the anchor minus it)",
+                         "absent_modality": model.absent_modality}}
 
 
 _METHODS = {"nforge-lite": _lite, "tribe-v2": _tribe, "text2fmri": _text2fmri, "flow-matching": _flow}
