@@ -55,12 +55,47 @@ def test_planted_regions_peak_at_their_events_with_different_profiles(planted_at
     assert (result.attention[2][:, events] > 0.2).all()
 
 
-def test_shares_are_normalised_signed_contributions(planted_attention):
+def test_shares_are_the_drops_of_the_prediction_when_a_chunk_is_absent(planted, planted_attention):
     result = planted_attention
     np.testing.assert_allclose(np.abs(result.attention).sum(-1), 1.0, atol=1e-5)
     abs_sum = np.asarray(result.metadata["abs_sum"])
     assert abs_sum.shape == (3, 40) and (abs_sum > 0).all()
     assert result.by_modality is None and result.modalities == ()
+    # The planted projectors have no bias, so zero features are absent ones: occluding a chunk is then the
+    # prediction of the features with that chunk zeroed, which the model's own predict gives.
+    features, stimulus = planted_inputs()
+    contributions = result.attention * abs_sum[..., None]
+    full = planted.predict(features, stimulus).data
+    for chunk in (0, 4, 13):
+        cut = FeatureSet({m: a.copy() for m, a in features.features.items()}, 2.0, features.n_steps,
+                         features.duration_s)
+        for array in cut.features.values():
+            array[..., 4 * chunk:4 * chunk + 4] = 0.0
+        drop = full - planted.predict(cut, stimulus).data
+        for row, region in enumerate((REGION_A, REGION_B, REGION_MIXED)):
+            np.testing.assert_allclose(contributions[row, :, chunk], drop[:, region].mean(1), atol=2e-5)
+
+
+def test_tribe_windows_are_independent(tmp_path):
+    from nforge_app.models.tribe import TribeModel
+
+    from _releases import SMALL_BUILD_ARGS, write_tribe_release
+
+    model = TribeModel(Settings(cache_dir=tmp_path / "cache"), variant=str(write_tribe_release(tmp_path / "r", seed=4)),
+                       device="cpu")
+    n = 260  # 130 s: two windows, the second zero-padded
+    rng = np.random.default_rng(2)
+    features = FeatureSet({m: rng.standard_normal((*dims, n)).astype(np.float32)
+                           for m, dims in SMALL_BUILD_ARGS["feature_dims"].items()}, 2.0, n, 130.0)
+    stimulus = Stimulus(kind="video", source="<two windows>", content_hash="w", duration_s=130.0)
+    result = roi_attention(model, features, stimulus, {"some": np.arange(5), "others": np.arange(30, 40)},
+                           chunk_s=5)
+    assert result.attention.shape == (2, 130, 26) and result.rollout.shape == (130, 26)
+    np.testing.assert_array_equal(result.attention[:, :100, 20:], 0.0)
+    np.testing.assert_array_equal(result.attention[:, 100:, :20], 0.0)
+    np.testing.assert_array_equal(result.rollout[:100, 20:], 0.0)
+    assert (np.abs(result.attention[:, :100, :20]).sum(-1) > 0.999).all()
+    np.testing.assert_allclose(result.rollout[:100].sum(1), 1.0, atol=1e-5)
 
 
 def test_rollout_is_where_the_model_looks_and_leaves_predictions_unchanged(planted, planted_attention):
