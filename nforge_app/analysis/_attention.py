@@ -261,12 +261,12 @@ def _tribe(model, features, stimulus, selections, subject, progress, chunk_s=Non
             for start in range(0, len(keep), TRIBE_BATCH):
                 batch = keep[start:start + TRIBE_BATCH]
                 progress(done / total, f"ROI attention (tribe-v2): occluding chunks of window {w + 1}/{n_windows}")
-                mask = torch.ones(len(batch), steps, 1)
+                mask = torch.ones(len(batch), steps, 1, device=base.device)
                 for i, c in enumerate(batch):
                     mask[i, c * chunk_steps:(c + 1) * chunk_steps] = 0.0
                 occluded = {m: e.expand(len(batch), -1, -1) * mask for m, e in embeddings.items()}
                 response = encoder.hidden(embeddings=occluded, fast="fp32") @ roi.T + bias  # (B, T_out, R)
-                drop = (base[None] - response).numpy().transpose(0, 2, 1)  # (B, R, T_out)
+                drop = (base[None] - response).cpu().numpy().transpose(0, 2, 1)  # (B, R, T_out)
                 for i, c in enumerate(batch):
                     contributions[:, w * per_window:(w + 1) * per_window, first + c] = drop[i]
                 done += len(batch)
@@ -281,7 +281,9 @@ def _tribe(model, features, stimulus, selections, subject, progress, chunk_s=Non
                          "hrf_offset_s": model.card.hrf_offset_s,
                          "by_modality": "not computed for tribe-v2 (it would cost a forward per chunk and "
                                         "modality); the modality split is the attribution's",
-                         "rollout": ROLLOUT_LABEL, "absent_modality": model.absent_modality}}
+                         "rollout": ROLLOUT_LABEL + "; a row sums to below 1 when its window runs past the "
+                                    "stimulus end (the rest goes to the zero-padded steps)",
+                         "absent_modality": model.absent_modality}}
 
 
 def _tribe_roi_readout(encoder, selections: list[np.ndarray]):
@@ -295,10 +297,12 @@ def _tribe_roi_readout(encoder, selections: list[np.ndarray]):
     union = np.unique(np.concatenate(selections))
     hidden = encoder.spec.hidden
     with torch.inference_mode():
-        basis = torch.cat([torch.zeros(1, hidden), torch.eye(hidden)])[None]
+        device = encoder.time_pos_embed.device
+        basis = torch.cat([torch.zeros(1, hidden, device=device), torch.eye(hidden, device=device)])[None]
         rows = encoder.readout(basis, torch.as_tensor(union), fast="fp32")[0].double()  # (V, 1 + hidden)
     bias, weights = rows[:, 0], rows[:, 1:] - rows[:, :1]
-    average = torch.as_tensor(_roi_matrix([np.searchsorted(union, s) for s in selections], len(union)))
+    average = torch.as_tensor(_roi_matrix([np.searchsorted(union, s) for s in selections], len(union)),
+                              device=rows.device)
     return (average @ weights).float(), (average @ bias).float()
 
 
@@ -308,10 +312,11 @@ def _rollout(maps: list) -> np.ndarray:
 
     rolled = None
     for attention in maps:
-        step = 0.5 * attention.double() + 0.5 * torch.eye(attention.shape[-1], dtype=torch.float64)
+        step = 0.5 * attention.double() + 0.5 * torch.eye(attention.shape[-1], dtype=torch.float64,
+                                                                  device=attention.device)
         step = step / step.sum(-1, keepdim=True)
         rolled = step if rolled is None else step @ rolled
-    return rolled.numpy()
+    return rolled.cpu().numpy()
 
 
 def _pool(matrix: np.ndarray, n_out: int, chunk_steps: int) -> np.ndarray:
@@ -399,7 +404,9 @@ def _flow(model, features, stimulus, selections, subject, progress) -> dict:
             "method": "exact for the mean anchor (stage 1 is linear in its features): each 1.49-s TR's features "
                       "and their part of the anchor; the flow samples around it are not attributed",
             "metadata": {"method_id": "exact-linear", "chunk_s": TR_S, "additive": True, "time_axis": "bold",
-                         "of": "stage-1 mean anchor", "absent_modality": model.absent_modality}}
+                         "of": "stage-1 mean anchor", "intercept": "the anchor of all-zero features (the "
+                         "contributions sum over the TRs to the anchor minus it)",
+                         "absent_modality": model.absent_modality}}
 
 
 _METHODS = {"nforge-lite": _lite, "tribe-v2": _tribe, "text2fmri": _text2fmri, "flow-matching": _flow}
