@@ -23,11 +23,9 @@ gr = import_gradio()
 STATIC = Path(__file__).resolve().parents[1] / "static"
 TEMPLATES = {
     "attribution": ('<div class="nfa" data-panel="attribution" data-state="empty"><div class="nfa-message"></div>'
-                    '<div class="nfa-key"></div><div class="nfa-charts"></div><canvas class="nfa-heat" hidden>'
-                    '</canvas></div>'),
+                    '<div class="nfa-key"></div><div class="nfa-charts"></div></div>'),
     "attention": ('<div class="nfa" data-panel="attention" data-state="empty"><div class="nfa-message"></div>'
-                  '<div class="nfa-key"></div><div class="nfa-charts"></div><canvas class="nfa-heat" hidden>'
-                  '</canvas></div>'),
+                  '<canvas class="nfa-heat" hidden></canvas></div>'),
 }
 EMPTY = json.dumps({"message": ""})
 

@@ -240,7 +240,7 @@ function niceStep(raw) {
 let times = [];
 function viewerTimes() { return times; }
 
-root.querySelector(".nfa-heat").addEventListener("click", (event) => {
+if (kind === "attention") root.querySelector(".nfa-heat").addEventListener("click", (event) => {
   if (!shown.data || !shown.data.meta.attention) return;
   const att = shown.data.meta.attention, L = heatLayout(), box = L.canvas.getBoundingClientRect();
   const px = event.clientX - box.left, py = event.clientY - box.top;
