@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,13 @@ def cache_files(cache: Path) -> set[Path]:
 def assert_clean(cache: Path, before: set[Path], accepted: bool) -> None:
     """Nothing half-written: no temporary file of an atomic write is left, every new array file is whole, and a
     refused input left no prediction behind."""
-    after = cache_files(cache)
-    leftovers = [path for path in after if path.name.startswith(".")]
+    deadline = time.monotonic() + 15  # a background job of the page (the examples) may be writing just now
+    while True:
+        after = cache_files(cache)
+        leftovers = [path for path in after if path.name.startswith(".")]
+        if not leftovers or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert not leftovers, leftovers
     new = after - before
     if not accepted:
@@ -101,7 +108,7 @@ def page_call(case: Case, inputs: dict, client, prediction_id: str) -> str:
         if case.kind == "measured":
             _, summary, *_ = client.predict(prediction_id, [handle_file(str(inputs["path"]))], "", None, False,
                                             api_name="/evaluate")
-            return "accepted" if "Mean r" in summary else summary
+            return "accepted" if "Mean r" in summary else _unescape(summary)
         source, media, text, tr_text = "per-TR text", None, None, "\n".join(LINES)
         model, subject, roi = "nforge-lite", "average", []
         if case.kind == "file":
@@ -115,6 +122,41 @@ def page_call(case: Case, inputs: dict, client, prediction_id: str) -> str:
             model, subject, roi = inputs.get("model", model), inputs.get("subject", subject), inputs.get("roi", [])
         viewer, new_id, status, *_ = client.predict(source, media, None, text, tr_text, 1.0, model, subject, roi,
                                                     api_name="/predict")
-        return "accepted" if new_id and "time steps" in status else status
+        return "accepted" if new_id and "time steps" in status else _unescape(status)
     except AppError as error:
         return str(error)
+
+
+def _unescape(markdown: str) -> str:
+    """Markdown as the page shows it (``max\\_rois`` is shown ``max_rois``)."""
+    return re.sub(r"\\([\\`*_{}\[\]()#+\-.!<>|])", r"\1", markdown)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def launch_page(settings, **engine_options):
+    """The page served on 127.0.0.1 (a free port) with an engine of ``settings``; call ``close()`` when done.
+
+    Its examples are computed only once a browser opens the page (not in the background while a test counts
+    the files of the cache).
+    """
+    from nforge_app.engine import Engine
+    from nforge_app.ui import _app, launch
+
+    engine = Engine(settings, device="cpu", **engine_options)
+    delay_s, _app.EXAMPLES_DELAY_S = _app.EXAMPLES_DELAY_S, 24 * 3600.0
+    try:
+        return launch(engine, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                      quiet=True)
+    finally:
+        _app.EXAMPLES_DELAY_S = delay_s
+
+
+SERVER_PATH = re.compile(r"(?<![\w.])/(?:tmp|home|root|etc|usr|var|work|proc)/")
+"""A server path inside a message (the page must name none)."""
