@@ -5,7 +5,7 @@ import pytest
 
 from nforge_app.spaces import get_space
 from nforge_app.values import Attribution, RoiAttention
-from nforge_app.viz import attribution_payload, modality_channels, modality_rgb, region_shares, unpack_payload
+from nforge_app.viz import attribution_payload, modality_channels, modality_rgb, region_parts, unpack_payload
 
 
 def test_channels_red_text_green_audio_blue_video():
@@ -52,11 +52,13 @@ def _attribution(space, roi_names=("V1", "A1")):
                        subject="average", hrf_offset_s=0.0, time_axis="bold", roi_attention=attention), v1, a1
 
 
-def test_region_shares_follow_the_planted_split():
+def test_region_parts_follow_the_planted_split():
     space = get_space("fsaverage5")
     attribution, _, _ = _attribution(space)
-    names, shares = region_shares(attribution, space, ["V1", "A1"])
-    assert names == ("V1", "A1") and shares.shape == (2, 3, 6)
+    names, parts, shares = region_parts(attribution, space, ["V1", "A1"])
+    assert names == ("V1", "A1") and shares.shape == parts.shape == (2, 3, 6)
+    np.testing.assert_allclose(parts.sum(1), space.roi_time_series(attribution.prediction(), attribution.indices,
+                                                                  names=["V1", "A1"])[1].T, rtol=1e-5)
     np.testing.assert_allclose(shares[0, 2], 1.0)  # V1: all video
     np.testing.assert_allclose(shares[1, 1], [1, 1, 1, 0, 0, 0])  # A1: audio, then text
     np.testing.assert_allclose(shares[1, 0], [0, 0, 0, 1, 1, 1])
