@@ -1,7 +1,9 @@
 """Analyses of models and predictions: pure functions over ``(model, features, stimulus)`` (and measured data).
 
 Built so far: modality attribution (:func:`attribute`: Shapley values, integrated gradients or ablation
-over the modalities present, with each model's absent-modality rule); subject adaptation (:func:`adapt`: a ridge readout cross-validated by run on a model's hidden
+over the modalities present, with each model's absent-modality rule); ROI temporal attention
+(:func:`roi_attention`: which stimulus moments drove each region, exact for the lite model, occlusion for
+TRIBE v2 and Text2fMRI, with TRIBE's attention rollout); subject adaptation (:func:`adapt`: a ridge readout cross-validated by run on a model's hidden
 features, kept as an :class:`AdaptedSubject` by :func:`save_subject` / :func:`load_subject`); streaming
 prediction (:class:`StreamingPredictor`: one row per TR as a stimulus arrives); evaluation against measured fMRI (:func:`evaluate`, with measured runs read by
 :func:`read_measured` / :func:`read_runs`, numpy only); in-silico experiments (block designs, :func:`contrast`,
@@ -74,6 +76,7 @@ _EXPORTS = {
     "read_events": _GLM,
     "relabellings": _GLM,
     "voxelwise_pearson": _METRICS,
+    "roi_attention": "nforge_app.analysis._attention",
     "StreamingPredictor": "nforge_app.analysis._streaming",
     "train_stage1": "nforge_app.analysis._flow_training",
     "train_stage2": "nforge_app.analysis._flow_training",

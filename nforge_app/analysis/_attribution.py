@@ -280,8 +280,8 @@ def tribe_window_attribution(encoder, windows: dict, method: str, steps: int = D
         parts = combine(values, players, method)
     progress(0.95, "attribution: readout")
     scores = np.stack([readout(part.astype(np.float32), affine=False) for part in parts])
-    baseline = readout(np.broadcast_to(values[frozenset()], values[frozenset(players)].shape))
     prediction = readout(values[frozenset(players)])
+    baseline = np.broadcast_to(readout(values[frozenset()]), prediction.shape).copy()  # one window stands for all
     return {"modalities": players, "scores": scores, "baseline": baseline, "prediction": prediction}
 
 

@@ -26,14 +26,23 @@ key                     content
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import zipfile
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from nforge_app._files import atomic_path
+from nforge_app.checks import check_all_in
+from nforge_app.config import Settings
+from nforge_app.errors import UserInputError
+from nforge_app.export._media import write_gif
 from nforge_app.export._npz import _jsonable, open_npz, write_arrays
 from nforge_app.values import Attribution, RoiAttention
+from nforge_app.viz import attribution_frames, roi_modality_scores
 
 KIND = "nforge-attribution"
 ATTRIBUTION_KEYS = ("kind", "modalities", "scores", "baseline", "times_s", "indices", "method", "tr_s", "hrf_offset_s",
@@ -123,3 +132,86 @@ def load_attribution(path: str | os.PathLike) -> Attribution:
             hrf_offset_s=float(npz["hrf_offset_s"]), time_axis=str(npz["time_axis"]),
             completeness_error=float(npz["completeness_error"]), roi_attention=attention,
             metadata=json.loads(str(npz["metadata_json"])))
+
+
+ATTRIBUTION_EXPORT_FORMATS = ("npz", "png", "gif", "csv")
+ATTRIBUTION_SUFFIXES = {"npz": ".npz", "png": ".png", "gif": ".gif", "csv": ".csv"}
+
+
+def save_attribution_csv(attribution: Attribution, path: str | os.PathLike, names=None,
+                         settings: Settings | None = None) -> Path:
+    """Write each region's modality parts over time as CSV (one row per time step and region).
+
+    Columns: ``time_s``, ``region``, then per modality ``share_<m>`` (its share of the region's explained
+    magnitude, 0 to 1) and ``score_<m>`` (its part of the region's mean response, in the prediction's units).
+    Regions: ``names``, else those of the ROI temporal attention, else every region with a selected output.
+    """
+    regions, scores, shares = roi_modality_scores(attribution, names, settings)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["time_s", "region", *(f"share_{m}" for m in attribution.modalities),
+                             *(f"score_{m}" for m in attribution.modalities)])
+            for t, time_s in enumerate(attribution.times_s):
+                for r, region in enumerate(regions):
+                    writer.writerow([f"{float(time_s):g}", region, *(f"{float(v):.4f}" for v in shares[:, t, r]),
+                                     *(f"{float(v):.6g}" for v in scores[:, t, r])])
+    return path
+
+
+def export_attribution(attribution: Attribution, formats: Sequence[str], out_base: str | os.PathLike, *,
+                       views: str | Sequence[str] | None = None, surface: str = "inflated", size_px: int = 400,
+                       threshold_pct: float = 10.0, title: str | None = None, roi: Sequence[str] | None = None,
+                       settings: Settings | None = None) -> tuple[list[Path], list[str]]:
+    """Write an attribution in the chosen formats: npz, PNG (the RGB map of the whole run), GIF (one RGB
+    frame per time step), CSV (each region's modality shares over time).
+
+    Parameters
+    ----------
+    attribution : Attribution
+        What to export.
+    formats : sequence of str
+        Any of :data:`ATTRIBUTION_EXPORT_FORMATS`.
+    out_base : str or PathLike
+        Path without suffix (``<out_base>.png``...); its folder is made when missing.
+    views, surface, size_px, threshold_pct, title :
+        As in :func:`nforge_app.viz.attribution_frames`.
+    roi : sequence of str, optional
+        Regions of the CSV.
+    settings : Settings, optional
+        Where the atlases are.
+
+    Returns
+    -------
+    (files, notes) : (list of Path, list of str)
+        The files written, and one sentence per format that could not be written.
+    """
+    formats = check_all_in("export formats", formats, ATTRIBUTION_EXPORT_FORMATS)
+    base = Path(out_base)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    notes: list[str] = []
+    for fmt in formats:
+        path = base.with_name(base.name + ATTRIBUTION_SUFFIXES[fmt])
+        try:
+            if fmt == "npz":
+                files.append(Path(save_attribution(attribution, path)))
+            elif fmt == "csv":
+                files.append(save_attribution_csv(attribution, path, names=list(roi or ()) or None,
+                                                  settings=settings))
+            else:
+                frames = attribution_frames(attribution, views=views, surface=surface, size_px=size_px,
+                                            threshold_pct=threshold_pct, title=title, over_time=fmt == "gif",
+                                            settings=settings)
+                if fmt == "gif":
+                    files.append(write_gif(frames, path, attribution.tr_s))
+                else:
+                    with atomic_path(path, suffix=".png") as tmp:
+                        frames[0].save(tmp, format="PNG")
+                    files.append(path)
+        except UserInputError as error:
+            if len(formats) == 1:
+                raise
+            notes.append(f"{fmt}: {error}")
+    return files, notes

@@ -41,6 +41,7 @@ from nforge_app.values import Attribution, Evaluation, RoiAttention
 from nforge_app.viz import (
     DEFAULT_VIEWS,
     attribution_payload,
+    attribution_rgb,
     default_regions,
     evaluation_payload,
     geometry_payload,
@@ -99,7 +100,10 @@ def served_dirs(settings: Settings) -> list[Path]:
 @functools.lru_cache(maxsize=1)
 def attribution_recipe() -> str:
     """A digest of the code that makes the analysis panels' payload (it versions their file names)."""
-    return hashlib.sha256(Path(inspect.getsourcefile(inspect.unwrap(attribution_payload))).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for maker in (attribution_payload, attribution_rgb):
+        digest.update(Path(inspect.getsourcefile(inspect.unwrap(maker))).read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
@@ -298,7 +302,7 @@ class AppService:
                 / f"{prediction_id}-attr-{digest.hexdigest()[:12]}-{attribution_recipe()[:12]}.bin")
         if not path.exists():
             words = self._words(prediction, facts) if attention is not None else []
-            payload = attribution_payload(attribution, space, regions, attention, words)
+            payload = attribution_payload(attribution, space, regions, attention, words, self.settings)
             with atomic_path(path) as tmp:
                 tmp.write_bytes(payload)
         value = json.dumps({"payload": file_url(path), "prediction_id": prediction_id,

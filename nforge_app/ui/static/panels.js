@@ -12,6 +12,7 @@ const kind = root.dataset.panel;
 const message = root.querySelector(".nfa-message");
 const INK = "#333", MUTED = "#888";
 const CHANNEL_COLORS = ["#d7263d", "#1b9e3a", "#2b59c3"];  // red text, green audio, blue video (the layer's)
+const colorOf = (channel) => CHANNEL_COLORS[channel] || "#999";  // -1: a modality the layer does not draw
 const shown = { data: null, frame: 0, url: "", loadId: 0 };
 
 function say(text, state) {
@@ -67,7 +68,7 @@ function giveLayer(data, value) {
   viewer().then((v) => v.setLayer({
     predictionId: value.prediction_id, key: value.payload, nFrames: meta.n_frames, nVertices: meta.n_vertices,
     rgb: data.arrays.rgb, selected: data.arrays.selected, bound: meta.brightness_bound,
-    cornerNames: meta.modalities, cornerChannels: meta.channels,
+    cornerNames: meta.rgb_modalities, cornerChannels: [0, 1, 2],
   }));
 }
 
@@ -105,7 +106,7 @@ function drawCharts() {
       const below = new Float32Array(T);
       for (let m = 0; m < M; m++) {
         const share = (t) => data.arrays.shares[(r * M + m) * T + t];
-        ctx.fillStyle = CHANNEL_COLORS[meta.channels[m]];
+        ctx.fillStyle = colorOf(meta.channels[m]);
         ctx.beginPath();
         for (let t = 0; t < T; t++) ctx.lineTo(x(times[t]), y(below[t] + share(t)));
         for (let t = T - 1; t >= 0; t--) ctx.lineTo(x(times[t]), y(below[t]));
@@ -142,7 +143,7 @@ function drawCharts() {
     key.dataset.key = shown.url;
     key.replaceChildren(...meta.modalities.map((name, m) => {
       const item = document.createElement("span"), swatch = document.createElement("i");
-      swatch.style.background = CHANNEL_COLORS[meta.channels[m]];
+      swatch.style.background = colorOf(meta.channels[m]);
       item.append(swatch, name);
       return item;
     }));
