@@ -274,7 +274,7 @@ class AppService:
         attention of its regions, and write what the analysis panels download.
 
         Without regions asked for, the panels show the regions with the largest responses
-        (:func:`~nforge_app.viz.default_regions`); their attention is a second, cached, call of the engine.
+        (:func:`~nforge_app.viz.default_regions`), explained with every output.
 
         Raises
         ------
@@ -287,13 +287,15 @@ class AppService:
         space = get_space(prediction.space_id, self.settings)
         roi = list(facts.get("roi") or [])
         regions = tuple(roi) or tuple(default_regions(prediction, space))
+        # One call: the outputs of the prediction (a mask of them all when it has no regions) and the attention of
+        # the regions shown.
+        attend = "attention" in card.capabilities and bool(regions)
+        whole = np.ones(space.n_outputs, dtype=np.uint8) if attend and not roi else None
         with self.jobs.run("explain", progress) as checked:
             attribution = self.engine.attribute(stimulus, prediction.model_id, subject=prediction.subject,
-                                                roi=roi or None, tr_s=tr_s, progress=checked)
-            attention = attribution.roi_attention
-            if attention is None and regions and "attention" in card.capabilities:
-                attention = self.engine.attribute(stimulus, prediction.model_id, subject=prediction.subject,
-                                                  roi=list(regions), tr_s=tr_s, progress=checked).roi_attention
+                                                roi=list(regions) if attend else roi or None, mask=whole,
+                                                tr_s=tr_s, progress=checked)
+        attention = attribution.roi_attention
         digest = hashlib.sha256(np.ascontiguousarray(attribution.scores).tobytes())
         digest.update(json.dumps([attribution.method, regions, attention is not None]).encode())
         if attention is not None:

@@ -158,7 +158,7 @@ function nearest(values, x) {
   return best;
 }
 
-const HEAT = { left: 120, right: 12, top: 6, rowH: 22, axisH: 58 };
+const HEAT = { left: 120, right: 40, top: 6, rowH: 22, axisH: 60 };
 function heatLayout() {
   const att = shown.data.meta.attention, canvas = root.querySelector(".nfa-heat");
   const height = HEAT.top + HEAT.rowH * att.roi_names.length + HEAT.axisH;
@@ -225,12 +225,28 @@ function drawHeat() {
     ends[line] = x + width;
     placed += 1;
   }
-  ctx.fillStyle = "#999";
-  ctx.textAlign = "left";
+  drawHeatKey(ctx, L, lut, att.bound);
   root.dataset.rows = String(R);
   root.dataset.cols = String(n);
   root.dataset.words = String(placed);
   root.dataset.outputRow = String(row);
+}
+
+// The colours' key, under the map at the right: -bound (blue, takes away) .. 0 .. +bound (red, adds).
+function drawHeatKey(ctx, L, lut, bound) {
+  const width = 120, x0 = L.w - HEAT.right - width, y0 = L.bottom + 44;
+  for (let x = 0; x < width; x++) {
+    const i = 3 * Math.round(255 * x / (width - 1));
+    ctx.fillStyle = "rgb(" + lut[i] + "," + lut[i + 1] + "," + lut[i + 2] + ")";
+    ctx.fillRect(x0 + x, y0, 1, 9);
+  }
+  ctx.fillStyle = MUTED;
+  ctx.font = "10px sans-serif";
+  ctx.textBaseline = "middle";
+  ctx.textAlign = "right";
+  ctx.fillText("share −" + bound.toFixed(2), x0 - 4, y0 + 5);
+  ctx.textAlign = "left";
+  ctx.fillText("+" + bound.toFixed(2), x0 + width + 3, y0 + 5);
 }
 
 function niceStep(raw) {
