@@ -41,9 +41,8 @@ from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.export._media import write_gif
 from nforge_app.export._npz import _jsonable, open_npz, write_arrays
-from nforge_app.spaces import get_space
 from nforge_app.values import Attribution, RoiAttention
-from nforge_app.viz import attribution_frames, region_parts
+from nforge_app.viz import attribution_frames, roi_modality_scores
 
 KIND = "nforge-attribution"
 ATTRIBUTION_KEYS = ("kind", "modalities", "scores", "baseline", "times_s", "indices", "method", "tr_s", "hrf_offset_s",
@@ -147,9 +146,7 @@ def save_attribution_csv(attribution: Attribution, path: str | os.PathLike, name
     magnitude, 0 to 1) and ``score_<m>`` (its part of the region's mean response, in the prediction's units).
     Regions: ``names``, else those of the ROI temporal attention, else every region with a selected output.
     """
-    if names is None and attribution.roi_attention is not None:
-        names = list(attribution.roi_attention.roi_names)
-    regions, scores, shares = region_parts(attribution, get_space(attribution.space_id, settings), names)
+    regions, scores, shares = roi_modality_scores(attribution, names, settings)
     path = Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
@@ -158,8 +155,8 @@ def save_attribution_csv(attribution: Attribution, path: str | os.PathLike, name
                              *(f"score_{m}" for m in attribution.modalities)])
             for t, time_s in enumerate(attribution.times_s):
                 for r, region in enumerate(regions):
-                    writer.writerow([f"{float(time_s):g}", region, *(f"{float(v):.4f}" for v in shares[r, :, t]),
-                                     *(f"{float(v):.6g}" for v in scores[r, :, t])])
+                    writer.writerow([f"{float(time_s):g}", region, *(f"{float(v):.4f}" for v in shares[:, t, r]),
+                                     *(f"{float(v):.6g}" for v in scores[:, t, r])])
     return path
 
 

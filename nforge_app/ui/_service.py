@@ -41,6 +41,7 @@ from nforge_app.values import Attribution, Evaluation, RoiAttention
 from nforge_app.viz import (
     DEFAULT_VIEWS,
     attribution_payload,
+    attribution_rgb,
     default_regions,
     evaluation_payload,
     geometry_payload,
@@ -99,7 +100,10 @@ def served_dirs(settings: Settings) -> list[Path]:
 @functools.lru_cache(maxsize=1)
 def attribution_recipe() -> str:
     """A digest of the code that makes the analysis panels' payload (it versions their file names)."""
-    return hashlib.sha256(Path(inspect.getsourcefile(inspect.unwrap(attribution_payload))).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for maker in (attribution_payload, attribution_rgb):
+        digest.update(Path(inspect.getsourcefile(inspect.unwrap(maker))).read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
@@ -270,7 +274,7 @@ class AppService:
         attention of its regions, and write what the analysis panels download.
 
         Without regions asked for, the panels show the regions with the largest responses
-        (:func:`~nforge_app.viz.default_regions`); their attention is a second, cached, call of the engine.
+        (:func:`~nforge_app.viz.default_regions`), explained with every output.
 
         Raises
         ------
@@ -283,13 +287,15 @@ class AppService:
         space = get_space(prediction.space_id, self.settings)
         roi = list(facts.get("roi") or [])
         regions = tuple(roi) or tuple(default_regions(prediction, space))
+        # One call: the outputs of the prediction (a mask of them all when it has no regions) and the attention of
+        # the regions shown.
+        attend = "attention" in card.capabilities and bool(regions)
+        whole = np.ones(space.n_outputs, dtype=np.uint8) if attend and not roi else None
         with self.jobs.run("explain", progress) as checked:
             attribution = self.engine.attribute(stimulus, prediction.model_id, subject=prediction.subject,
-                                                roi=roi or None, tr_s=tr_s, progress=checked)
-            attention = attribution.roi_attention
-            if attention is None and regions and "attention" in card.capabilities:
-                attention = self.engine.attribute(stimulus, prediction.model_id, subject=prediction.subject,
-                                                  roi=list(regions), tr_s=tr_s, progress=checked).roi_attention
+                                                roi=list(regions) if attend else roi or None, mask=whole,
+                                                tr_s=tr_s, progress=checked)
+        attention = attribution.roi_attention
         digest = hashlib.sha256(np.ascontiguousarray(attribution.scores).tobytes())
         digest.update(json.dumps([attribution.method, regions, attention is not None]).encode())
         if attention is not None:
@@ -298,7 +304,7 @@ class AppService:
                 / f"{prediction_id}-attr-{digest.hexdigest()[:12]}-{attribution_recipe()[:12]}.bin")
         if not path.exists():
             words = self._words(prediction, facts) if attention is not None else []
-            payload = attribution_payload(attribution, space, regions, attention, words)
+            payload = attribution_payload(attribution, space, regions, attention, words, self.settings)
             with atomic_path(path) as tmp:
                 tmp.write_bytes(payload)
         value = json.dumps({"payload": file_url(path), "prediction_id": prediction_id,

@@ -7,14 +7,11 @@ the web viewer colours it (what every face exports); the GIF and MP4 writers are
 """
 
 from nforge_app.viz._attribution import (
-    MODALITY_CHANNELS,
     RGB_LEGEND,
+    RGB_MODALITIES,
     attribution_frames,
-    attribution_payload,
-    default_regions,
-    modality_channels,
-    modality_rgb,
-    region_parts,
+    attribution_rgb,
+    roi_modality_scores,
 )
 from nforge_app.viz._colors import COLORMAPS, Colormap, color_limits, get_colormap
 from nforge_app.viz._frames import (
@@ -25,6 +22,7 @@ from nforge_app.viz._frames import (
     stimulus_name,
     value_unit,
 )
+from nforge_app.viz._panels import attribution_payload, default_regions
 from nforge_app.viz._viewer import (
     VIEWER_COLORMAPS,
     evaluation_payload,
@@ -48,7 +46,10 @@ from nforge_app.viz.surface import (
 
 __all__ = [
     "RGB_LEGEND",
+    "RGB_MODALITIES",
     "attribution_frames",
+    "attribution_rgb",
+    "roi_modality_scores",
     "plot_glass_brain",
     "glass_brain_frames",
     "check_glass_views",
@@ -79,9 +80,5 @@ __all__ = [
     "viewer_limits",
     "VIEWER_COLORMAPS",
     "attribution_payload",
-    "modality_rgb",
-    "modality_channels",
-    "MODALITY_CHANNELS",
-    "region_parts",
     "default_regions",
 ]

@@ -80,7 +80,7 @@ def test_explain_draws_the_layer_the_shares_and_the_heat_map(page):
     # A click on a cell moves the slider (and the player) to that stimulus moment.
     canvas = page.locator(".nfa-heat")
     box = canvas.bounding_box()
-    left, right, top, row_h = 120, 12, 6, 22  # panels.js HEAT
+    left, right, top, row_h = 120, 40, 6, 22  # panels.js HEAT
     column = cols // 4
     x = box["x"] + left + (box["width"] - left - right) * (column + 0.5) / cols
     page.mouse.click(x, box["y"] + top + row_h / 2)

@@ -12,6 +12,7 @@ const kind = root.dataset.panel;
 const message = root.querySelector(".nfa-message");
 const INK = "#333", MUTED = "#888";
 const CHANNEL_COLORS = ["#d7263d", "#1b9e3a", "#2b59c3"];  // red text, green audio, blue video (the layer's)
+const colorOf = (channel) => CHANNEL_COLORS[channel] || "#999";  // -1: a modality the layer does not draw
 const shown = { data: null, frame: 0, url: "", loadId: 0 };
 
 function say(text, state) {
@@ -67,7 +68,7 @@ function giveLayer(data, value) {
   viewer().then((v) => v.setLayer({
     predictionId: value.prediction_id, key: value.payload, nFrames: meta.n_frames, nVertices: meta.n_vertices,
     rgb: data.arrays.rgb, selected: data.arrays.selected, bound: meta.brightness_bound,
-    cornerNames: meta.modalities, cornerChannels: meta.channels,
+    cornerNames: meta.rgb_modalities, cornerChannels: [0, 1, 2],
   }));
 }
 
@@ -105,7 +106,7 @@ function drawCharts() {
       const below = new Float32Array(T);
       for (let m = 0; m < M; m++) {
         const share = (t) => data.arrays.shares[(r * M + m) * T + t];
-        ctx.fillStyle = CHANNEL_COLORS[meta.channels[m]];
+        ctx.fillStyle = colorOf(meta.channels[m]);
         ctx.beginPath();
         for (let t = 0; t < T; t++) ctx.lineTo(x(times[t]), y(below[t] + share(t)));
         for (let t = T - 1; t >= 0; t--) ctx.lineTo(x(times[t]), y(below[t]));
@@ -142,7 +143,7 @@ function drawCharts() {
     key.dataset.key = shown.url;
     key.replaceChildren(...meta.modalities.map((name, m) => {
       const item = document.createElement("span"), swatch = document.createElement("i");
-      swatch.style.background = CHANNEL_COLORS[meta.channels[m]];
+      swatch.style.background = colorOf(meta.channels[m]);
       item.append(swatch, name);
       return item;
     }));
@@ -157,7 +158,7 @@ function nearest(values, x) {
   return best;
 }
 
-const HEAT = { left: 120, right: 12, top: 6, rowH: 22, axisH: 58 };
+const HEAT = { left: 120, right: 40, top: 6, rowH: 22, axisH: 60 };
 function heatLayout() {
   const att = shown.data.meta.attention, canvas = root.querySelector(".nfa-heat");
   const height = HEAT.top + HEAT.rowH * att.roi_names.length + HEAT.axisH;
@@ -224,12 +225,28 @@ function drawHeat() {
     ends[line] = x + width;
     placed += 1;
   }
-  ctx.fillStyle = "#999";
-  ctx.textAlign = "left";
+  drawHeatKey(ctx, L, lut, att.bound);
   root.dataset.rows = String(R);
   root.dataset.cols = String(n);
   root.dataset.words = String(placed);
   root.dataset.outputRow = String(row);
+}
+
+// The colours' key, under the map at the right: -bound (blue, takes away) .. 0 .. +bound (red, adds).
+function drawHeatKey(ctx, L, lut, bound) {
+  const width = 120, x0 = L.w - HEAT.right - width, y0 = L.bottom + 44;
+  for (let x = 0; x < width; x++) {
+    const i = 3 * Math.round(255 * x / (width - 1));
+    ctx.fillStyle = "rgb(" + lut[i] + "," + lut[i + 1] + "," + lut[i + 2] + ")";
+    ctx.fillRect(x0 + x, y0, 1, 9);
+  }
+  ctx.fillStyle = MUTED;
+  ctx.font = "10px sans-serif";
+  ctx.textBaseline = "middle";
+  ctx.textAlign = "right";
+  ctx.fillText("share −" + bound.toFixed(2), x0 - 4, y0 + 5);
+  ctx.textAlign = "left";
+  ctx.fillText("+" + bound.toFixed(2), x0 + width + 3, y0 + 5);
 }
 
 function niceStep(raw) {

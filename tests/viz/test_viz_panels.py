@@ -1,37 +1,10 @@
-"""The analysis panels' payload: the RGB colouring of modality attribution, regions' shares, the heat map part."""
+"""The analysis panels' payload: the RGB layer, regions' shares over time, the heat map part; default regions."""
 
 import numpy as np
-import pytest
 
 from nforge_app.spaces import get_space
-from nforge_app.values import Attribution, RoiAttention
-from nforge_app.viz import attribution_payload, modality_channels, modality_rgb, region_parts, unpack_payload
-
-
-def test_channels_red_text_green_audio_blue_video():
-    assert modality_channels(("text", "audio", "video")) == [0, 1, 2]
-    assert modality_channels(("video", "text")) == [2, 0]
-    assert modality_channels(("audio", "stream a", "stream b")) == [1, 0, 2]  # other names take the free ones
-    with pytest.raises(ValueError, match="at most 3"):
-        modality_channels(("a", "b", "c", "d"))
-
-
-def test_hue_is_the_mix_and_brightness_the_magnitude():
-    # outputs: text only, audio + video alike, all three alike, text at half the bound, nothing, NaN
-    scores = np.array([[4.0, 0.0, 1.0, 2.0, 0.0, np.nan],
-                       [0.0, 2.0, -1.0, 0.0, 0.0, np.nan],
-                       [0.0, -2.0, 1.0, 0.0, 0.0, np.nan]], dtype=np.float32)[:, None, :]  # (M, T=1, V)
-    rgb, bound = modality_rgb(scores, ("text", "audio", "video"), bound=4.0)
-    rgb = rgb[0]
-    assert bound == 4.0
-    assert rgb[0].tolist() == [255, 0, 0]  # text alone, at the bound: full red
-    assert rgb[1].tolist() == [0, 255, 255]  # audio and video alike (signs do not matter): cyan
-    assert rgb[2].tolist() == [191, 191, 191]  # all three alike, 3/4 of the bound: grey at 3/4
-    assert rgb[3].tolist() == [128, 0, 0]  # half the bound: half as bright
-    assert rgb[4].tolist() == rgb[5].tolist() == [0, 0, 0]
-    # by default the bound is the 99th percentile of the magnitudes
-    _, default = modality_rgb(scores, ("text", "audio", "video"))
-    assert default == pytest.approx(np.percentile([4, 4, 3, 2], 99))
+from nforge_app.values import Attribution, Prediction, RoiAttention
+from nforge_app.viz import attribution_payload, default_regions, unpack_payload
 
 
 def _attribution(space, roi_names=("V1", "A1")):
@@ -52,17 +25,16 @@ def _attribution(space, roi_names=("V1", "A1")):
                        subject="average", hrf_offset_s=0.0, time_axis="bold", roi_attention=attention), v1, a1
 
 
-def test_region_parts_follow_the_planted_split():
+def test_default_regions_are_the_strongest():
     space = get_space("fsaverage5")
-    attribution, _, _ = _attribution(space)
-    names, parts, shares = region_parts(attribution, space, ["V1", "A1"])
-    assert names == ("V1", "A1") and shares.shape == parts.shape == (2, 3, 6)
-    np.testing.assert_allclose(parts.sum(1), space.roi_time_series(attribution.prediction(), attribution.indices,
-                                                                  names=["V1", "A1"])[1].T, rtol=1e-5)
-    np.testing.assert_allclose(shares[0, 2], 1.0)  # V1: all video
-    np.testing.assert_allclose(shares[1, 1], [1, 1, 1, 0, 0, 0])  # A1: audio, then text
-    np.testing.assert_allclose(shares[1, 0], [0, 0, 0, 1, 1, 1])
-    np.testing.assert_allclose(shares.sum(1), 1.0)
+    indices = np.concatenate([space.select(["V1"]), space.select(["A1"]), space.select(["MT"])])
+    data = np.zeros((3, len(indices)), np.float32)
+    v1, a1 = len(space.select(["V1"])), len(space.select(["A1"]))
+    data[:, :v1], data[1, v1:v1 + a1], data[:, v1 + a1:] = 3.0, -5.0, 0.1
+    prediction = Prediction(data=data, times_s=np.arange(3.0), tr_s=1.0, space_id="fsaverage5", indices=indices,
+                            model_id="nforge-lite", subject="average", hrf_offset_s=0.0, time_axis="bold")
+    assert set(default_regions(prediction, space, n=2)) == {"V1", "A1"}
+    assert len(default_regions(prediction, space)) == 3
 
 
 def test_payload_holds_the_layer_the_shares_and_the_heat_map():
@@ -77,6 +49,10 @@ def test_payload_holds_the_layer_the_shares_and_the_heat_map():
     assert arrays["rgb"][5, a1].tolist() == [[128, 0, 0]] * len(a1)
     assert meta["modalities"] == ["text", "audio", "video"] and meta["channels"] == [0, 1, 2]
     assert meta["regions"] == ["V1", "A1"] and arrays["shares"].shape == (2, 3, 6)
+    shares = arrays["shares"]
+    np.testing.assert_allclose(shares[0, 2], 1.0)  # V1: all video
+    np.testing.assert_allclose(shares[1, 1], [1, 1, 1, 0, 0, 0])  # A1: audio (negative parts count), then text
+    np.testing.assert_allclose(shares[1, 0], [0, 0, 0, 1, 1, 1])
     attention = meta["attention"]
     assert attention["roi_names"] == ["V1", "A1"] and attention["words"][1] == [1.2, 1.6, "<b>world</b>"]
     np.testing.assert_allclose(arrays["attention"] * attention["scale"], 0.25, atol=0.25 / 127)
