@@ -85,14 +85,11 @@ def roi_attention(model, features: FeatureSet, stimulus: Stimulus, rois: Mapping
     """
     progress = progress or no_progress
     card = model.card
-    if "attention" not in card.capabilities:
-        raise UserInputError(f"{card.model_id} offers no ROI temporal attention; models that do: nforge-lite, "
-                             f"tribe-v2, text2fmri, flow-matching")
-    names, selections = _check_rois(model, rois)
     compute = _METHODS.get(card.model_id)
-    if compute is None:
-        raise UserInputError(f"ROI temporal attention is not implemented for {card.model_id}; accepted: "
+    if compute is None or "attention" not in card.capabilities:
+        raise UserInputError(f"{card.model_id} offers no ROI temporal attention; models that do: "
                              f"{', '.join(_METHODS)}")
+    names, selections = _check_rois(model, rois)
     if chunk_s is not None and card.model_id != "tribe-v2":
         raise UserInputError(f"chunk_s applies to tribe-v2 only; {card.model_id} has fixed stimulus chunks")
     options = {"chunk_s": chunk_s} if card.model_id == "tribe-v2" else {}
@@ -115,13 +112,11 @@ def roi_attention(model, features: FeatureSet, stimulus: Stimulus, rois: Mapping
 
 def _check_rois(model, rois) -> tuple[list[str], list[np.ndarray]]:
     """Region names and output indices; names are resolved in the model's output space."""
-    if rois is None or isinstance(rois, str) or (not isinstance(rois, Mapping) and len(rois) == 0) or (
-            isinstance(rois, Mapping) and not rois):
-        if isinstance(rois, str):
-            rois = [rois]
-        else:
-            raise UserInputError("no regions given: give {name: output indices} or region names of the model's "
-                                 f"space ({model.card.space_id}: e.g. V1, A1, Vis, Default)")
+    if isinstance(rois, str):
+        rois = [rois]
+    if rois is None or len(rois) == 0:
+        raise UserInputError("no regions given: give {name: output indices} or region names of the model's "
+                             f"space ({model.card.space_id}: e.g. V1, A1, Vis, Default)")
     if not isinstance(rois, Mapping):
         from nforge_app.spaces import get_space
 
