@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -26,24 +27,45 @@ def text_sha256(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
-    A crash or an exception leaves no partial file at ``path`` (and removes the temporary one).
-    ``suffix`` defaults to the target's own suffix so that writers that look at it (ffmpeg, numpy) work.
+    A crash or an exception leaves no partial file at ``path`` (and removes the temporary one; a process
+    killed midway leaves it, named ``.<name>.<random><suffix>``: ``CacheBudget`` removes such files once
+    stale). ``suffix`` defaults to the target's own suffix so that writers that look at it (ffmpeg, numpy)
+    work. A full disk (or quota) raises :class:`~nforge_app.errors.DiskFullError`, which says so.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
-                               dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
+                                   dir=path.parent)
+    except OSError as error:
+        _raise_if_disk_full(error, path)
+        raise
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as error:
+        _raise_if_disk_full(error, path)
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _raise_if_disk_full(error: OSError, path: Path) -> None:
+    if error.errno in _DISK_FULL:
+        from nforge_app.errors import DiskFullError
+
+        raise DiskFullError(f"the disk is full: {path.name} could not be written (nothing was kept). Free some space "
+                            f"on the disk of {path.parent}, or lower the cache's size (setting cache_max_gb, "
+                            "environment variable NFORGE_CACHE_MAX_GB), then try again") from None
 
 
 MAX_INFLATED_BYTES = 4 * 10**9

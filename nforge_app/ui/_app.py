@@ -109,7 +109,8 @@ def launch_options(settings: Settings) -> dict:
 
 
 def launch(engine: Engine | None = None, **kwargs):
-    """Build the page and serve it (queue: one prediction at a time, two exports, 64 waiting requests).
+    """Build the page and serve it (queue: new predictions in ``settings.max_jobs`` slots, cached ones at once;
+    two exports; 64 waiting requests).
 
     Parameters
     ----------
