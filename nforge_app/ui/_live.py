@@ -82,6 +82,7 @@ class LiveSession:
     stream: StreamingPredictor | None = None
     rows: list[np.ndarray] = field(default_factory=list)
     times_s: list[float] = field(default_factory=list)
+    limits: list[float] = field(default_factory=list)  # 99th percentile of |row| of each kept row
     updates: int = 0
     compute_s: list[float] = field(default_factory=list)
     note: str = ""
@@ -138,14 +139,15 @@ class LiveService:
             return session, None
         session.rows += list(rows.data)
         session.times_s += [float(t) for t in rows.times_s]
+        session.limits += [float(np.percentile(np.abs(row), 99)) for row in rows.data]
         keep = round(HISTORY_S / session.stream.card.tr_s)
-        del session.rows[:-keep], session.times_s[:-keep]
+        del session.rows[:-keep], session.times_s[:-keep], session.limits[:-keep]
         view = self._draw(session, rows.indices, started)
         return session, view
 
     def _draw(self, session: LiveSession, indices: np.ndarray, started: float) -> LiveView:
         recent = np.asarray(session.rows, dtype=np.float32)
-        limit = float(np.percentile(np.abs(recent), 99)) or 1.0  # one scale over the recent rows, not per frame
+        limit = max(session.limits) or 1.0  # one scale over the recent rows, not per frame
         brain = render_surface(recent[-1], views=BRAIN_VIEWS, size_px=BRAIN_PX, vmin=-limit, vmax=limit,
                                title=f"t = {session.times_s[-1]:.0f} s", unit="predicted BOLD (z)")
         space = get_space(session.stream.card.space_id, self.service.settings)

@@ -95,3 +95,27 @@ def test_regions_from_the_menu_and_a_note_when_none_fits(service):
     assert session.regions == TRACE_REGIONS and "tracing A1" in session.note
     assert live.start(None).regions == TRACE_REGIONS and not live.start([]).note
     assert HISTORY_S >= 30
+
+
+def test_the_page_reads_only_microphone_chunks_uploaded_to_it(tmp_path, speech):
+    import gradio as gr
+
+    from nforge_app.ui import build_app
+    from nforge_app.ui._confine import NOT_UPLOADED, upload_roots
+
+    settings = Settings.from_env(cache_dir=tmp_path / "cache")
+    demo = build_app(settings=settings)
+    stream = next(fn for fn in demo.fns.values()
+                  if any(getattr(block, "elem_id", None) == "nforge-live-microphone" for block in fn.inputs)
+                  and fn.fn.__name__ == "push")
+    outside = _chunk(tmp_path / "elsewhere.wav", speech[1][:RATE_HZ])  # a file the page never received
+    with pytest.raises(gr.Error, match=NOT_UPLOADED[:30]):
+        stream.fn(str(outside), None, [])
+    inside = upload_roots(settings)[0] / "nforge-test-live" / "chunk.wav"
+    inside.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        session, *_ = stream.fn(str(_chunk(inside, speech[1][:RATE_HZ])), None, [])
+        assert session.stream is not None
+    finally:
+        inside.unlink()
+        inside.parent.rmdir()
