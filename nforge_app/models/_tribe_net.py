@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import torch
+import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import nn
 
@@ -671,10 +672,16 @@ class TribeEncoder(nn.Module):
                      plain(self.predictor.bias[0]))
 
 
+def _differentiated(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` carries a gradient: it requires one (backward mode) or has a tangent (forward mode,
+    ``torch.autograd.forward_ad``, as the attribution's integrated gradients use)."""
+    return tensor.requires_grad or fwAD.unpack_dual(tensor).tangent is not None
+
+
 def _scale_norm(x: torch.Tensor, g: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """ScaleNorm of the float32 stream ``x``, written straight into ``dtype``."""
     factor = g * math.sqrt(x.shape[-1]) / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(SCALENORM_EPS)
-    if factor.requires_grad:  # the differentiable path: out= has no autograd
+    if _differentiated(factor):  # the differentiable path: out= has no autograd (backward or forward mode)
         return (x * factor).to(dtype)
     return torch.mul(x, factor, out=torch.empty(x.shape, dtype=dtype, device=x.device))
 
@@ -686,7 +693,7 @@ def _attention(x: torch.Tensor, layer: tuple, rotation: torch.Tensor, spec: Enco
     qkv = qkv_linear(_scale_norm(x, g, qkv_linear.dtype)).view(batch, n_steps, 3, spec.heads, spec.head_dim)
     pairs = qkv[:, :, :2, :, : spec.rotary_dim]  # q and k, rotary dims in adjacent pairs (see _build_plan)
     turned = torch.view_as_real(torch.view_as_complex(pairs.float().unflatten(-1, (-1, 2))) * rotation).flatten(-2)
-    if qkv.requires_grad:  # the differentiable path: a new tensor rather than a write into qkv
+    if _differentiated(qkv):  # the differentiable path: a new tensor rather than a write into qkv
         qk = torch.cat([turned.to(qkv.dtype), qkv[:, :, :2, :, spec.rotary_dim:]], dim=-1)
         qkv = torch.cat([qk, qkv[:, :, 2:]], dim=2)
     else:

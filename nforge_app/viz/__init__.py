@@ -6,6 +6,13 @@ the web viewer colours it (what every face exports); the GIF and MP4 writers are
 :mod:`nforge_app.export`.
 """
 
+from nforge_app.viz._attribution import (
+    RGB_LEGEND,
+    RGB_MODALITIES,
+    attribution_frames,
+    attribution_rgb,
+    roi_modality_scores,
+)
 from nforge_app.viz._colors import COLORMAPS, Colormap, color_limits, get_colormap
 from nforge_app.viz._frames import (
     PICTURES,
@@ -37,6 +44,11 @@ from nforge_app.viz.surface import (
 )
 
 __all__ = [
+    "RGB_LEGEND",
+    "RGB_MODALITIES",
+    "attribution_frames",
+    "attribution_rgb",
+    "roi_modality_scores",
     "plot_glass_brain",
     "glass_brain_frames",
     "check_glass_views",
