@@ -60,7 +60,7 @@ def events(page: Page) -> None:
                                      progress=lambda fraction, stage: progress(fraction, desc=stage))
         except UserInputError as error:
             gr.Warning(html.escape(str(error)))
-            return error_markdown(error, "explain"), gr.skip(), gr.skip(), gr.skip()
+            return error_markdown(error, "explain"), error_markdown(error, "explain"), gr.skip(), gr.skip()
         facts_roi = bool(service.load(prediction_id)[1].get("roi"))
         return (attribution_text(result.attribution, result.regions),
                 attention_text(result.attention, result.attribution.model_id, facts_roi),
