@@ -204,9 +204,11 @@ class AppService:
             Anything the user can fix: an unknown region, a bad file, a model whose weights are missing
             (``ModelUnavailableError``).
         """
-        with self.jobs.run("predict", progress) as checked:  # a slot, and the page's time limit
-            prediction = self.engine.predict(stimulus, model, subject=subject or None, roi=list(roi) or None,
-                                             tr_s=tr_s, progress=checked, **options)
+        kwargs = dict(subject=subject or None, roi=list(roi) or None, tr_s=tr_s, **options)
+        prediction = self.engine.cached(stimulus, model, **kwargs)  # a cached answer waits for no job
+        if prediction is None:
+            with self.jobs.run("predict", progress) as checked:  # a slot, and the page's time limit
+                prediction = self.engine.predict(stimulus, model, progress=checked, **kwargs)
         stimulus_path = None if isinstance(stimulus, list) else str(stimulus)
         result = self.keep(prediction, roi, stimulus_path, title=Path(stimulus_path).stem if stimulus_path
                            else NO_FILE_TITLE, tr_texts=stimulus if isinstance(stimulus, list) else None, tr_s=tr_s)
