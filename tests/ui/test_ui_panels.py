@@ -102,5 +102,7 @@ def test_explain_through_the_api(ui_server):
     assert meta["modalities"] == ["text"] and meta["regions"] == ["44", "V1"]
     assert meta["attention"]["roi_names"] == ["44", "V1"] and arrays["attention"].shape[:2] == (2, meta["n_frames"])
     assert [word[2] for word in meta["attention"]["words"]] == [line for line in lines if line]  # one per TR
+    ablation, *_, view = client.predict(prediction_id, "ablation", api_name="/explain")
+    assert "ablation" in ablation and json.loads(view)["payload"] != value["payload"]  # another method, another file
     error_text, *_ = client.predict("0123456789abcdef", api_name="/explain")  # an id this server never made
     assert error_text.startswith("**Could not explain.**") and "no prediction with id" in error_text
