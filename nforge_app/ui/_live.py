@@ -171,8 +171,8 @@ class LiveService:
             return "Press **Record** and speak: the map and the traces update every second."
         compute_ms = 1000 * np.asarray(session.compute_s)
         heard_s = session.times_s[-1] + session.stream.card.tr_s
-        lines = [f"**Live** · subject {escape_markdown(session.stream.subject)} · {heard_s:.0f} s heard · update {session.updates} · latency: compute "
-                 f"{compute_ms[-1]:.0f} ms for this update (median {np.median(compute_ms):.0f} ms), after the "
+        lines = [f"**Live** · subject {escape_markdown(session.stream.subject)} · {heard_s:.0f} s heard · update "
+                 f"{session.updates} · latency: compute {compute_ms[-1]:.0f} ms for this update (median {np.median(compute_ms):.0f} ms), after the "
                  "browser's 1-s chunk; each row appears once its second of sound is in."]
         if session.note:
             lines.append(session.note)
