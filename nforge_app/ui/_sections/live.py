@@ -69,6 +69,8 @@ def events(page: Page) -> None:
         return None, result.viewer_value, result.prediction_id
 
     microphone = page["live_microphone"]
+    # a new recording starts a new stream (a chunk that came in after the last Stop is dropped with it)
+    microphone.start_recording(lambda: None, outputs=page["live_session"], queue=False, api_visibility="private")
     microphone.stream(push, inputs=page("live_microphone", "live_session", "roi", "model", "subject"),
                       outputs=page("live_session", "live_brain", "live_traces", "live_status"),
                       stream_every=CHUNK_S, time_limit=TIME_LIMIT_S, show_progress="hidden", api_visibility="private")
