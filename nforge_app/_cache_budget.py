@@ -25,6 +25,8 @@ EXCLUDED = ("hub", "examples")
 """Folders of the cache root that are never evicted."""
 MIN_AGE_S = 300.0
 ENFORCE_EVERY_S = 30.0
+STALE_TEMPORARY_S = 6 * 3600.0
+"""A temporary file of an atomic write untouched this long was left by a killed process: it is removed."""
 
 _in_use: Counter = Counter()
 _in_use_lock = threading.Lock()
@@ -113,13 +115,16 @@ class CacheBudget:
         list of Path
             The files removed (none when within the limit, or when every older file is in use).
         """
-        if self.max_bytes == float("inf"):
-            return []
         with self._lock:
             files = self.files()
-            total = sum(size for _, size, _ in files)
-            removed = []
             now = time.time()
+            removed = _remove([path for used, _, path in files
+                               if path.name.startswith(".") and now - used > STALE_TEMPORARY_S])
+            if self.max_bytes == float("inf"):
+                return removed
+            gone = set(removed)
+            files = [item for item in files if item[2] not in gone]
+            total = sum(size for _, size, _ in files)
             with _in_use_lock:
                 busy = set(_in_use)
             for used, size, path in files:
@@ -145,3 +150,15 @@ class CacheBudget:
             return []
         self._last = now
         return self.enforce()
+
+
+def _remove(paths: list[Path]) -> list[Path]:
+    """Unlink ``paths``; return those removed (one gone already is no error)."""
+    removed = []
+    for path in paths:
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -26,21 +27,78 @@ def text_sha256(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
-    A crash or an exception leaves no partial file at ``path`` (and removes the temporary one).
-    ``suffix`` defaults to the target's own suffix so that writers that look at it (ffmpeg, numpy) work.
+    A crash or an exception leaves no partial file at ``path`` (and removes the temporary one; a process
+    killed midway leaves it, named ``.<name>.<random><suffix>``: ``CacheBudget`` removes such files once
+    stale). ``suffix`` defaults to the target's own suffix so that writers that look at it (ffmpeg, numpy)
+    work. A full disk (or quota) raises :class:`~nforge_app.errors.DiskFullError`, which says so.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
-                               dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
+                                   dir=path.parent)
+    except OSError as error:
+        _raise_if_disk_full(error, path)
+        raise
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as error:
+        _raise_if_disk_full(error, path)
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _raise_if_disk_full(error: OSError, path: Path) -> None:
+    if error.errno in _DISK_FULL:
+        from nforge_app.errors import DiskFullError
+
+        raise DiskFullError(f"the disk is full: {path.name} could not be written (nothing was kept). Free some space "
+                            f"on the disk of {path.parent}, or lower the cache's size (setting cache_max_gb, "
+                            "environment variable NFORGE_CACHE_MAX_GB), then try again") from None
+
+
+MAX_INFLATED_BYTES = 4 * 10**9
+"""Most bytes the members of one .npz file may inflate to."""
+MAX_INFLATION = 100
+"""Most times a member above 64 MB may grow when inflated (float data compresses about 1.1 to 3 times)."""
+
+
+def check_npz_inflation(path: str | os.PathLike, name: str | None = None) -> None:
+    """Refuse an .npz file (a zip archive) whose members would inflate to too much: a zip bomb.
+
+    Reads the zip directory only (the sizes the archive declares; a member that lies about its size is caught
+    by ``zipfile`` when read). A file that is not a zip archive is left for the reader to refuse.
+
+    Raises
+    ------
+    UserInputError
+        Naming the file (``name``, else its file name), the size it would inflate to, and the limits.
+    """
+    import zipfile
+
+    from nforge_app.errors import UserInputError
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    total = sum(member.file_size for member in members)
+    worst = max((member.file_size / max(member.compress_size, 1) for member in members
+                 if member.file_size > 64 * 2**20), default=1.0)
+    if total > MAX_INFLATED_BYTES or worst > MAX_INFLATION:
+        raise UserInputError(
+            f"{name or Path(path).name} looks like a zip bomb: its {len(members)} arrays would inflate to "
+            f"{total / 1e9:.2f} GB ({worst:.0f} times their compressed size); accepted: .npz files of at most "
+            f"{MAX_INFLATED_BYTES / 1e9:g} GB inflated, whose large arrays compress at most {MAX_INFLATION} times")

@@ -63,8 +63,10 @@ def check_roi_count(roi, settings: Settings) -> None:
         raise _refuse("the request names", f"{len(names):,} regions", settings.max_rois, "max_rois")
 
 
-def check_attribution_steps(n_steps: int, settings: Settings) -> int:
-    """The number of integration steps of an attribution, checked against ``settings.max_attribution_steps``.
+def check_attribution_steps(n_steps: int, settings: Settings, face: str = "page") -> int:
+    """The number of integration steps of an attribution, checked against ``settings.max_attribution_steps``
+    when ``face`` is the page (a public server); the command line and the Python API are not limited by it
+    (their own range, 2 to 512 steps, is checked where they take the option).
 
     Returns
     -------
@@ -77,7 +79,9 @@ def check_attribution_steps(n_steps: int, settings: Settings) -> int:
         raise UserInputError(f"attribution steps {n_steps!r}: accepted: a whole number of at least 1") from None
     if steps < 1 or steps != n_steps:
         raise UserInputError(f"attribution steps {n_steps!r}: accepted: a whole number of at least 1")
-    if _over(steps, settings.max_attribution_steps):
+    if face not in FACES:
+        raise ValueError(f"face {face!r} is not one of {FACES}")
+    if face == "page" and _over(steps, settings.max_attribution_steps):
         raise _refuse("the attribution asks for", f"{steps} steps", settings.max_attribution_steps,
                       "max_attribution_steps")
     return steps

@@ -19,7 +19,7 @@ environment variable            meaning                                         
 ``NFORGE_MAX_TEXT_CHARS``       longest text (a .txt file, a transcript, per-TR text)  50000
 ``NFORGE_MAX_TRS``              most TRs of per-TR text or a per-TR transcript         2000
 ``NFORGE_MAX_ROIS``             most region names in one request                       200
-``NFORGE_MAX_ATTRIBUTION_STEPS`` most integration steps of one attribution             64
+``NFORGE_MAX_ATTRIBUTION_STEPS`` most integration steps of one attribution on the page   64
 ``NFORGE_MAX_JOBS``             jobs of one kind (predict, export...) run at once      2
 ``NFORGE_JOB_TIMEOUT_S``        a job running longer is cancelled (0: never)           page 600, else 0
 ``NFORGE_CACHE_MAX_GB``         cache size on disk; least recently used files go first  20
@@ -74,7 +74,8 @@ class Settings:
     max_rois : int
         Most region names in one request (0: no limit).
     max_attribution_steps : int
-        Most integration steps of one attribution (0: no limit).
+        Most integration steps of one attribution asked on the page (0: no limit); the command line and the
+        Python API are not limited by it (they accept 2 to 512 steps).
     max_jobs : int
         Jobs of one kind run at once by the page (the others wait their turn).
     job_timeout_s : float or None

@@ -194,15 +194,13 @@ class Engine:
         progress = progress or no_progress
         model_id = resolve_model_id(model)
         tr_s = _text_tr_s(stimulus, model_id, tr_s)
-        key_stimulus = stimulus.content_hash if isinstance(stimulus, Stimulus) else stimulus_key(stimulus, tr_s)
-        model_id, subject, indices, sel_key, full_key = self._request(key_stimulus, model_id, subject, roi, mask,
-                                                                      variant, options)
+        model_id, subject, indices, sel_key, full_key = self._request(
+            _stimulus_hash(stimulus, tr_s), model_id, subject, roi, mask, variant, options)
         with self._key_lock(("prediction", sel_key)):
-            for key in dict.fromkeys((sel_key, full_key)):
-                cached = self._cached(key)
-                if cached is not None:
-                    progress(1.0, "cached")
-                    return cached if key == sel_key else _subset(cached, indices)
+            cached = self._cached_selection(sel_key, full_key, indices)
+            if cached is not None:
+                progress(1.0, "cached")
+                return cached
             progress(0.0, "decoding stimulus")
             if not isinstance(stimulus, Stimulus):
                 stimulus = load_stimulus(stimulus, self.settings, tr_s=tr_s)
@@ -226,6 +224,16 @@ class Engine:
             progress(1.0, "done")
         self.cache_budget.maybe_enforce()
         return prediction
+
+    def cached(self, stimulus, model: str = "nforge-lite", *, subject=None, roi=None, mask=None,
+               variant: str | None = None, tr_s: float | None = None, **options) -> Prediction | None:
+        """The prediction :meth:`predict` would return from its caches for these arguments, or None; decodes
+        nothing and loads no model (the page answers cached requests without waiting for a job's slot)."""
+        model_id = resolve_model_id(model)
+        tr_s = _text_tr_s(stimulus, model_id, tr_s)
+        _, _, indices, sel_key, full_key = self._request(_stimulus_hash(stimulus, tr_s), model_id, subject, roi,
+                                                         mask, variant, options)
+        return self._cached_selection(sel_key, full_key, indices)
 
     def prediction_key(self, stimulus_hash: str, model: str = "nforge-lite", *, subject=None, roi=None, mask=None,
                        variant: str | None = None, **options) -> str:
@@ -570,6 +578,14 @@ class Engine:
         self._remember(key, prediction)
         return prediction
 
+    def _cached_selection(self, sel_key: str, full_key: str, indices) -> Prediction | None:
+        """The cached prediction of the selection, or its columns of the cached prediction over all outputs."""
+        for key in dict.fromkeys((sel_key, full_key)):
+            cached = self._cached(key)
+            if cached is not None:
+                return cached if key == sel_key else _subset(cached, indices)
+        return None
+
     def _store(self, key: str, prediction: Prediction) -> None:
         self._remember(key, prediction)
         save_npz(prediction, self._prediction_dir / f"{key}.npz")
@@ -591,6 +607,11 @@ def _text_tr_s(stimulus, model_id: str, tr_s: float | None) -> float | None:
     if isinstance(stimulus, Stimulus | str | os.PathLike):
         return tr_s
     return tr_s or get_card(model_id).tr_s
+
+
+def _stimulus_hash(stimulus, tr_s: float | None) -> str:
+    """The content hash of what ``predict`` accepts as a stimulus, without decoding it."""
+    return stimulus.content_hash if isinstance(stimulus, Stimulus) else stimulus_key(stimulus, tr_s)
 
 
 def _submit_next(pool: ThreadPoolExecutor, prepare: Callable, items: Iterator) -> Future | None:

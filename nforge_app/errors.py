@@ -27,3 +27,8 @@ class ModelUnavailableError(UserInputError):
 
     The message says how to get them and that the offline ``nforge-lite`` model always works.
     """
+
+
+class DiskFullError(UserInputError):
+    """A file could not be written because the disk (or the user's quota) is full; nothing half-written is
+    kept. Not the user's input, but theirs (or the server owner's) to fix: the message says how."""

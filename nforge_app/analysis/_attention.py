@@ -15,8 +15,9 @@ method is the most faithful one each model affords at a bounded cost, and is nam
   the drop of each region's response is that chunk's contribution, all chunks of a 100-s window as one
   batch through the exact float32 encoder. The windows are independent, so a chunk only reaches the outputs
   of its own window. Contributions do not add up to the response (the transformer is not additive); the
-  shares say which moments matter. Cost: one forward per chunk, 50 per 100-s window at 2-s chunks
-  (``bench/``). ``rollout``: attention rollout over the encoder's layers (Abnar & Zuidema 2020; heads
+  shares say which moments matter. Cost: one forward per chunk, 50 per 100-s window at 2-s chunks, about
+  51 forwards with the plain one whatever the number of regions (``bench/bench_attribution.py``; 1-s chunks,
+  ``chunk_s=1``, cost 101 per window, over the 60-forward target, hence 2 s by default). ``rollout``: attention rollout over the encoder's layers (Abnar & Zuidema 2020; heads
   averaged, the residual as 0.5 I), "where the model looks", not a measure of any region.
 - ``text2fmri``: occlusion of each TR's text: its language-model feature set to zeros, which is exactly what
   a TR without words gives (the language model itself is not re-run, so the earlier words' context in later
@@ -85,14 +86,11 @@ def roi_attention(model, features: FeatureSet, stimulus: Stimulus, rois: Mapping
     """
     progress = progress or no_progress
     card = model.card
-    if "attention" not in card.capabilities:
-        raise UserInputError(f"{card.model_id} offers no ROI temporal attention; models that do: nforge-lite, "
-                             f"tribe-v2, text2fmri, flow-matching")
-    names, selections = _check_rois(model, rois)
     compute = _METHODS.get(card.model_id)
-    if compute is None:
-        raise UserInputError(f"ROI temporal attention is not implemented for {card.model_id}; accepted: "
+    if compute is None or "attention" not in card.capabilities:
+        raise UserInputError(f"{card.model_id} offers no ROI temporal attention; models that do: "
                              f"{', '.join(_METHODS)}")
+    names, selections = _check_rois(model, rois)
     if chunk_s is not None and card.model_id != "tribe-v2":
         raise UserInputError(f"chunk_s applies to tribe-v2 only; {card.model_id} has fixed stimulus chunks")
     options = {"chunk_s": chunk_s} if card.model_id == "tribe-v2" else {}
@@ -115,13 +113,11 @@ def roi_attention(model, features: FeatureSet, stimulus: Stimulus, rois: Mapping
 
 def _check_rois(model, rois) -> tuple[list[str], list[np.ndarray]]:
     """Region names and output indices; names are resolved in the model's output space."""
-    if rois is None or isinstance(rois, str) or (not isinstance(rois, Mapping) and len(rois) == 0) or (
-            isinstance(rois, Mapping) and not rois):
-        if isinstance(rois, str):
-            rois = [rois]
-        else:
-            raise UserInputError("no regions given: give {name: output indices} or region names of the model's "
-                                 f"space ({model.card.space_id}: e.g. V1, A1, Vis, Default)")
+    if isinstance(rois, str):
+        rois = [rois]
+    if rois is None or len(rois) == 0:
+        raise UserInputError("no regions given: give {name: output indices} or region names of the model's "
+                             f"space ({model.card.space_id}: e.g. V1, A1, Vis, Default)")
     if not isinstance(rois, Mapping):
         from nforge_app.spaces import get_space
 
@@ -261,12 +257,12 @@ def _tribe(model, features, stimulus, selections, subject, progress, chunk_s=Non
             for start in range(0, len(keep), TRIBE_BATCH):
                 batch = keep[start:start + TRIBE_BATCH]
                 progress(done / total, f"ROI attention (tribe-v2): occluding chunks of window {w + 1}/{n_windows}")
-                mask = torch.ones(len(batch), steps, 1)
+                mask = torch.ones(len(batch), steps, 1, device=base.device)
                 for i, c in enumerate(batch):
                     mask[i, c * chunk_steps:(c + 1) * chunk_steps] = 0.0
                 occluded = {m: e.expand(len(batch), -1, -1) * mask for m, e in embeddings.items()}
                 response = encoder.hidden(embeddings=occluded, fast="fp32") @ roi.T + bias  # (B, T_out, R)
-                drop = (base[None] - response).numpy().transpose(0, 2, 1)  # (B, R, T_out)
+                drop = (base[None] - response).cpu().numpy().transpose(0, 2, 1)  # (B, R, T_out)
                 for i, c in enumerate(batch):
                     contributions[:, w * per_window:(w + 1) * per_window, first + c] = drop[i]
                 done += len(batch)
@@ -281,7 +277,9 @@ def _tribe(model, features, stimulus, selections, subject, progress, chunk_s=Non
                          "hrf_offset_s": model.card.hrf_offset_s,
                          "by_modality": "not computed for tribe-v2 (it would cost a forward per chunk and "
                                         "modality); the modality split is the attribution's",
-                         "rollout": ROLLOUT_LABEL, "absent_modality": model.absent_modality}}
+                         "rollout": ROLLOUT_LABEL + "; a row sums to below 1 when its window runs past the "
+                                    "stimulus end (the rest goes to the zero-padded steps)",
+                         "absent_modality": model.absent_modality}}
 
 
 def _tribe_roi_readout(encoder, selections: list[np.ndarray]):
@@ -295,10 +293,12 @@ def _tribe_roi_readout(encoder, selections: list[np.ndarray]):
     union = np.unique(np.concatenate(selections))
     hidden = encoder.spec.hidden
     with torch.inference_mode():
-        basis = torch.cat([torch.zeros(1, hidden), torch.eye(hidden)])[None]
+        device = encoder.time_pos_embed.device
+        basis = torch.cat([torch.zeros(1, hidden, device=device), torch.eye(hidden, device=device)])[None]
         rows = encoder.readout(basis, torch.as_tensor(union), fast="fp32")[0].double()  # (V, 1 + hidden)
     bias, weights = rows[:, 0], rows[:, 1:] - rows[:, :1]
-    average = torch.as_tensor(_roi_matrix([np.searchsorted(union, s) for s in selections], len(union)))
+    average = torch.as_tensor(_roi_matrix([np.searchsorted(union, s) for s in selections], len(union)),
+                              device=rows.device)
     return (average @ weights).float(), (average @ bias).float()
 
 
@@ -308,10 +308,11 @@ def _rollout(maps: list) -> np.ndarray:
 
     rolled = None
     for attention in maps:
-        step = 0.5 * attention.double() + 0.5 * torch.eye(attention.shape[-1], dtype=torch.float64)
+        step = 0.5 * attention.double() + 0.5 * torch.eye(attention.shape[-1], dtype=torch.float64,
+                                                                  device=attention.device)
         step = step / step.sum(-1, keepdim=True)
         rolled = step if rolled is None else step @ rolled
-    return rolled.numpy()
+    return rolled.cpu().numpy()
 
 
 def _pool(matrix: np.ndarray, n_out: int, chunk_steps: int) -> np.ndarray:
@@ -399,7 +400,9 @@ def _flow(model, features, stimulus, selections, subject, progress) -> dict:
             "method": "exact for the mean anchor (stage 1 is linear in its features): each 1.49-s TR's features "
                       "and their part of the anchor; the flow samples around it are not attributed",
             "metadata": {"method_id": "exact-linear", "chunk_s": TR_S, "additive": True, "time_axis": "bold",
-                         "of": "stage-1 mean anchor", "absent_modality": model.absent_modality}}
+                         "of": "stage-1 mean anchor", "intercept": "the anchor of all-zero features (the "
+                         "contributions sum over the TRs to the anchor minus it)",
+                         "absent_modality": model.absent_modality}}
 
 
 _METHODS = {"nforge-lite": _lite, "tribe-v2": _tribe, "text2fmri": _text2fmri, "flow-matching": _flow}

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nforge_app._files import check_npz_inflation
 from nforge_app.errors import UserInputError
 from nforge_app.values import MeasuredRun
 
@@ -79,6 +80,7 @@ def _positive_tr(value, source: str) -> float | None:
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, float | None, list[str]]:
+    check_npz_inflation(path)
     with np.load(path, allow_pickle=False) as npz:
         if "data" not in npz.files:
             raise UserInputError(f"{path.name}: an npz of measured data needs a 'data' array (time points x "

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from nforge_app._files import atomic_path
+from nforge_app._files import atomic_path, check_npz_inflation
 from nforge_app.errors import UserInputError
 from nforge_app.values import Prediction
 
@@ -125,6 +125,7 @@ def open_npz(path: str | os.PathLike, keys: tuple[str, ...], what: str, what_it_
         raise UserInputError(f"{path} holds a single numpy array (.npy), not an {what}: {what_it_is}")
     if magic[:4] != b"PK\x03\x04":
         raise UserInputError(f"{path} is not an {what} (not an .npz file at all): {what_it_is}")
+    check_npz_inflation(path, path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [key for key in keys if key not in npz.files]

@@ -32,7 +32,11 @@ def planted(tmp_path_factory):
 @pytest.fixture(scope="module")
 def planted_attention(planted):
     features, stimulus = planted_inputs()
-    return roi_attention(planted, features, stimulus, {"A": REGION_A, "B": REGION_B, "mixed": REGION_MIXED})
+    fractions = []
+    result = roi_attention(planted, features, stimulus, {"A": REGION_A, "B": REGION_B, "mixed": REGION_MIXED},
+                           progress=lambda fraction, stage: fractions.append(fraction))
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 2
+    return result
 
 
 def _chunk_of(result, time_s: float) -> int:
@@ -55,12 +59,47 @@ def test_planted_regions_peak_at_their_events_with_different_profiles(planted_at
     assert (result.attention[2][:, events] > 0.2).all()
 
 
-def test_shares_are_normalised_signed_contributions(planted_attention):
+def test_shares_are_the_drops_of_the_prediction_when_a_chunk_is_absent(planted, planted_attention):
     result = planted_attention
     np.testing.assert_allclose(np.abs(result.attention).sum(-1), 1.0, atol=1e-5)
     abs_sum = np.asarray(result.metadata["abs_sum"])
     assert abs_sum.shape == (3, 40) and (abs_sum > 0).all()
     assert result.by_modality is None and result.modalities == ()
+    # The planted projectors have no bias, so zero features are absent ones: occluding a chunk is then the
+    # prediction of the features with that chunk zeroed, which the model's own predict gives.
+    features, stimulus = planted_inputs()
+    contributions = result.attention * abs_sum[..., None]
+    full = planted.predict(features, stimulus).data
+    for chunk in (0, 4, 13):
+        cut = FeatureSet({m: a.copy() for m, a in features.features.items()}, 2.0, features.n_steps,
+                         features.duration_s)
+        for array in cut.features.values():
+            array[..., 4 * chunk:4 * chunk + 4] = 0.0
+        drop = full - planted.predict(cut, stimulus).data
+        for row, region in enumerate((REGION_A, REGION_B, REGION_MIXED)):
+            np.testing.assert_allclose(contributions[row, :, chunk], drop[:, region].mean(1), atol=2e-5)
+
+
+def test_tribe_windows_are_independent(tmp_path):
+    from nforge_app.models.tribe import TribeModel
+
+    from _releases import SMALL_BUILD_ARGS, write_tribe_release
+
+    model = TribeModel(Settings(cache_dir=tmp_path / "cache"), variant=str(write_tribe_release(tmp_path / "r", seed=4)),
+                       device="cpu")
+    n = 260  # 130 s: two windows, the second zero-padded
+    rng = np.random.default_rng(2)
+    features = FeatureSet({m: rng.standard_normal((*dims, n)).astype(np.float32)
+                           for m, dims in SMALL_BUILD_ARGS["feature_dims"].items()}, 2.0, n, 130.0)
+    stimulus = Stimulus(kind="video", source="<two windows>", content_hash="w", duration_s=130.0)
+    result = roi_attention(model, features, stimulus, {"some": np.arange(5), "others": np.arange(30, 40)},
+                           chunk_s=5)
+    assert result.attention.shape == (2, 130, 26) and result.rollout.shape == (130, 26)
+    np.testing.assert_array_equal(result.attention[:, :100, 20:], 0.0)
+    np.testing.assert_array_equal(result.attention[:, 100:, :20], 0.0)
+    np.testing.assert_array_equal(result.rollout[:100, 20:], 0.0)
+    assert (np.abs(result.attention[:, :100, :20]).sum(-1) > 0.999).all()
+    np.testing.assert_allclose(result.rollout[:100].sum(1), 1.0, atol=1e-5)
 
 
 def test_rollout_is_where_the_model_looks_and_leaves_predictions_unchanged(planted, planted_attention):
@@ -184,3 +223,69 @@ def test_chunk_s_is_only_for_tribe(lite):
     features, stimulus = _lite_inputs(4.0)
     with pytest.raises(UserInputError, match="tribe-v2 only"):
         roi_attention(lite, features, stimulus, ["A1"], chunk_s=2)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Text2fMRI and the flow model
+
+
+def test_text2fmri_occludes_each_trs_text(tmp_path):
+    from nforge_app.models.text2fmri import Text2fMRIModel
+
+    from _tiny_models import HIDDEN, save_tiny_text2fmri
+
+    release = save_tiny_text2fmri(tmp_path / "t2f", tmp_path / "no-lm-needed")
+    model = Text2fMRIModel(Settings(cache_dir=tmp_path / "cache"), variant=str(release))
+    model.load()
+    n = 12
+    text = np.random.default_rng(0).standard_normal((1, HIDDEN, n)).astype(np.float32)
+    text[..., [2, 7]] = 0.0  # two TRs without words
+    features = FeatureSet({"text": text}, rate_hz=1 / 1.49, n_steps=n, duration_s=n * 1.49)
+    stimulus = Stimulus(kind="text", source="<tr text>", content_hash="t", duration_s=n * 1.49)
+    result = roi_attention(model, features, stimulus, {"first": np.arange(10), "last": np.arange(990, 1000)},
+                           subject=2)
+    assert result.attention.shape == (2, n, n) and "TR" in result.method
+    np.testing.assert_allclose(result.stimulus_times_s, np.arange(n) * 1.49)
+    # A TR without words has nothing to take away: exactly no share, at every TR and region.
+    np.testing.assert_array_equal(result.attention[..., [2, 7]], 0.0)
+    np.testing.assert_allclose(np.abs(result.attention).sum(-1), 1.0, atol=1e-5)
+    # The head sees the whole context window: earlier and later TRs' text both count.
+    assert (np.abs(result.attention[:, 6, :6]).sum(-1) > 0.05).all()
+
+
+def test_flow_anchor_is_exact_per_tr_and_stream(tmp_path):
+    import torch
+
+    from nforge_app.models.flow import FlowMatchingModel
+
+    from _releases import write_flow_release
+
+    write_flow_release(tmp_path / "flow", feature_dims={"audio": 8, "video": 4},
+                       extractors=("lite-audio", "lite-video"))
+    model = FlowMatchingModel(Settings(cache_dir=tmp_path / "cache"), variant=str(tmp_path / "flow"), n_steps=1,
+                              n_samples=1)
+    model.load()
+    n = 24
+    rng = np.random.default_rng(3)
+    arrays = {"audio": rng.standard_normal((1, 8, n)).astype(np.float32),
+              "video": rng.random((1, 4, n)).astype(np.float32)}
+    features = FeatureSet(arrays, rate_hz=2.0, n_steps=n, duration_s=12.0,
+                          extractor_ids={"audio": "lite-audio", "video": "lite-video"})
+    stimulus = Stimulus(kind="video", source="<flow>", content_hash="f", duration_s=12.0)
+    regions = {"a": np.arange(0, 50), "b": np.arange(500, 520)}
+    result = roi_attention(model, features, stimulus, regions, subject=3)
+    assert result.attention.shape == (2, 9, 9) and result.modalities == ("audio", "video")
+    np.testing.assert_allclose(result.by_modality.sum(1), result.attention, atol=1e-5)
+    contributions = result.attention * np.asarray(result.metadata["abs_sum"])[..., None]
+
+    def anchor(arrays):
+        cut = FeatureSet(arrays, 2.0, n, 12.0, features.extractor_ids)
+        embedding = torch.as_tensor(model.transform(cut, stimulus).data[None])
+        with torch.no_grad():
+            return model.stage1_.readout(embedding)[0, 2].numpy()  # subject 3 is the third
+
+    full, zero = anchor(arrays), anchor({m: 0 * a for m, a in arrays.items()})
+    for row, indices in enumerate(regions.values()):
+        expected = (full - zero)[:, indices].mean(1)
+        np.testing.assert_allclose(contributions[row].sum(-1), expected, rtol=1e-4, atol=1e-5)
+    assert "mean anchor" in result.method

@@ -52,6 +52,8 @@ def test_each_limit_refuses_only_what_passes_it():
     with pytest.raises(UserInputError, match="3 regions.*NFORGE_MAX_ROIS"):
         check_roi_count(["V1", "V2", "MT"], settings)
     assert check_attribution_steps(8, settings) == 8
+    assert check_attribution_steps(512, settings, face="cli") == 512  # the page's limit only
+    assert check_attribution_steps(512, settings, face="api") == 512
     for bad in (9, 0, 2.5, "many"):
         with pytest.raises(UserInputError, match="steps"):
             check_attribution_steps(bad, settings)

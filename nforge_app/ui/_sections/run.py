@@ -18,6 +18,8 @@ from nforge_app.ui._texts import LITE, error_markdown, panel_texts
 gr = import_gradio()
 
 FIRST_EXAMPLE_WAIT_S = 120.0
+CACHED_LANES = 4
+"""Predict requests served at once beyond the job slots (cached answers, and requests waiting for a slot)."""
 INPUTS = ("source", "media_file", "transcript_file", "text_file", "tr_text", "tr_s", "model", "subject", "roi",
           "tribe_precision", "tribe_modalities")
 OUTPUTS = ("viewer", "prediction_id", "status", "use_lite", "attribution", "attention")
@@ -65,8 +67,10 @@ def events(page: Page) -> None:
                 *panel_texts(result.prediction.model_id))
 
     inputs, outputs = page(*INPUTS), page(*OUTPUTS)
-    page["run"].click(predict, inputs=inputs, outputs=outputs, api_name="predict", concurrency_limit=1,
-                      concurrency_id="predict")
+    # Cached answers take no job slot (AppService.predict): more requests than slots run at once, so that a
+    # cached one never waits behind a long prediction; new predictions wait for one of settings.max_jobs slots.
+    page["run"].click(predict, inputs=inputs, outputs=outputs, api_name="predict",
+                      concurrency_limit=service.settings.max_jobs + CACHED_LANES, concurrency_id="predict")
     page["use_lite"].click(lambda: (LITE, []), outputs=page("model", "roi"), api_visibility="private",
                            queue=False).then(predict, inputs=inputs, outputs=outputs, api_visibility="private",
                                              concurrency_id="predict")
