@@ -60,7 +60,7 @@ class Case:
         Short id (test ids, CASES.md).
     kind : str
         ``file`` (a stimulus file), ``per_tr`` (lines of per-TR text), ``request`` (model, subject, regions),
-        ``mask`` (a .npy mask), ``measured`` (measured fMRI), ``saved`` (a saved prediction .npz) or
+        ``delete`` (a subject name to delete from the adapted subjects' store), ``mask`` (a .npy mask), ``measured`` (measured fMRI), ``saved`` (a saved prediction .npz) or
         ``release`` (a TRIBE v2 release folder given as ``--variant``).
     build : callable
         ``build(folder) -> dict`` writes what the case needs under ``folder`` and returns its inputs.
@@ -176,6 +176,14 @@ def _symlink_passwd(folder: Path) -> dict:
     path = folder / "passwd.mp4"
     path.symlink_to("/etc/passwd")
     return {"path": path}
+
+
+def _victim(folder: Path) -> dict:
+    """A folder outside the subject store that ``../`` in a subject's name would reach."""
+    victim = folder / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("keep")
+    return {"name": f"../../../../../../../../{victim.relative_to('/')}", "victim": victim}
 
 
 # -- text -----------------------------------------------------------------------------------------------------
@@ -362,6 +370,8 @@ CASES: tuple[Case, ...] = (
     Case("unknown_subject", "request", lambda f: {"subject": "sub-99"}, UNKNOWN_NAME, "unknown name", page_expect=GRADIO_CHOICE),
     Case("subject_with_dotdot", "request", lambda f: {"subject": "../../../etc/passwd"}, UNKNOWN_NAME,
          "unknown name", page_expect=GRADIO_CHOICE),
+    Case("delete_subject_with_dotdot", "delete", _victim, UNKNOWN_NAME + r"|subject name .*no spaces, dots or "
+         r"slashes", "unknown name (nothing outside the store touched)", ("cli", "api")),
     # masks (the page has no mask input)
     Case("mask_with_nan", "mask", _mask(np.where(np.arange(N_OUTPUTS) < 10, np.nan, 1.0), "nan_mask"), BAD_MASK,
          "bad mask", ("cli", "api")),

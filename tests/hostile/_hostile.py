@@ -70,6 +70,8 @@ def cli_argv(case: Case, inputs: dict, out: Path, prediction_npz: Path) -> list[
         return ["evaluate", str(prediction_npz), str(inputs["path"]), "--out", str(out.with_suffix(".eval.npz"))]
     if case.kind == "saved":
         return ["info", str(inputs["path"])]
+    if case.kind == "delete":
+        return ["subjects", "delete", inputs["name"]]
     if case.kind == "release":
         return per_tr + ["--model", "tribe-v2", "--variant", str(inputs["variant"])]
     raise ValueError(case.kind)
@@ -95,6 +97,10 @@ def api_call(case: Case, inputs: dict, engine, prediction):
         return load_npz(inputs["path"])
     if case.kind == "release":
         return engine.predict(LINES, tr_s=1.0, model="tribe-v2", variant=str(inputs["variant"]))
+    if case.kind == "delete":
+        from nforge_app.analysis import delete_subject
+
+        return delete_subject(engine.settings, inputs["name"])
     raise ValueError(case.kind)
 
 

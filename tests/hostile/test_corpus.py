@@ -60,6 +60,7 @@ def test_python_api(case, corpus, engine, prediction, _private_cache):
             api_call(case, inputs, engine, prediction)
         assert re.search(case.expect, str(caught.value)), str(caught.value)
     assert time.monotonic() - start < MAX_S["api"]
+    assert "victim" not in inputs or (inputs["victim"] / "keep.txt").exists()
     assert_clean(_private_cache, before, case.accepted)
     assert not planted_path(inputs["folder"]).exists()
 
@@ -84,6 +85,7 @@ def test_command_line(case, corpus, corpus_env, prediction_npz, tmp_path, capsys
         assert len(errors) == 1 and re.search(case.expect, errors[0]), stderr
         assert not out.exists() and not list(tmp_path.glob(".*"))
     assert elapsed < MAX_S["cli"]
+    assert "victim" not in inputs or (inputs["victim"] / "keep.txt").exists()
     assert_clean(_private_cache, before, case.accepted)
     assert not planted_path(inputs["folder"]).exists()
 
