@@ -61,6 +61,7 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="tribe-v2: say how long the run would take on this machine, and stop")
 
     _add_batch_parser(commands)
+    _add_attribute_parser(commands)
 
     commands.add_parser("models", help="list the models, their inputs, outputs and weights")
 
@@ -102,6 +103,38 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_attribute_parser(commands) -> None:
+    from nforge_app.values import ATTRIBUTION_METHODS
+
+    attribute = commands.add_parser(
+        "attribute", help="which modality (text, audio, video) drove each region, and when",
+        description="Split a prediction over its input modalities (a modality removed is absent, as the model "
+                    "defines it), and with --roi, say which stimulus moments drove each region (ROI temporal "
+                    "attention). Writes modalities, scores (M, T, V), baseline (T, V: all absent; scores.sum(0) + "
+                    "baseline is the prediction), times_s, indices, method, and with --roi roi_names, attention "
+                    "(R, T_out, T_in), stimulus_times_s.")
+    attribute.add_argument("stimulus", help="video, audio, text or transcript file, as for predict")
+    attribute.add_argument("--model", default="nforge-lite", help="model id or BERG alias (default: nforge-lite)")
+    attribute.add_argument("--method", default=None, choices=ATTRIBUTION_METHODS,
+                           help="shapley (exact, default), integrated-gradients or ablation (quick; the "
+                                "interaction is reported)")
+    attribute.add_argument("--steps", default=32, metavar="N",
+                           help="points of the integrated-gradients path, 2 to 512 (default: 32)")
+    attribute.add_argument("--roi", nargs="+", default=None, metavar="NAME",
+                           help="regions: the outputs explained, and one row each of the ROI temporal attention")
+    attribute.add_argument("--mask", default=None, metavar="MASK.npy", help="binary mask over the outputs (.npy)")
+    attribute.add_argument("--subject", default=None, help="subject (default: the model's default)")
+    attribute.add_argument("--variant", default=None, help="weight variant (hub repo id or local folder)")
+    attribute.add_argument("--modalities", nargs="+", default=None, choices=("text", "audio", "video"),
+                           help="use only these of the modalities the stimulus has (the others absent)")
+    attribute.add_argument("--device", default=None, help=f"where to run: {', '.join(DEVICES)} (default: auto)")
+    attribute.add_argument("--out", default=None, metavar="PATH",
+                           help="where to save it (default: <stimulus name>.<model>.attr.npz); its suffix says "
+                                "the format: .npz, .png (the RGB map of the run: R text, G audio, B video), .gif "
+                                "(one RGB frame per time step) or .csv (each region's modality shares over time)")
+    attribute.add_argument("--quiet", action="store_true", help="no progress report")
+
+
 def _add_batch_parser(commands) -> None:
     batch = commands.add_parser(
         "batch", help="predict many stimuli (a folder or a manifest) into one folder, resumably",
@@ -129,6 +162,9 @@ def _add_batch_parser(commands) -> None:
     batch.add_argument("--strict", action="store_true", help="refuse manifest paths outside the manifest's folder")
     batch.add_argument("--device", default=None,
                        help=f"where the local engine runs: {', '.join(DEVICES)} (default: auto)")
+    batch.add_argument("--attribute", default=None, metavar="METHOD",
+                       help="also write each stimulus' modality attribution (shapley, integrated-gradients or "
+                            "ablation) as <output name>.attr.npz beside its prediction")
     batch.add_argument("--quiet", action="store_true", help="no progress report")
 
 
@@ -147,8 +183,9 @@ def _add_export_parser(commands) -> None:
         "export", help="write a saved prediction as GIF, MP4, GIfTI, CSV, JSON or npz",
         description="Write a saved prediction (.npz) in other formats: the same files as the web page's Export.")
     export.add_argument("path", metavar="PRED.npz", help="a .npz written by `nforge predict`")
-    export.add_argument("--format", nargs="+", default=list(DEFAULT_EXPORT_FORMATS), metavar="FORMAT",
-                        help=f"any of {', '.join(EXPORT_FORMATS)} (default: {' '.join(DEFAULT_EXPORT_FORMATS)})")
+    export.add_argument("--format", nargs="+", default=None, metavar="FORMAT",
+                        help=f"any of {', '.join(EXPORT_FORMATS)} (default: {' '.join(DEFAULT_EXPORT_FORMATS)}); "
+                             "of an attribution (nforge attribute): npz, png, gif, csv (default: png gif csv)")
     export.add_argument("--out", default=None, metavar="DIR_OR_BASE",
                         help="a folder (existing, or ending in /) to write <name>.<format> into, or a path "
                              "without suffix (default: beside PRED.npz, under its name)")
@@ -212,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _build_parser().parse_args(argv)
     try:
-        return {"predict": _predict, "batch": _batch, "models": _models, "info": _info, "example": _example,
+        return {"predict": _predict, "batch": _batch, "attribute": _attribute, "models": _models, "info": _info, "example": _example,
                 "export": _export, "evaluate": _evaluate, "contrast": _experiment, "glm": _experiment,
                 "adapt": _adapt, "subjects": _subjects}[args.command](args)
     except UserInputError as error:
@@ -283,13 +320,80 @@ def _predict(args) -> int:
     return 0
 
 
+ATTRIBUTE_SUFFIXES = {".npz": "npz", ".png": "png", ".gif": "gif", ".csv": "csv"}
+
+
+def _attribute(args) -> int:
+    from nforge_app.checks import check_range
+    from nforge_app.engine import Engine
+    from nforge_app.export import export_attribution
+    from nforge_app.progress import stderr_progress
+
+    out = Path(args.out) if args.out else None
+    fmt = ATTRIBUTE_SUFFIXES[check_in("--out suffix", out.suffix.lower(), tuple(ATTRIBUTE_SUFFIXES))] if out else "npz"
+    if out is not None and out.resolve() == Path(args.stimulus).resolve():
+        raise UserInputError(f"--out {args.out} is the stimulus itself: choose another name")
+    steps = check_range("--steps", args.steps, 2, 512, integer=True)
+    device = check_in("device", args.device, DEVICES) if args.device else None
+    engine = Engine(device=device)
+    card = engine.card(args.model)
+    mask = _read_mask(args.mask) if args.mask else None
+    with stderr_progress(enabled=not args.quiet) as progress:
+        attribution = engine.attribute(args.stimulus, args.model, subject=args.subject, roi=args.roi, mask=mask,
+                                       method=args.method, steps=steps, progress=progress, variant=args.variant,
+                                       modalities=args.modalities)
+    base = (out.with_suffix("") if out is not None
+            else Path(f"{Path(args.stimulus).stem}.{card.model_id}.attr"))
+    files, notes = export_attribution(attribution, [fmt], base, roi=args.roi, settings=engine.settings)
+    for note in notes:
+        print(f"nforge: note: {note}", file=sys.stderr)
+    print(_describe_attribution(attribution))
+    for path in files:
+        print(f"saved: {path}")
+    return 0
+
+
+def _describe_attribution(attribution) -> str:
+    meta = attribution.metadata
+    magnitude = np.abs(attribution.scores).sum(axis=(1, 2))
+    total = magnitude.sum()
+    shares = ", ".join(f"{m} {100 * v / total:.0f}%" if total > 0 else f"{m} 0%"
+                       for m, v in zip(attribution.modalities, magnitude, strict=True))
+    error = attribution.completeness_error
+    lines = [
+        "kind:       modality attribution (nforge attribute)",
+        f"model:      {attribution.model_id}, subject {attribution.subject}",
+        f"method:     {attribution.method}: {meta.get('method_words', '')}",
+        f"space:      {attribution.space_id}, {attribution.scores.shape[2]} of its outputs selected",
+        f"time:       {len(attribution.times_s)} samples, TR {attribution.tr_s:g} s",
+        f"shares:     {shares} (of the explained magnitude, over every output and time step)",
+        "complete:   scores + baseline = prediction " + ("exactly" if error < 1e-5 else
+                                                             f"up to {100 * error:.2g}% (relative)"),
+        f"absent:     {meta.get('absent_modality', '')}",
+    ]
+    if meta.get("note"):
+        lines.append(f"note:       {meta['note']}")
+    if meta.get("explains"):
+        lines.append(f"explains:   {meta['explains']}")
+    attention = attribution.roi_attention
+    if attention is not None:
+        lines.append(f"attention:  {len(attention.roi_names)} regions ({', '.join(attention.roi_names)}) x "
+                     f"{len(attention.times_s)} output times x {len(attention.stimulus_times_s)} stimulus moments; "
+                     f"{attention.method}")
+    stimulus = meta.get("stimulus")
+    if stimulus:
+        lines.append(f"stimulus:   {stimulus.get('source')} ({stimulus.get('kind')}, "
+                     f"{stimulus.get('duration_s', 0):.1f} s)")
+    return "\n".join(lines)
+
+
 def _batch(args) -> int:
     from nforge_app.batch import SUMMARY_NAME, run
 
     report = run(args.input, args.out, args.model, subject=args.subject, roi=args.roi, variant=args.variant,
                  engine=args.engine, address=args.address, workers=args.workers,
                  cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker, strict=args.strict,
-                 device=args.device, progress=not args.quiet)
+                 device=args.device, progress=not args.quiet, attribute=args.attribute)
     counts, seconds = report.counts, report.summary["seconds"]
     print(f"{counts['total']} stimuli: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped "
           f"(already done) in {seconds:.1f} s")
@@ -302,10 +406,22 @@ def _batch(args) -> int:
 
 def _export(args) -> int:
     from nforge_app.config import Settings
-    from nforge_app.export import load_npz
+    from nforge_app.export import DEFAULT_EXPORT_FORMATS, export_attribution, is_attribution_npz, load_npz
 
+    if is_attribution_npz(args.path):
+        from nforge_app.export import load_attribution
+
+        files, notes = export_attribution(
+            load_attribution(args.path), args.format or ["png", "gif", "csv"], _export_base(args.out, Path(args.path)),
+            views=args.view, surface=args.surface, size_px=args.size, roi=args.roi, title=args.title,
+            settings=Settings.from_env())
+        for note in notes:
+            print(f"nforge: note: {note}", file=sys.stderr)
+        for path in files:
+            print(f"wrote: {path}")
+        return 0
     prediction = load_npz(args.path)
-    files = _write(prediction, args.format, _export_base(args.out, Path(args.path)), args.audio, Settings.from_env(),
+    files = _write(prediction, args.format or list(DEFAULT_EXPORT_FORMATS), _export_base(args.out, Path(args.path)), args.audio, Settings.from_env(),
                    picture=args.picture, views=args.view, surface=args.surface, color_scale=args.colors,
                    threshold_pct=args.threshold, size_px=args.size, roi=args.roi, title=args.title,
                    no_sound="no --audio given (the stimulus file); the video is silent")
@@ -385,7 +501,11 @@ def _info(args) -> int:
             raise UserInputError(f"{args.path} holds no {SUMMARY_NAME}: not the output folder of `nforge batch`")
         print(describe_batch(summary, folder.read_text(REPORT_NAME), args.path))
         return 0
-    if is_evaluation_npz(args.path):
+    from nforge_app.export import is_attribution_npz, load_attribution
+
+    if is_attribution_npz(args.path):
+        print(_describe_attribution(load_attribution(args.path)))
+    elif is_evaluation_npz(args.path):
         print(_describe_evaluation(load_evaluation(args.path)))
     else:
         print(_describe(load_npz(args.path)))

@@ -28,7 +28,14 @@ from nforge_app._version import __version__
 from nforge_app.checks import check_subject
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
-from nforge_app.export import load_evaluation, load_npz, save_evaluation, save_npz
+from nforge_app.export import (
+    load_attribution,
+    load_evaluation,
+    load_npz,
+    save_attribution,
+    save_evaluation,
+    save_npz,
+)
 from nforge_app.features import FeatureSet, ProgressFn, n_steps, no_progress
 from nforge_app.features._cache import FeatureCache
 from nforge_app.models import (
@@ -41,7 +48,7 @@ from nforge_app.models import (
 )
 from nforge_app.spaces import get_space
 from nforge_app.stimuli import Stimulus, load_stimulus, stimulus_key
-from nforge_app.values import Evaluation, MeasuredRun
+from nforge_app.values import ATTRIBUTION_METHODS, Attribution, Evaluation, MeasuredRun
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +95,8 @@ class Engine:
         self.feature_cache = FeatureCache(self.settings.cache_dir / "features")
         self._prediction_dir = self.settings.cache_dir / "predictions"
         self._evaluation_dir = self.settings.cache_dir / "evaluations"
+        self._attribution_dir = self.settings.cache_dir / "attributions"
+        self._attributions: OrderedDict[str, Attribution] = OrderedDict()
         self._models: dict[tuple, EncodingModel] = {}
         self._adapted: dict[tuple, object] = {}
         self._memory: OrderedDict[str, Prediction] = OrderedDict()
@@ -351,6 +360,147 @@ class Engine:
             ids[extractor.modality] = extractor.extractor_id
         return FeatureSet(features=features, rate_hz=rate_hz, n_steps=n_steps(stimulus.duration_s, rate_hz),
                           duration_s=stimulus.duration_s, extractor_ids=ids)
+
+    # -- attribution ------------------------------------------------------------------------------
+    def attribute(self, stimulus, model: str = "nforge-lite", *, subject=None, roi=None, mask=None,
+                  method: str | None = None, steps: int = 32, progress: ProgressFn | None = None,
+                  use_cache: bool = True, variant: str | None = None, tr_s: float | None = None,
+                  modalities: Sequence[str] | None = None, **options) -> Attribution:
+        """Split a prediction over its input modalities, and with ``roi``, say which stimulus moments drove each
+        region (ROI temporal attention); cached like predictions.
+
+        Parameters
+        ----------
+        stimulus, model, subject, variant, tr_s, **options
+            As for :meth:`predict`.
+        roi : str or list of str, optional
+            Regions: the outputs explained are theirs (with ``mask``, a union), and each entry is one region of
+            the ROI temporal attention (``Attribution.roi_attention``).
+        mask : array-like, optional
+            Binary mask over the outputs of the space.
+        method : str, optional
+            ``"shapley"`` (default), ``"integrated-gradients"`` or ``"ablation"``
+            (see :func:`nforge_app.analysis.attribute`).
+        steps : int
+            Points of the integrated-gradients path, 2 to 512.
+        progress : callable, optional
+            ``progress(fraction, stage)``.
+        use_cache : bool
+            Read and write the attribution cache (keyed by the prediction's key, method, steps, regions).
+        modalities : list of str, optional
+            Use only these of the modalities present (the others absent).
+
+        Returns
+        -------
+        Attribution
+        """
+        from nforge_app.analysis._attribution import STEPS_RANGE, single_modality_sentence
+        from nforge_app.checks import check_in, check_range
+
+        progress = progress or no_progress
+        model_id = resolve_model_id(model)
+        card = get_card(model_id)
+        if len(card.modalities) < 2:
+            raise UserInputError(single_modality_sentence(card))
+        method = "shapley" if method is None else check_in("attribution method", method, ATTRIBUTION_METHODS)
+        steps = check_range("steps", steps, *STEPS_RANGE, integer=True)
+        tr_s = _text_tr_s(stimulus, model_id, tr_s)
+        key_stimulus = stimulus.content_hash if isinstance(stimulus, Stimulus) else stimulus_key(stimulus, tr_s)
+        request = self._request(key_stimulus, model_id, subject, roi, mask, variant, options)
+        if self.adapted_subject(model_id, request.subject) is not None:
+            raise UserInputError(f"attribution explains {model_id} for its own subjects "
+                                 f"({', '.join(map(str, card.subjects))}); {request.subject} is an adapted subject")
+        regions = self._attention_regions(model_id, roi)
+        key = text_sha256(request.key, "attribution", method, str(steps), json.dumps(list(regions)),
+                          json.dumps(None if modalities is None else list(modalities)))
+        with self._key_lock(("attribution", key)):
+            cached = self._cached_attribution(key) if use_cache else None
+            if cached is not None:
+                progress(1.0, "cached")
+                return cached
+            progress(0.0, "decoding stimulus")
+            if not isinstance(stimulus, Stimulus):
+                stimulus = load_stimulus(stimulus, self.settings, tr_s=tr_s)
+            _check_reads(card, stimulus)
+            loaded = self.load_model(model_id, variant, **options)
+            features = self.extract_features(loaded, stimulus, progress)
+            attribution = self._attribute(loaded, features, stimulus, method, steps, request, regions, modalities,
+                                          progress)
+            attribution.metadata.setdefault("stimulus", {"source": os.path.basename(stimulus.source),
+                                                         "kind": stimulus.kind, "duration_s": stimulus.duration_s,
+                                                         "word_timing": stimulus.word_timing})
+            attribution.metadata.setdefault("device", self.device)
+            if use_cache:
+                save_attribution(attribution, self._attribution_dir / f"{key}.npz")
+                self._remember_attribution(key, attribution)
+            progress(1.0, "done")
+        self.cache_budget.maybe_enforce()
+        return attribution
+
+    def _attribute(self, loaded: EncodingModel, features: FeatureSet, stimulus: Stimulus, method: str, steps: int,
+                   request: _Request, regions: dict, modalities, progress: ProgressFn) -> Attribution:
+        """Run the attribution (and the ROI temporal attention of ``regions``) on extracted features."""
+        from dataclasses import replace
+
+        from nforge_app.analysis import attribute
+
+        share = 0.5 if regions else 1.0
+
+        def step(f, s):
+            progress(_FEATURES + (1 - _FEATURES) * share * f, s)
+
+        attribution = attribute(loaded, features, stimulus, method, request.indices, steps, request.subject, step,
+                                modalities=modalities)
+        if not regions:
+            return attribution
+        from nforge_app.analysis import roi_attention
+
+        def attention_step(f, s):
+            progress(_FEATURES + (1 - _FEATURES) * (0.5 + 0.5 * f), s)
+
+        attention = roi_attention(loaded, features, stimulus, regions, subject=request.subject,
+                                  progress=attention_step)
+        return replace(attribution, roi_attention=attention)
+
+    def _attention_regions(self, model_id: str, roi) -> dict[str, np.ndarray]:
+        """``{name: output indices}`` of each region of ``roi`` (one per entry); an entry that selects nothing is
+        refused."""
+        if roi is None:
+            return {}
+        names = [roi] if isinstance(roi, str) else list(roi)
+        space = get_space(get_card(model_id).space_id, self.settings)
+        regions = {}
+        for name in dict.fromkeys(names):
+            indices = space.select(roi=[name])
+            if indices is None or not len(indices):
+                raise UserInputError(f"region {name!r} selects no output of {space.space_id}; give a region name, "
+                                     f"wildcard or network that names some (nforge regions lists them)")
+            regions[name] = indices
+        return regions
+
+    def _cached_attribution(self, key: str) -> Attribution | None:
+        with self._lock:
+            if key in self._attributions:
+                self._attributions.move_to_end(key)
+                return self._attributions[key]
+        path = self._attribution_dir / f"{key}.npz"
+        if not path.exists():
+            return None
+        try:
+            attribution = load_attribution(path)
+        except UserInputError:
+            log.warning("ignoring unreadable cached attribution %s", path)
+            return None
+        touch(path)
+        self._remember_attribution(key, attribution)
+        return attribution
+
+    def _remember_attribution(self, key: str, attribution: Attribution) -> None:
+        with self._lock:
+            self._attributions[key] = attribution
+            self._attributions.move_to_end(key)
+            while len(self._attributions) > self.memory_items:
+                self._attributions.popitem(last=False)
 
     # -- evaluation ---------------------------------------------------------------------------------
     def evaluate(self, prediction: Prediction | str | os.PathLike, measured, *, run: str | None = None,

@@ -63,6 +63,15 @@ def _no_network(monkeypatch):
 
 
 @pytest.fixture()
+def float32_features(monkeypatch):
+    """Feature models in float32 whatever the CPU: tests that compare against a float32 reference need it
+    (on CPUs with native bf16 the TRIBE extractors default to bfloat16)."""
+    from nforge_app.features._hf import FEATURE_DTYPE_ENV
+
+    monkeypatch.setenv(FEATURE_DTYPE_ENV, "float32")
+
+
+@pytest.fixture
 def one_torch_thread():
     """Tiny tensors run far faster on one thread than on cores shared with other tests."""
     import torch

@@ -75,10 +75,20 @@ def test_adapt_then_predict_with_the_subject_then_delete_it(files, cache, tmp_pa
     (lambda args: [a if a != "mine" else "my/subject" for a in args], "subject name 'my/subject'"),
     (lambda args: [a if not a.endswith("run-1.npz") else "{narrow}" for a in args], "has 7 outputs per time point"),
     (lambda args: [*args[:1], "--model", "tribe-v2", *args[1:]], "put config.yaml and best.ckpt in"),
+    (lambda args: [a if not a.endswith("run-1.npz") else "{short}" for a in args], "at least 10 are needed"),
+    (lambda args: [a if not a.endswith("run-1.npz") else "{nan}" for a in args], "NaN or infinite values"),
+    (lambda args: [a if not a.endswith("run-1.npz") else "{constant}" for a in args], "is constant over time"),
 ])
 def test_bad_input_exits_2_with_one_line_and_saves_nothing(files, cache, tmp_path, capsys, change, match):
-    np.savez(tmp_path / "narrow.npz", data=np.random.default_rng(0).standard_normal((40, 7)), tr_s=1.0)
-    args = [a.replace("{narrow}", str(tmp_path / "narrow.npz")) for a in change(_adapt_args(files))]
+    rng = np.random.default_rng(0)
+    bad = {"narrow": rng.standard_normal((40, 7)), "short": rng.standard_normal((5, 20484)),
+           "nan": np.where(np.eye(40, 20484) > 0, np.nan, rng.standard_normal((40, 20484))),
+           "constant": np.ones((40, 20484))}
+    for name, data in bad.items():
+        np.savez(tmp_path / f"{name}.npz", data=data.astype(np.float32), tr_s=1.0)
+    args = change(_adapt_args(files))
+    for name in bad:
+        args = [a.replace("{" + name + "}", str(tmp_path / f"{name}.npz")) for a in args]
     assert main([*args, "--out", str(tmp_path / "report.npz")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nforge: error: ") and match in err and err.count("\n") == 1

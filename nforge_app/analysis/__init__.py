@@ -1,6 +1,9 @@
 """Analyses of models and predictions: pure functions over ``(model, features, stimulus)`` (and measured data).
 
-Built so far: subject adaptation (:func:`adapt`: a ridge readout cross-validated by run on a model's hidden
+Built so far: modality attribution (:func:`attribute`: Shapley values, integrated gradients or ablation
+over the modalities present, with each model's absent-modality rule); ROI temporal attention
+(:func:`roi_attention`: which stimulus moments drove each region, exact for the lite model, occlusion for
+TRIBE v2 and Text2fMRI, with TRIBE's attention rollout); subject adaptation (:func:`adapt`: a ridge readout cross-validated by run on a model's hidden
 features, kept as an :class:`AdaptedSubject` by :func:`save_subject` / :func:`load_subject`); streaming
 prediction (:class:`StreamingPredictor`: one row per TR as a stimulus arrives); evaluation against measured fMRI (:func:`evaluate`, with measured runs read by
 :func:`read_measured` / :func:`read_runs`, numpy only); in-silico experiments (block designs, :func:`contrast`,
@@ -19,6 +22,7 @@ from __future__ import annotations
 import importlib
 
 _ADAPT = "nforge_app.analysis._adapt"
+_ATTRIBUTION = "nforge_app.analysis._attribution"
 _BLOCKS = "nforge_app.analysis._blocks"
 _EVALUATE = "nforge_app.analysis._evaluate"
 _EXPERIMENTS = "nforge_app.analysis._experiments"
@@ -29,6 +33,9 @@ _SUBJECTS = "nforge_app.analysis._subjects"
 _EXPORTS = {
     "DEFAULT_ALPHAS": _ADAPT,
     "adapt": _ADAPT,
+    "attribute": _ATTRIBUTION,
+    "single_modality_sentence": _ATTRIBUTION,
+    "tribe_window_attribution": _ATTRIBUTION,
     "fit_ridge": _ADAPT,
     "AdaptedSubject": _SUBJECTS,
     "adapted_names": _SUBJECTS,
@@ -69,6 +76,7 @@ _EXPORTS = {
     "read_events": _GLM,
     "relabellings": _GLM,
     "voxelwise_pearson": _METRICS,
+    "roi_attention": "nforge_app.analysis._attention",
     "StreamingPredictor": "nforge_app.analysis._streaming",
     "train_stage1": "nforge_app.analysis._flow_training",
     "train_stage2": "nforge_app.analysis._flow_training",

@@ -87,7 +87,9 @@ class StreamingPredictor:
         if self._window is None:
             rates = {extractor.rate_hz for extractor in self.model.extractors()}
             self.rate_hz = float(rates.pop())
-        self._audio = np.zeros(0, dtype=np.float32)
+        self._audio = np.zeros(0, dtype=np.float32)  # the samples from ``_audio_start`` on (what is still read)
+        self._audio_start = 0
+        self._n_samples = 0
         self._features: dict[str, np.ndarray] = {}
         self._done = 0  # feature steps complete
         self._emitted = 0  # rows emitted
@@ -102,9 +104,10 @@ class StreamingPredictor:
         started = time.perf_counter()
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         self._audio = np.concatenate([self._audio, samples])
+        self._n_samples += len(samples)
         extractor = self._audio_extractor()
         lookahead = extractor_lookahead(extractor, self.sample_rate_hz)
-        complete = int(math.floor(max(len(self._audio) - lookahead, 0) / self.sample_rate_hz * self.rate_hz + 1e-9))
+        complete = int(math.floor(max(self._n_samples - lookahead, 0) / self.sample_rate_hz * self.rate_hz + 1e-9))
         self._extend_audio(extractor, complete)
         return self._emit(started)
 
@@ -131,9 +134,9 @@ class StreamingPredictor:
         last rows."""
         self._check_open()
         started = time.perf_counter()
-        if len(self._audio):
+        if self._n_samples:
             extractor = self._audio_extractor()
-            self._extend_audio(extractor, n_steps(len(self._audio) / self.sample_rate_hz, self.rate_hz))
+            self._extend_audio(extractor, n_steps(self._n_samples / self.sample_rate_hz, self.rate_hz))
         self._finished = True
         return self._emit(started)
 
@@ -141,8 +144,8 @@ class StreamingPredictor:
     @property
     def duration_s(self) -> float:
         """Length of the stimulus so far: the audio pushed, or the feature steps complete."""
-        if len(self._audio) and self._finished:
-            return len(self._audio) / self.sample_rate_hz
+        if self._n_samples and self._finished:
+            return self._n_samples / self.sample_rate_hz
         return self._done / self.rate_hz
 
     def _check_open(self) -> None:
@@ -165,7 +168,7 @@ class StreamingPredictor:
         per_step = self.sample_rate_hz / self.rate_hz
         margin = 1 if self._done else 0
         start = round((self._done - margin) * per_step)
-        segment = self._audio[start:]
+        segment = self._audio[start - self._audio_start:]
         stimulus = Stimulus(kind="audio", source="<stream>", content_hash="stream",
                             duration_s=len(segment) / self.sample_rate_hz,
                             audio=AudioTrack(samples=segment, sample_rate_hz=self.sample_rate_hz))
@@ -173,6 +176,11 @@ class StreamingPredictor:
         old = self._features.get(_AUDIO)
         self._features[_AUDIO] = steps if old is None else np.concatenate([old, steps], axis=-1)
         self._done = complete
+        # what the next steps read starts one step before them: the samples before it are let go
+        keep = round((self._done - 1) * per_step)
+        if keep > self._audio_start:
+            self._audio = self._audio[keep - self._audio_start:].copy()
+            self._audio_start = keep
 
     def _window_steps(self) -> int | None:
         """Feature steps of the model's windows (TRIBE v2: 100 s; sets the feature rate), or None for a model

@@ -67,6 +67,17 @@ class OutputFolder:
             local = _save_npz(prediction, Path(scratch) / name)
             self._fs.put_file(local, f"{self._root}/{name}")
 
+    def save_attribution(self, name: str, attribution) -> None:
+        """Write an ``Attribution`` as ``name`` (the npz of ``nforge attribute``), whole or not at all."""
+        from nforge_app.export import save_attribution
+
+        if self._fs is None:
+            save_attribution(attribution, self._root / name)
+            return
+        with tempfile.TemporaryDirectory(prefix="nforge-batch-") as scratch:
+            local = save_attribution(attribution, Path(scratch) / name)
+            self._fs.put_file(local, f"{self._root}/{name}")
+
     def write_text(self, name: str, text: str) -> None:
         """Write ``text`` (UTF-8) as ``name``."""
         if self._fs is None:

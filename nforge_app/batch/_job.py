@@ -36,6 +36,8 @@ class BatchRequest:
     mask: np.ndarray | None = None
     variant: str | None = None
     options: dict = field(default_factory=dict)
+    attribute: str | None = None
+    """An attribution method: each stimulus' attribution is saved too (:meth:`attribution_name`)."""
 
     def subject_of(self, item: BatchItem):
         """The item's own subject, else the batch's."""
@@ -46,6 +48,15 @@ class BatchRequest:
         key = engine.prediction_key(stimulus_hash, self.model, subject=self.subject_of(item), roi=self.roi,
                                     mask=self.mask, variant=self.variant, **self.options)
         return f"{stimulus_hash[:16]}-{text_sha256(key)[:16]}.npz"
+
+
+    def outputs(self, output: str) -> list[str]:
+        """Every file a task with prediction ``output`` writes: the prediction, and its attribution if asked."""
+        return [output] + ([self.attribution_name(output)] if self.attribute else [])
+
+    def attribution_name(self, output: str) -> str:
+        """The attribution npz beside prediction ``output``: ``<stem>.attr-<method>.npz``."""
+        return f"{output.removesuffix('.npz')}.attr-{self.attribute}.npz"
 
 
 def output_names(request: BatchRequest, pairs: Sequence[tuple[BatchItem, str]], device: str | None) -> list[str]:
@@ -79,7 +90,7 @@ def run_tasks(engine: Engine, request: BatchRequest, tasks: Sequence[Task], fold
         for task, result in zip(group, results):
             if isinstance(result, Prediction):
                 try:
-                    _save_outputs(folder, task, result)
+                    _save_outputs(engine, request, folder, task, result)
                 except Exception as error:  # noqa: BLE001 (recorded in the report; the batch goes on)
                     result = error
             now = time.perf_counter()
@@ -87,8 +98,17 @@ def run_tasks(engine: Engine, request: BatchRequest, tasks: Sequence[Task], fold
             started = now
 
 
-def _save_outputs(folder: OutputFolder, task: Task, prediction: Prediction) -> None:
-    """Everything saved for one stimulus: its prediction, as ``nforge predict`` writes it."""
+def _save_outputs(engine: Engine, request: BatchRequest, folder: OutputFolder, task: Task,
+                  prediction: Prediction) -> None:
+    """Everything saved for one stimulus: its prediction, as ``nforge predict`` writes it, and with
+    ``request.attribute`` its attribution, as ``nforge attribute`` writes it (saved first: the prediction's
+    file is what says a stimulus is done)."""
+    if request.attribute:
+        stimulus = load_stimulus(task.item.path, engine.settings, transcript=task.item.transcript)
+        attribution = engine.attribute(stimulus, request.model, subject=request.subject_of(task.item),
+                                       roi=request.roi, mask=request.mask, variant=request.variant,
+                                       method=request.attribute, **request.options)
+        folder.save_attribution(request.attribution_name(task.output), attribution)
     folder.save_prediction(task.output, prediction)
 
 

@@ -48,7 +48,7 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
         roi: str | Sequence[str] | None = None, mask=None, variant: str | None = None, engine: str = "local",
         address: str | None = None, workers: int | None = None, cpus_per_worker: float = 1,
         gpus_per_worker: float = 0, strict: bool = False, device: str | None = None, progress: bool = True,
-        **options) -> BatchReport:
+        attribute: str | None = None, **options) -> BatchReport:
     """Predict brain activity for every stimulus of a folder or manifest, resumably, into one folder.
 
     Each stimulus gets one npz (what ``nforge predict`` writes) named by its content hash and the prediction
@@ -84,6 +84,10 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
     device : str, optional
         ``"auto"``, ``"cpu"`` or ``"cuda"`` for the local engine; Ray workers use a GPU when
         ``gpus_per_worker`` is above 0, else the CPU.
+    attribute : str, optional
+        An attribution method (``shapley``, ``integrated-gradients``, ``ablation``): each stimulus' modality
+        attribution is saved too, as ``<output stem>.attr-<method>.npz`` (what ``nforge attribute`` writes);
+        a stimulus counts as done when both files are there.
     progress : bool
         Report on stderr over the stimuli: done of total, ok / failed / skipped, time left
         (:class:`nforge_app.progress.CountProgress`).
@@ -113,8 +117,11 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
     folder = OutputFolder(out)
     folder.check()
     roi = [roi] if isinstance(roi, str) else list(roi or ())
+    if attribute is not None:
+        _check_attribute(model, attribute)
     request = BatchRequest(model=model, subject=subject, roi=tuple(roi) or None,
-                           mask=None if mask is None else np.asarray(mask), variant=variant, options=dict(options))
+                           mask=None if mask is None else np.asarray(mask), variant=variant, options=dict(options),
+                           attribute=attribute)
     planner, device, keyed_here = _planner(engine, device, gpus_per_worker)
     for item_subject in dict.fromkeys(request.subject_of(item) for item in items):
         # Checks model, subject, regions and options once, before anything runs.
@@ -122,7 +129,7 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
                                **options)
     settings = dict(source=os.fspath(source), out=folder.location, model=model, subject=subject,
                     roi=roi, mask=None if mask is None else list(request.mask.shape),
-                    variant=variant, options=options, engine=engine, address=address, workers=workers,
+                    variant=variant, options=options, attribute=attribute, engine=engine, address=address, workers=workers,
                     cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker, strict=strict,
                     device=device)
 
@@ -142,7 +149,7 @@ def run(source: str | os.PathLike, out: str | os.PathLike, model: str = "nforge-
         started_at, started = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
         rows: dict[str, Row] = {}
         try:
-            tasks = _plan(name_outputs, items, folder, rows)
+            tasks = _plan(name_outputs, items, folder, rows, request.outputs)
             counts = {status: [row.status for row in rows.values()].count(status) for status in STATUSES}
             with CountProgress(len(items), counts, unit="stimuli", enabled=progress) as bar:
                 on_row = _recorder(rows, started, bar)
@@ -175,10 +182,24 @@ def _planner(engine: str, device: str | None, gpus_per_worker: float) -> tuple[E
     return planner, planner.device, True
 
 
+def _check_attribute(model: str, method: str) -> None:
+    """Refuse an unknown attribution method, or a model with nothing to split, before anything runs."""
+    from nforge_app.analysis._attribution import single_modality_sentence
+    from nforge_app.models import get_card
+    from nforge_app.values import ATTRIBUTION_METHODS
+
+    check_in("attribution method", method, ATTRIBUTION_METHODS)
+    card = get_card(model)
+    if len(card.modalities) < 2:
+        raise UserInputError(f"--attribute: {single_modality_sentence(card)}")
+
+
 def _plan(name_outputs: Callable[[list[tuple[BatchItem, str]]], list[str]], items: list[BatchItem],
-          folder: OutputFolder, rows: dict[str, Row]) -> list[Task]:
-    """Name every item's output from its content hash (``name_outputs``); items whose output is there are
-    skipped rows, items that cannot be read are failed rows; return the tasks left."""
+          folder: OutputFolder, rows: dict[str, Row],
+          outputs: Callable[[str], list[str]] = lambda name: [name]) -> list[Task]:
+    """Name every item's output from its content hash (``name_outputs``); items whose outputs (``outputs`` of
+    the name) are all there are skipped rows, items that cannot be read are failed rows; return the tasks
+    left."""
     done = folder.names()
 
     def hashed(item: BatchItem) -> str | Exception:
@@ -197,7 +218,7 @@ def _plan(name_outputs: Callable[[list[tuple[BatchItem, str]]], list[str]], item
             pairs.append((item, stimulus_hash))
     tasks = []
     for (item, _), name in zip(pairs, name_outputs(pairs) if pairs else []):
-        if name in done:
+        if set(outputs(name)) <= done:
             rows[item.id] = Row(item.id, item.path, "skipped", output=name)
         else:
             tasks.append(Task(item, name))

@@ -1,11 +1,20 @@
 """Exports of a Prediction: npz (lossless, pickle-free), GIF, MP4, GIfTI, CSV and metadata JSON; of an
-Evaluation (``eval.npz``); and of a ContrastMap (an in-silico experiment): npz, GIfTI maps of effect and t,
+Evaluation (``eval.npz``); of an Attribution (``attr.npz``); and of a ContrastMap (an in-silico experiment): npz, GIfTI maps of effect and t,
 a CSV of regions, PNG pictures.
 
 :func:`export_prediction` writes any of a prediction's formats from one base path; every face (the page, the
 Python API, ``nforge export``) uses it, so the same prediction gives the same files.
 """
 
+from nforge_app.export._attribution import (
+    ATTRIBUTION_EXPORT_FORMATS,
+    ATTRIBUTION_KEYS,
+    export_attribution,
+    is_attribution_npz,
+    load_attribution,
+    save_attribution,
+    save_attribution_csv,
+)
 from nforge_app.export._contrast import (
     CONTRAST_NPZ_KEYS,
     load_contrast_npz,
@@ -21,4 +30,4 @@ from nforge_app.export._npz import NPZ_KEYS, load_npz, save_npz
 from nforge_app.export._prediction import DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, SUFFIXES, export_prediction
 from nforge_app.export._tables import metadata_dict, save_gifti, save_metadata_json, save_roi_csv
 
-__all__ = ["CONTRAST_NPZ_KEYS", "DEFAULT_EXPORT_FORMATS", "EVALUATION_KEYS", "EXPORT_FORMATS", "NPZ_KEYS", "SUFFIXES", "export_prediction", "gif_frame_duration_ms", "is_evaluation_npz", "load_contrast_npz", "load_evaluation", "load_npz", "map_prediction", "metadata_dict", "save_contrast_gifti", "save_contrast_npz", "save_contrast_png", "save_evaluation", "save_gifti", "save_metadata_json", "save_npz", "save_region_csv", "save_roi_csv", "write_gif", "write_mp4"]
+__all__ = ["ATTRIBUTION_EXPORT_FORMATS", "ATTRIBUTION_KEYS", "export_attribution", "save_attribution_csv", "CONTRAST_NPZ_KEYS", "DEFAULT_EXPORT_FORMATS", "EVALUATION_KEYS", "EXPORT_FORMATS", "NPZ_KEYS", "SUFFIXES", "export_prediction", "gif_frame_duration_ms", "is_attribution_npz", "is_evaluation_npz", "load_attribution", "load_contrast_npz", "load_evaluation", "load_npz", "map_prediction", "metadata_dict", "save_attribution", "save_contrast_gifti", "save_contrast_npz", "save_contrast_png", "save_evaluation", "save_gifti", "save_metadata_json", "save_npz", "save_region_csv", "save_roi_csv", "write_gif", "write_mp4"]

@@ -344,6 +344,9 @@ class TribeAudioExtractor(_TribeExtractor):
     are averaged into layer groups and resampled to ``round(chunk_duration * rate_hz)`` steps by
     nearest-neighbour interpolation; the chunks follow each other on the grid. The release's
     ``cache_n_layers`` does not apply to this extractor (the reference never sub-selects audio layers).
+    Its relative-key attention runs in blocks of queries without the ``(L, L, head_size)`` position tensor
+    transformers builds (same outputs, half the time of a layer on the CPU; see
+    ``nforge_app.features._w2v_bert``).
 
     Parameters
     ----------
@@ -372,7 +375,11 @@ class TribeAudioExtractor(_TribeExtractor):
         return {"normalize_waveform": self.normalize_waveform, "chunk_s": [self.chunk_min_s, self.chunk_max_s]}
 
     def _load_parts(self) -> dict:
-        return {"feature_extractor": self._load("feature_extractor"), "model": self._load("model")}
+        from nforge_app.features._w2v_bert import use_fast_relative_key_attention
+
+        model = self._load("model")
+        use_fast_relative_key_attention(model)  # same outputs, without the (L, L, d) position tensor
+        return {"feature_extractor": self._load("feature_extractor"), "model": model}
 
     def _compute(self, stimulus: Stimulus, parts: dict, progress: ProgressFn) -> np.ndarray:
         import torch

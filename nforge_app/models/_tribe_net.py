@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import torch
+import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import nn
 
@@ -440,7 +441,8 @@ class TribeEncoder(nn.Module):
 
     def hidden(self, features: dict[str, torch.Tensor] | None = None, pool_outputs: bool = True,
                fast: str | bool | None = None, *, embeddings: dict[str, torch.Tensor] | None = None,
-               modality_scale: dict | None = None, differentiable: bool | None = None) -> torch.Tensor:
+               modality_scale: dict | None = None, differentiable: bool | None = None,
+               attention_maps: list | None = None) -> torch.Tensor:
         """The trunk: the last hidden features after the final norm, ``float32 (B, T_out, hidden)``.
 
         Parameters
@@ -462,6 +464,10 @@ class TribeEncoder(nn.Module):
             Compute in float32 with plain torch operations (no packed oneDNN products, no inference mode) so
             that gradients flow to ``embeddings`` and to tensor scales; None does so when one of them requires
             a gradient and gradients are enabled.
+        attention_maps : list, optional
+            When given, each attention layer appends its attention weights averaged over the heads, float32
+            ``(B, T, T)`` (rows are queries), computed beside the fused attention so that the outputs stay
+            exactly the same (for attention rollout).
 
         Returns
         -------
@@ -482,7 +488,8 @@ class TribeEncoder(nn.Module):
             x = self._embed(self._project(inputs, plan) if embeddings is None else embeddings, scales, batch, n_steps)
             rotation = self._rotation(n_steps, x.device)
             for layer in plan.layers:
-                x = _attention(x, layer, rotation, self.spec) if layer[0] == "attn" else _feed_forward(x, layer)
+                x = (_attention(x, layer, rotation, self.spec, attention_maps) if layer[0] == "attn"
+                     else _feed_forward(x, layer))
             x = _scale_norm(x, plan.final_g)
             if pool_outputs:
                 x = F.adaptive_avg_pool1d(x.transpose(1, 2), self.spec.n_output_timesteps).transpose(1, 2)
@@ -665,26 +672,36 @@ class TribeEncoder(nn.Module):
                      plain(self.predictor.bias[0]))
 
 
+def _differentiated(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` carries a gradient: it requires one (backward mode) or has a tangent (forward mode,
+    ``torch.autograd.forward_ad``, as the attribution's integrated gradients use)."""
+    return tensor.requires_grad or fwAD.unpack_dual(tensor).tangent is not None
+
+
 def _scale_norm(x: torch.Tensor, g: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """ScaleNorm of the float32 stream ``x``, written straight into ``dtype``."""
     factor = g * math.sqrt(x.shape[-1]) / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(SCALENORM_EPS)
-    if factor.requires_grad:  # the differentiable path: out= has no autograd
+    if _differentiated(factor):  # the differentiable path: out= has no autograd (backward or forward mode)
         return (x * factor).to(dtype)
     return torch.mul(x, factor, out=torch.empty(x.shape, dtype=dtype, device=x.device))
 
 
-def _attention(x: torch.Tensor, layer: tuple, rotation: torch.Tensor, spec: EncoderSpec) -> torch.Tensor:
+def _attention(x: torch.Tensor, layer: tuple, rotation: torch.Tensor, spec: EncoderSpec,
+               record: list | None = None) -> torch.Tensor:
     _, g, scale, qkv_linear, out_linear = layer
     batch, n_steps, hidden = x.shape
     qkv = qkv_linear(_scale_norm(x, g, qkv_linear.dtype)).view(batch, n_steps, 3, spec.heads, spec.head_dim)
     pairs = qkv[:, :, :2, :, : spec.rotary_dim]  # q and k, rotary dims in adjacent pairs (see _build_plan)
     turned = torch.view_as_real(torch.view_as_complex(pairs.float().unflatten(-1, (-1, 2))) * rotation).flatten(-2)
-    if qkv.requires_grad:  # the differentiable path: a new tensor rather than a write into qkv
+    if _differentiated(qkv):  # the differentiable path: a new tensor rather than a write into qkv
         qk = torch.cat([turned.to(qkv.dtype), qkv[:, :, :2, :, spec.rotary_dim:]], dim=-1)
         qkv = torch.cat([qk, qkv[:, :, 2:]], dim=2)
     else:
         pairs.copy_(turned)
     q, k, v = qkv.transpose(1, 3).unbind(2)  # each (B, heads, T, head_dim)
+    if record is not None:  # the weights scaled_dot_product_attention applies, computed on the side
+        scores = q.float() @ k.float().transpose(-1, -2) / math.sqrt(spec.head_dim)
+        record.append(torch.softmax(scores, dim=-1).mean(1).detach())
     out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, n_steps, hidden)
     return torch.addcmul(out_linear(out.to(out_linear.dtype)), x, scale)
 

@@ -154,6 +154,32 @@ def _channel_series(features: FeatureSet) -> dict[str, np.ndarray]:
     return series
 
 
+def standardised_channels(features: FeatureSet) -> tuple[list[Channel], np.ndarray]:
+    """The channels of the modalities present and their standardised series, float64 ``(C, T)``.
+
+    Each series is z-scored over the stimulus (divided by at least the channel's ``min_std``): the value that
+    the HRF convolves, so the response is the sum over steps of ``hrf[t - s] * z[s]`` (used by the exact ROI
+    temporal attention of ``nforge_app.analysis``).
+    """
+    series = _channel_series(features)
+    used = [channel for channel in CHANNELS if channel.name in series]
+    rows = np.zeros((len(used), features.n_steps))
+    for row, channel in zip(rows, used, strict=True):
+        x = np.asarray(series[channel.name], dtype=np.float64)
+        row[:] = (x - x.mean()) / max(x.std(), channel.min_std)
+    return used, rows
+
+
+def hrf_kernel() -> np.ndarray:
+    """A copy of the Glover HRF the model convolves with, at the 2-Hz feature rate (sums to 1)."""
+    return _hrf().copy()
+
+
+def channel_weights(space):
+    """Sparse CSC ``(len(CHANNELS), n_vertices)``: how much each channel paints on each vertex of ``space``."""
+    return _cached_weights(space)
+
+
 @functools.lru_cache(maxsize=1)
 def _hrf() -> np.ndarray:
     """The Glover HRF sampled at the feature rate (nilearn's, normalised to sum 1)."""
@@ -269,13 +295,10 @@ class LiteModel(EncodingModel):
         if features.rate_hz != RATE_HZ:
             raise ValueError(f"nforge-lite reads features at {RATE_HZ} Hz, got {features.rate_hz} Hz")
         progress(0.0, "nforge-lite: channels")
-        series = _channel_series(features)
-        used = [channel for channel in CHANNELS if channel.name in series]
+        used, standardised = standardised_channels(features)
         n_seconds = n_steps(features.duration_s, 1.0)
         response = np.zeros((len(used), 2 * n_seconds))
-        for row, channel in enumerate(used):
-            x = np.asarray(series[channel.name], dtype=np.float64)
-            z = (x - x.mean()) / max(x.std(), channel.min_std)
+        for row, z in enumerate(standardised):
             # Causal convolution, cut at the end of the stimulus (BOLD after it is not reported), from rest:
             # before the stimulus every channel sat at its mean, so the response rises after the delay.
             response[row, : len(z)] = signal.lfilter(_hrf(), 1.0, z)

@@ -4,7 +4,7 @@ The page is thin: every prediction goes through :class:`~nforge_app.engine.Engin
 :class:`~nforge_app.ui._service.AppService`); the viewer (``static/viewer.js``) draws in the browser.
 It is made of sections (``ui/_sections/``), listed below in the order they appear; ``ui/_page.py`` says how
 to add one (a tab of analyses goes in :data:`TABS`). Stable API names: ``predict``, ``export``, ``evaluate``,
-``contrast``, ``export_contrast`` and ``adapt``.
+``contrast``, ``export_contrast``, ``adapt`` and ``explain`` (the Live tab's events are private).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from nforge_app.ui._sections import (
     evaluate,
     export,
     inputs,
+    live,
     model,
     panels,
     run,
@@ -48,11 +49,12 @@ LEFT = (Section("inputs", inputs.layout, inputs.events), Section("model", model.
 """Sections of the left column, top to bottom."""
 RIGHT = (Section("viewer", viewer.layout),)
 """Sections of the right column, above the tabs."""
-TABS = (Section("attribution", panels.attribution_layout, title="Modality attribution"),
+TABS = (Section("attribution", panels.attribution_layout, panels.events, title="Modality attribution"),
         Section("attention", panels.attention_layout, title="ROI attention"),
         Section("evaluate", evaluate.layout, evaluate.events, title="Evaluate"),
         Section("compare", compare.layout, compare.events, title="Compare"),
-        Section("adapt", adapt.layout, adapt.events, title="Adapt"))
+        Section("adapt", adapt.layout, adapt.events, title="Adapt"),
+        Section("live", live.layout, live.events, title="Live"))
 """The analysis tabs under the viewer, in order: one ``gr.Tab(title)`` each."""
 EVENTS = (Section("run", events=run.events),)
 """Sections with events only: predictions (wired once every component exists)."""

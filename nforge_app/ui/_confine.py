@@ -75,7 +75,8 @@ def confine_page(demo, settings: Settings) -> None:
     for block_fn in demo.fns.values():
         if block_fn.fn is None or getattr(block_fn.fn, "_nforge_confined", False):
             continue
-        file_args = [i for i, block in enumerate(block_fn.inputs) if isinstance(block, gr.File)]
+        file_args = [i for i, block in enumerate(block_fn.inputs) if isinstance(block, gr.File)
+                     or (isinstance(block, gr.Audio) and block.type == "filepath")]
         block_fn.fn = _wrapped(block_fn.fn, file_args, roots, gr.Error)
 
 

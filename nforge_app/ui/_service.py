@@ -37,9 +37,12 @@ from nforge_app.spaces import get_space, load_fsaverage5
 from nforge_app.stimuli import stimulus_sound
 from nforge_app.ui._player import player_facts, player_value
 from nforge_app.ui._texts import evaluation_summary, summary
-from nforge_app.values import Evaluation
+from nforge_app.values import Attribution, Evaluation, RoiAttention
 from nforge_app.viz import (
     DEFAULT_VIEWS,
+    attribution_payload,
+    attribution_rgb,
+    default_regions,
     evaluation_payload,
     geometry_payload,
     get_colormap,
@@ -63,6 +66,17 @@ class RunResult:
 
 
 @dataclass(frozen=True)
+class ExplanationResult:
+    """A prediction explained on the page: the panels' value (JSON: payload URL, prediction id) and the
+    attribution (its ``roi_attention``, or ``attention`` from the regions shown when none were asked for)."""
+
+    panel_value: str
+    attribution: Attribution
+    attention: RoiAttention | None
+    regions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EvaluationResult:
     """An evaluation shown on the page: the viewer's value (the r map), a summary and the eval.npz file."""
 
@@ -81,6 +95,15 @@ def served_dirs(settings: Settings) -> list[Path]:
     """Folders the page downloads from (gradio's ``allowed_paths``): payloads, exports, example media."""
     ui_dir = settings.cache_dir / "ui"
     return [ui_dir / "payloads", ui_dir / "exports", settings.cache_dir / "examples", ui_dir / "media"]
+
+
+@functools.lru_cache(maxsize=1)
+def attribution_recipe() -> str:
+    """A digest of the code that makes the analysis panels' payload (it versions their file names)."""
+    digest = hashlib.sha256()
+    for maker in (attribution_payload, attribution_rgb):
+        digest.update(Path(inspect.getsourcefile(inspect.unwrap(maker))).read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
@@ -245,6 +268,67 @@ class AppService:
             raise UserInputError(f"no prediction with id {prediction_id!r} on this server: run it again")
         facts = json.loads(sidecar_path.read_text()) if sidecar_path.exists() else {}
         return load_npz(npz_path), facts
+
+    # -- explanations ----------------------------------------------------------------------------------
+    def explain(self, prediction_id: str, progress: Callable[[float, str], None] | None = None
+                ) -> ExplanationResult:
+        """Split a kept prediction over its modalities with the engine (which caches it), with the ROI temporal
+        attention of its regions, and write what the analysis panels download.
+
+        Without regions asked for, the panels show the regions with the largest responses
+        (:func:`~nforge_app.viz.default_regions`), explained with every output.
+
+        Raises
+        ------
+        UserInputError
+            An unknown prediction, a stimulus no longer on this server, or what the engine refuses.
+        """
+        prediction, facts = self.load(prediction_id)
+        card = get_card(prediction.model_id)
+        stimulus, tr_s = self._stimulus_of(facts)
+        space = get_space(prediction.space_id, self.settings)
+        roi = list(facts.get("roi") or [])
+        regions = tuple(roi) or tuple(default_regions(prediction, space))
+        # One call: the outputs of the prediction (a mask of them all when it has no regions) and the attention of
+        # the regions shown.
+        attend = "attention" in card.capabilities and bool(regions)
+        whole = np.ones(space.n_outputs, dtype=np.uint8) if attend and not roi else None
+        with self.jobs.run("explain", progress) as checked:
+            attribution = self.engine.attribute(stimulus, prediction.model_id, subject=prediction.subject,
+                                                roi=list(regions) if attend else roi or None, mask=whole,
+                                                tr_s=tr_s, progress=checked)
+        attention = attribution.roi_attention
+        digest = hashlib.sha256(np.ascontiguousarray(attribution.scores).tobytes())
+        digest.update(json.dumps([attribution.method, regions, attention is not None]).encode())
+        if attention is not None:
+            digest.update(np.ascontiguousarray(attention.attention).tobytes())
+        path = (self.ui_dir / "payloads"
+                / f"{prediction_id}-attr-{digest.hexdigest()[:12]}-{attribution_recipe()[:12]}.bin")
+        if not path.exists():
+            words = self._words(prediction, facts) if attention is not None else []
+            payload = attribution_payload(attribution, space, regions, attention, words, self.settings)
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(payload)
+        value = json.dumps({"payload": file_url(path), "prediction_id": prediction_id,
+                            "map": "attribution" in card.capabilities})
+        return ExplanationResult(value, attribution, attention, regions)
+
+    @staticmethod
+    def _stimulus_of(facts: dict) -> tuple[str | list[str], float | None]:
+        """What the engine reads again for a kept prediction (its file, or its per-TR text) and the TR of that
+        text."""
+        path, lines = facts.get("stimulus_path"), facts.get("tr_texts")
+        if path and Path(path).is_file():
+            return path, None
+        if lines:
+            return list(lines), facts.get("tr_s")
+        raise UserInputError("the stimulus of this prediction is no longer on this server: run it again, then "
+                             "explain it")
+
+    def _words(self, prediction: Prediction, facts: dict) -> list:
+        """The words of a kept prediction's stimulus with their times (the player's), or none."""
+        player = self.player(prediction, facts.get("stimulus_path"), facts.get("tr_texts"), facts.get("tr_s"))
+        return list(player["words"]) if player else []
 
     # -- exports ----------------------------------------------------------------------------------------
     def export(self, prediction_id: str, formats: Sequence[str], picture: str = "surface", surface: str = "inflated",

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from nforge_app.errors import ModelUnavailableError, UserInputError
-from nforge_app.models import ModelCard, Prediction, get_card
+from nforge_app.models import ModelCard, Prediction, get_card, get_model_class
 from nforge_app.values import Evaluation
 
 LITE = "nforge-lite"
@@ -43,24 +43,69 @@ def model_markdown(model_id: str) -> str:
 
 
 def panel_texts(model_id: str) -> tuple[str, str]:
-    """The honest sentences of the modality-attribution and ROI-attention panels for ``model_id``.
+    """The sentences of the modality-attribution and ROI-attention panels for ``model_id`` before *Explain*.
 
     They follow the card's ``capabilities`` (never the model's id).
     """
     card = get_card(model_id)
-    if card.baseline:
-        attribution = (f"**Modality attribution.** Not computed for {card.model_id}: it has no learned weights, "
-                       "and each region is driven by fixed features by construction (auditory regions by sound, "
-                       "language regions by words, visual regions by the picture; see the model description).")
-    elif "attribution" in card.capabilities:
-        attribution = ("**Modality attribution.** Not available yet for this model. It will show, for each "
-                       "region, how much of the prediction comes from text, audio and video.")
+    if "attribution" in card.capabilities:
+        attribution = ("**Modality attribution.** Press *Explain* to split this prediction over "
+                       f"{' · '.join(card.modalities)}: the brain is then coloured by what drives each point "
+                       "(red text, green audio, blue video), and each region's shares are drawn over time.")
+    elif len(card.modalities) == 1:
+        attribution = (f"**Modality attribution.** {card.name} reads {card.modalities[0]} only: all of its "
+                       "prediction comes from that one modality, so there is nothing to split.")
     else:
         attribution = f"**Modality attribution.** {card.name} does not offer it."
-    attention = ("**ROI attention.** Not available yet. It will show which moments of the stimulus each "
-                 "selected region responds to most" + ("." if "attention" in card.capabilities else
-                                                        ", for models with temporal attention such as TRIBE v2."))
+    if "attention" in card.capabilities:
+        attention = ("**ROI attention.** Press *Explain* to see which moments of the stimulus each region "
+                     "responds to at the time under the slider (a region × stimulus-time heat map).")
+    else:
+        attention = f"**ROI attention.** {card.name} does not offer temporal attention."
+    if card.baseline and "attribution" in card.capabilities:
+        attribution += (" ⚠ A baseline, not trained on fMRI: its regions are painted with fixed features, so "
+                        "the split shows how it was built, not a finding about the brain.")
     return attribution, attention
+
+
+def attribution_text(attribution, regions: Sequence[str]) -> str:
+    """The modality-attribution panel's sentence once explained: the method (as the analysis words it), what
+    absent means for the model, how exact the split is, and how to read the colours."""
+    card = get_card(attribution.model_id)
+    meta = attribution.metadata
+    method = meta.get("method_words") or attribution.method
+    if attribution.method == "integrated-gradients" and meta.get("steps"):
+        method += f", {meta['steps']} steps"
+    absent = meta.get("absent_modality") or get_model_class(attribution.model_id).absent_modality
+    lines = [f"**Modality attribution** of `{escape_markdown(attribution.model_id)}`: {escape_markdown(method)}.",
+             f"A modality is *absent* when the stimulus lacks it: {escape_markdown(absent or 'as the model says')}."]
+    if meta.get("note"):
+        lines.append(escape_markdown(meta["note"]).rstrip(".") + ".")
+    if attribution.method == "ablation" and "interaction_relative" in meta:
+        lines.append(f"What the modalities do only together (left out): {100 * meta['interaction_relative']:.2g}% "
+                     "of the prediction's range.")
+    elif attribution.completeness_error > 1e-6:
+        lines.append(f"The parts miss the prediction by {100 * attribution.completeness_error:.2g}% of its range "
+                     "(completeness error).")
+    lines.append("The brain (layer *modality attribution*): red text, green audio, blue video; the mix is the hue, "
+                 "the size of the explained response the brightness. The charts: each region's shares "
+                 f"({escape_markdown(', '.join(regions)) or 'none'}) of its response averaged over its outputs.")
+    if card.baseline:
+        lines.append("⚠ A baseline, not trained on fMRI: the split shows how its regions were painted, not a "
+                     "finding about the brain.")
+    return "\n\n".join(lines)
+
+
+def attention_text(attention, model_id: str, asked: bool) -> str:
+    """The ROI-attention panel's sentence once explained: the method and how to read the heat map."""
+    card = get_card(model_id)
+    if attention is None:
+        return panel_texts(model_id)[1] if "attention" not in card.capabilities else (
+            "**ROI attention.** No region to show: pick regions on the left and *Explain* again.")
+    which = "the regions asked for" if asked else "the regions with the largest responses (pick regions to choose)"
+    return (f"**ROI attention** of {which}: {escape_markdown(attention.method)}. For the time under the slider, "
+            "each row shows how much of the region's response comes from each moment of the stimulus (red adds, "
+            "blue takes away; a row's sizes add up to 1). Click a cell to go to that moment.")
 
 
 def summary(prediction: Prediction, card: ModelCard, roi: Sequence[str]) -> str:

@@ -6,6 +6,13 @@ the web viewer colours it (what every face exports); the GIF and MP4 writers are
 :mod:`nforge_app.export`.
 """
 
+from nforge_app.viz._attribution import (
+    RGB_LEGEND,
+    RGB_MODALITIES,
+    attribution_frames,
+    attribution_rgb,
+    roi_modality_scores,
+)
 from nforge_app.viz._colors import COLORMAPS, Colormap, color_limits, get_colormap
 from nforge_app.viz._frames import (
     PICTURES,
@@ -15,6 +22,7 @@ from nforge_app.viz._frames import (
     stimulus_name,
     value_unit,
 )
+from nforge_app.viz._panels import attribution_payload, default_regions
 from nforge_app.viz._viewer import (
     VIEWER_COLORMAPS,
     evaluation_payload,
@@ -37,6 +45,11 @@ from nforge_app.viz.surface import (
 )
 
 __all__ = [
+    "RGB_LEGEND",
+    "RGB_MODALITIES",
+    "attribution_frames",
+    "attribution_rgb",
+    "roi_modality_scores",
     "plot_glass_brain",
     "glass_brain_frames",
     "check_glass_views",
@@ -66,4 +79,6 @@ __all__ = [
     "value_stats",
     "viewer_limits",
     "VIEWER_COLORMAPS",
+    "attribution_payload",
+    "default_regions",
 ]

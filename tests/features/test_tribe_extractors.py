@@ -16,7 +16,7 @@ GROUPS_20 = layer_group_indices(5, cache_n_layers=20)  # the tiny models have 5 
 GROUPS_PLAIN = layer_group_indices(5)
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "float32_features")
 
 
 @pytest.fixture(scope="module")

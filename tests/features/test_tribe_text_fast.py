@@ -11,7 +11,7 @@ from nforge_app.stimuli import Stimulus, Word
 
 from _tiny_models import save_tiny_llama
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "float32_features")
 
 # punctuation, repeated words, words the tiny BPE splits into several tokens, numbers, apostrophes
 TRANSCRIPT = ("Hello, world! The quick brown fox jumps over the lazy dog; the dog sleeps. It's 12 345 "

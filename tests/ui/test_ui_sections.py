@@ -26,15 +26,21 @@ def test_messages_keep_angle_brackets_and_marks():
 
 
 def test_panel_texts_follow_the_card_capabilities(monkeypatch):
-    card = dataclasses.replace(get_card("text2fmri"), baseline=False, capabilities=frozenset())
+    card = dataclasses.replace(get_card("tribe-v2"), baseline=False, capabilities=frozenset())
     monkeypatch.setattr(_texts, "get_card", lambda model_id: card)
     attribution, attention = panel_texts("any id")
-    assert "does not offer it" in attribution and "for models with temporal attention" in attention
+    assert "does not offer it" in attribution and "does not offer temporal attention" in attention
     card = dataclasses.replace(card, capabilities=frozenset({"attribution", "attention"}))
     attribution, attention = panel_texts("any id")
-    assert "how much of the prediction comes from" in attribution and "for models with" not in attention
-    card = dataclasses.replace(card, baseline=True)
-    assert "has no learned weights" in panel_texts("any id")[0]
+    assert "Press *Explain*" in attribution and "text · audio · video" in attribution
+    assert "Press *Explain*" in attention and "baseline" not in attribution
+    card = dataclasses.replace(card, modalities=("text",), capabilities=frozenset({"attention"}))
+    attribution, attention = panel_texts("any id")
+    assert "reads text only" in attribution and "Press *Explain*" in attention
+    card = dataclasses.replace(card, modalities=("text", "audio"), baseline=True,
+                               capabilities=frozenset({"attribution"}))
+    assert "not trained on fMRI" in panel_texts("any id")[0]
+    assert not any("Not available" in text for text in panel_texts("any id"))
 
 
 def test_a_section_added_to_the_tabs_shows_as_a_tab(monkeypatch, tmp_path):
@@ -57,7 +63,7 @@ def test_a_section_added_to_the_tabs_shows_as_a_tab(monkeypatch, tmp_path):
     assert labels[-len(titles) - 1:] == [*titles, "Example tab"]
     assert seen["prediction_id"].label == "prediction id" and seen["service"].settings.cache_dir == tmp_path
     names = {d["api_name"] for d in config["dependencies"] if d.get("api_name")}
-    assert {"predict", "export", "evaluate", "contrast", "export_contrast"} <= names
+    assert {"predict", "export", "evaluate", "contrast", "export_contrast", "explain"} <= names
 
 
 def test_a_component_name_is_registered_once():

@@ -11,6 +11,7 @@ const glCanvas = $(".nfv-gl");
 const ui = {
   surface: $(".nfv-surface"), hemi: $(".nfv-hemi"), cmap: $(".nfv-cmap"), thr: $(".nfv-thr"),
   thrValue: $(".nfv-thr-value"), outline: $(".nfv-outline"), outlineLabel: $(".nfv-outline-label"),
+  layer: $(".nfv-layer"), layerLabel: $(".nfv-layer-label"),
   play: $(".nfv-play"), time: $(".nfv-time"), speed: $(".nfv-speed"), clock: $(".nfv-clock"),
   axisNote: $(".nfv-axis-note"), title: $(".nfv-title"), message: $(".nfv-message"), colorbar: $(".nfv-colorbar"),
   glass: $(".nfv-glass"), glassWhat: $(".nfv-glass-what"), lines: $(".nfv-lines"), linesWhat: $(".nfv-lines-what"),
@@ -179,6 +180,8 @@ const state = {
   data: null,           // {meta, arrays} of the prediction
   colorKey: "", colorTableKey: "", colors: null, colorVersion: 0, uploadedVersion: -1, camera: "", colormaps: {},
   layers: {}, colorbarKey: "",
+  rgbLayer: null,       // the modality-attribution layer (setLayer), shown on the prediction it was made for
+  predictionId: "", frameListeners: [], notifiedFrame: -1,
   frame: 0, picked: -1, view: "lateral", user: identity3(), zoom: 1, panes: [],
   playing: false, lastStep: 0, drawQueued: false, loadId: 0,
 };
@@ -470,6 +473,7 @@ const OUTLINE_RGBA = new Uint32Array(new Uint8Array([26, 26, 26, 0]).buffer)[0];
 function vertexColors(lim, lut) {
   const data = state.data, meta = data.meta, n = meta.n_vertices;
   const outline = ui.outline.checked && !meta.whole_space;
+  if (rgbShown()) { layerColors(outline); return; }
   const tableKey = [lim.vmin, lim.vmax, lim.threshold, lim.symmetric].join();
   const key = [tableKey, state.frame, outline].join(";");
   if (key === state.colorKey) return;
@@ -497,6 +501,68 @@ function vertexColors(lim, lut) {
   state.colorVersion += 1;
 }
 
+// ---------- the modality-attribution layer (set by static/panels.js) ----------
+// Whether the RGB layer is shown: asked for, and made for the prediction on screen (same id and time steps).
+function rgbShown() {
+  const layer = state.rgbLayer, data = state.data;
+  return !!layer && !!data && ui.layer.value === "attribution" && layer.predictionId === state.predictionId &&
+    !data.meta.map && layer.nFrames === data.meta.n_frames && layer.nVertices === data.meta.n_vertices;
+}
+
+// Every vertex at the current time step: its RGB (alpha 255, lit as data) where the attribution has a value.
+function layerColors(outline) {
+  const layer = state.rgbLayer, n = layer.nVertices;
+  // The threshold slider hides the weak points here too: the strongest channel is the brightness (0..255).
+  const threshold = 255 * Number(ui.thr.value) / 100;
+  const key = ["rgb", layer.key, state.frame, outline, threshold].join(";");
+  if (key === state.colorKey) return;
+  const rgb = layer.rgb, selected = layer.selected, anatomy = state.geometry.anatomy, order = state.geometry.gpuVertex;
+  const lines = state.data.arrays.outline, base = 3 * n * state.frame;
+  if (!state.colors || state.colors.length !== n) state.colors = new Uint32Array(n);
+  const colors = state.colors;
+  for (let j = 0; j < n; j++) {
+    const i = order[j], k = base + 3 * i, r = rgb[k], g = rgb[k + 1], b = rgb[k + 2];
+    colors[j] = outline && lines[i] ? OUTLINE_RGBA : !selected[i] || Math.max(r, g, b) < threshold ? anatomy[i] :
+      (r | (g << 8) | (b << 16) | 0xff000000) >>> 0;
+  }
+  state.colorKey = key;
+  state.colorVersion += 1;
+}
+
+// The colour triangle in place of the colour bar: each corner a modality, the mix in between, darker = weaker.
+function drawTriangleLegend() {
+  const layer = state.rgbLayer, canvas = ui.colorbar, ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  ctx.fillStyle = "rgba(255,255,255,0.85)";
+  ctx.fillRect(0, 0, w, h);
+  const side = h - 6, x0 = 6, y0 = h - 3, corners = [[x0, y0], [x0 + side, y0], [x0 + side / 2, y0 - side * 0.87]];
+  const image = ctx.getImageData(0, 0, w, h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w / 2; x++) {
+      // barycentric weights of (x, y) in the triangle: the shares of its corners' modalities
+      const [[ax, ay], [bx, by], [cx, cy]] = corners;
+      const det = (by - cy) * (ax - cx) + (cx - bx) * (ay - cy);
+      const wa = ((by - cy) * (x - cx) + (cx - bx) * (y - cy)) / det;
+      const wb = ((cy - ay) * (x - cx) + (ax - cx) * (y - cy)) / det, wc = 1 - wa - wb;
+      if (wa < 0 || wb < 0 || wc < 0) continue;
+      const rgb = [0, 0, 0], top = Math.max(wa, wb, wc);
+      [wa, wb, wc].forEach((weight, corner) => { rgb[layer.cornerChannels[corner]] += weight / top; });
+      image.data.set([255 * rgb[0], 255 * rgb[1], 255 * rgb[2], 255].map(Math.round), 4 * (y * w + x));
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+  ctx.fillStyle = INK;
+  ctx.font = "11px sans-serif";
+  ctx.textBaseline = "top";
+  ctx.textAlign = "left";
+  const names = layer.cornerNames;
+  ctx.fillText(names.map((name, i) => ["R", "G", "B"][layer.cornerChannels[i]] + " " + name).join(" · "), x0 + side + 8, 3);
+  ctx.fillStyle = MUTED;
+  ctx.fillText("hue: the mix · dark: weak", x0 + side + 8, 16);
+  ctx.fillText("full: " + formatNumber(layer.bound) + " · grey: < threshold", x0 + side + 8, 28);
+}
+
 // ---------- drawing ----------
 function drawBrain() {
   const geometry = state.geometry, data = state.data;
@@ -515,9 +581,9 @@ function drawBrain() {
   const camera = [glCanvas.width, glCanvas.height, ui.surface.value, ...matrices.map((m) => m.join())].join(";");
   if (camera === state.camera) drawFromMap(camera, matrices); else drawMesh(matrices);
   state.camera = camera;
-  const colorbarKey = [lim.vmin, lim.vmax, lim.threshold, lim.symmetric].join();
+  const colorbarKey = rgbShown() ? "rgb:" + state.rgbLayer.key : [lim.vmin, lim.vmax, lim.threshold, lim.symmetric].join();
   if (colorbarKey !== state.colorbarKey) {
-    drawColorbar(lim, lut.lut);
+    if (rgbShown()) drawTriangleLegend(); else drawColorbar(lim, lut.lut);
     state.colorbarKey = colorbarKey;
   }
   drawOrientation();
@@ -1080,8 +1146,13 @@ function drawClock() {
   setText(ui.clock, "t = " + meta.times_s[state.frame].toFixed(1) + " s  (" + (state.frame + 1) + " / " + meta.n_frames + ")");
   if (ui.time.value !== String(state.frame)) ui.time.value = String(state.frame);
   root.dataset.frame = String(state.frame);
+  if (state.notifiedFrame !== state.frame) {  // the analysis panels follow the slider
+    state.notifiedFrame = state.frame;
+    for (const listener of state.frameListeners) listener(state.frame);
+  }
   const lim = limits();
-  setText(ui.thrValue, (lim.symmetric ? "|v| ≥ " : "v ≥ ") + formatNumber(lim.threshold));
+  setText(ui.thrValue, rgbShown() ? "≥ " + ui.thr.value + "% of full" :
+    (lim.symmetric ? "|v| ≥ " : "v ≥ ") + formatNumber(lim.threshold));
 }
 
 function drawAll() {
@@ -1220,6 +1291,9 @@ async function load(raw) {
     state.glassPoints = glassPoints();
     ui.time.max = String(data.meta.n_frames - 1);
     ui.title.textContent = value.title || data.meta.model_id;
+    state.predictionId = value.prediction_id || "";
+    state.notifiedFrame = -1;
+    showLayerChoice();
     const map = data.meta.map;  // a one-frame map (an r map), shown with a histogram instead of ROI time series
     root.dataset.kind = map ? "map" : "series";
     ui.axisNote.textContent = map ? map.what + "." :
@@ -1259,6 +1333,14 @@ function showLinesKey(meta) {
   }
 }
 
+// The layer picker shows when a layer fits the prediction on screen.
+function showLayerChoice() {
+  const layer = state.rgbLayer, data = state.data;
+  const fits = !!layer && !!data && layer.predictionId === state.predictionId && !data.meta.map;
+  ui.layerLabel.hidden = !fits;
+  root.dataset.layer = rgbShown() ? "attribution" : "prediction";
+}
+
 // ---------- events ----------
 // The stimulus player (static/player.js): its media, when there is one, plays the frames.
 const player = makeNforgePlayer(root, { setFrame, playing: showPlaying });
@@ -1273,6 +1355,7 @@ ui.play.addEventListener("click", () => {
 ui.speed.addEventListener("change", () => player.setRate(Number(ui.speed.value)));
 for (const select of [ui.surface, ui.hemi]) select.addEventListener("change", () => { layout(); requestDraw(); });
 for (const control of [ui.cmap, ui.thr, ui.outline]) control.addEventListener("input", requestDraw);
+ui.layer.addEventListener("change", () => { showLayerChoice(); requestDraw(); });
 ui.cmap.addEventListener("change", requestDraw);
 root.querySelectorAll(".nfv-views button").forEach((button) => {
   button.addEventListener("click", () => {
@@ -1361,6 +1444,21 @@ const api = {
     return performance.now() - start;
   },
   pickAt(clientX, clientY) { const vertex = pickAt(clientX, clientY); showPick(vertex); return vertex; },
+  get predictionId() { return state.predictionId; },
+  get times() { return state.data ? state.data.meta.times_s : []; },
+  get timeAxis() { return state.data ? state.data.meta.time_axis : ""; },
+  userFrame,
+  // The analysis panels (static/panels.js): listener(frame) after each change of the frame shown.
+  onFrame(listener) { state.frameListeners.push(listener); },
+  // The modality-attribution layer: {predictionId, key, nFrames, nVertices, rgb (T*V*3 bytes), selected (V),
+  // cornerNames, cornerChannels, bound}; shown at once when it fits the prediction on screen.
+  setLayer(layer) {
+    const same = state.rgbLayer && layer && state.rgbLayer.key === layer.key;
+    state.rgbLayer = layer;
+    if (!same && layer && layer.predictionId === state.predictionId) ui.layer.value = "attribution";
+    showLayerChoice();
+    requestDraw();
+  },
   // Show another prediction: {geometry, payload, title} as the server sends them.
   load(value) { return load(JSON.stringify(value)); },
 };

@@ -1,0 +1,110 @@
+"""w2v-BERT 2.0 self-attention with its relative-key position bias computed without the (L, L, d) tensor.
+
+transformers computes the bias of ``position_embeddings_type="relative_key"`` (w2v-BERT 2.0) as
+``einsum("bhld,lrd->bhlr", query, distance_embedding(clamp(r - l)))``: it gathers an embedding for every
+(query, key) pair, an ``(L, L, head_size)`` tensor (1.1 GB in bf16 for a 60-s chunk of 3,000 frames, per
+layer), then a batched product over it. Profiled on one real-width layer (bf16, 60 s, one core), that
+gather and product took about half the layer's time. But the clamped distance takes only
+``left + right + 1`` values (73 in the release), so the bias is ``q . E[p]`` for 73 embeddings ``E``,
+looked up per pair: one small product ``(L, d) x (d, 73)``, then a skewed strided view of it (the
+Transformer-XL "shift" trick, plain memory copies) for a block of queries at a time, passed to
+``scaled_dot_product_attention`` as the additive mask, as transformers' SDPA path does with the bias.
+
+The arithmetic is the same (same products, same scaling, same mask); only the summation order of the
+query-embedding products can differ, so float32 outputs agree with transformers' to rounding (1e-6).
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+
+logger = logging.getLogger(__name__)
+
+QUERY_BLOCK = 256  # queries per attention call: a (heads, 256, L) bias block stays small (27 MB at L=3,000)
+
+
+def relative_key_bias_block(scores, first: int, n_rows: int, n_keys: int, left: int, right: int):
+    """The position bias of queries ``[first, first + n_rows)`` against keys ``[0, n_keys)``.
+
+    Parameters
+    ----------
+    scores : tensor (B, H, Lq, left + right + 1)
+        ``scaling * q . E[p]`` for every query and clamped distance index ``p``.
+    first, n_rows, n_keys : int
+        The block of queries and the number of keys.
+    left, right : int
+        The clamp of ``key - query`` (``-left`` to ``right``).
+
+    Returns
+    -------
+    tensor (B, H, n_rows, n_keys)
+        ``bias[..., i, r] = scores[..., first + i, clamp(r - first - i, -left, right) + left]``, a strided
+        view (last dimension contiguous).
+    """
+    import torch
+
+    block = scores[:, :, first:first + n_rows]
+    batch, heads = block.shape[:2]
+    width = n_keys + n_rows - 1
+    # Row i of the padded tensor at column m holds the score of distance m - (n_rows - 1) - first, clamped;
+    # bias[i, r] is then padded[i, r - i + n_rows - 1]: a view with row stride width - 1.
+    lead = n_rows - 1 + first - left  # columns before distance -left (all the clamped left value)
+    parts = []
+    if lead > 0:
+        parts.append(block[..., :1].expand(batch, heads, n_rows, lead))
+    parts.append(block[..., max(0, -lead):])
+    used = max(lead, 0) + block.shape[-1] - max(0, -lead)
+    if width > used:
+        parts.append(block[..., -1:].expand(batch, heads, n_rows, width - used))
+    padded = torch.cat(parts, dim=-1)[..., :width].contiguous()
+    return padded.as_strided((batch, heads, n_rows, n_keys), (heads * n_rows * width, n_rows * width, width - 1, 1),
+                             storage_offset=padded.storage_offset() + n_rows - 1)
+
+
+def _forward(self, hidden_states, attention_mask=None, relative_position_embeddings=None, **kwargs):
+    """``Wav2Vec2BertSelfAttention.forward`` for ``relative_key`` under SDPA, in query blocks (see the module)."""
+    import torch
+
+    batch, length = hidden_states.shape[:2]
+    shape = (batch, length, -1, self.head_size)
+    query = self.linear_q(hidden_states).view(shape).transpose(1, 2)
+    key = self.linear_k(hidden_states).view(shape).transpose(1, 2)
+    value = self.linear_v(hidden_states).view(shape).transpose(1, 2)
+    embeddings = self.distance_embedding.weight.to(query.dtype)
+    scores = torch.matmul(query, embeddings.T) * self.scaling  # (B, H, L, left + right + 1)
+    out = torch.empty_like(query)
+    left, right = self.left_max_position_embeddings, self.right_max_position_embeddings
+    for first in range(0, length, QUERY_BLOCK):
+        rows = min(QUERY_BLOCK, length - first)
+        bias = relative_key_bias_block(scores, first, rows, length, left, right)
+        if attention_mask is not None:  # as transformers' create_position_bias_mask combines them
+            mask = attention_mask[..., first:first + rows, :]
+            if mask.dtype == torch.bool:
+                low = max(torch.finfo(key.dtype).min, torch.finfo(bias.dtype).min)
+                bias = torch.where(mask, bias, low)
+            else:
+                bias = bias + mask
+        out[:, :, first:first + rows] = torch.nn.functional.scaled_dot_product_attention(
+            query[:, :, first:first + rows], key, value, attn_mask=bias.contiguous(), scale=self.scaling)
+    return self.linear_out(out.transpose(1, 2).reshape(batch, length, -1)), None
+
+
+def use_fast_relative_key_attention(model) -> int:
+    """Give every ``relative_key`` self-attention of a w2v-BERT model the blocked forward (inference only).
+
+    Applies where the model runs SDPA attention (transformers' default) and is in eval mode; other models,
+    position encodings or attention implementations are left as they are. Returns the modules changed.
+    """
+    if getattr(model.config, "position_embeddings_type", None) != "relative_key":
+        return 0
+    if getattr(model.config, "_attn_implementation", None) != "sdpa" or model.training:
+        return 0
+    changed = 0
+    for module in model.modules():
+        if type(module).__name__ == "Wav2Vec2BertSelfAttention" and hasattr(module, "distance_embedding") \
+                and getattr(module, "position_embeddings_type", None) == "relative_key":
+            module.forward = types.MethodType(_forward, module)
+            changed += 1
+    logger.debug("w2v-BERT: blocked relative-key attention in %d layers", changed)
+    return changed

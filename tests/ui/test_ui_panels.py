@@ -1,0 +1,81 @@
+"""The analysis panels without a browser: their sentences, and ``AppService.explain`` on a real lite prediction."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nforge_app.config import Settings
+from nforge_app.errors import UserInputError
+from nforge_app.models import get_card
+from nforge_app.spaces import get_space
+from nforge_app.ui._service import FILE_URL_PREFIX, AppService
+from nforge_app.ui._texts import attention_text, attribution_text, panel_texts
+from nforge_app.viz import unpack_payload
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _media import make_video  # noqa: E402
+
+
+def test_panel_sentences_follow_the_card():
+    for model_id in ("nforge-lite", "tribe-v2", "text2fmri", "flow-matching"):
+        attribution, attention = panel_texts(model_id)
+        card = get_card(model_id)
+        assert "Not available" not in attribution + attention
+        assert ("Explain" in attribution) == ("attribution" in card.capabilities)
+        assert ("Explain" in attention) == ("attention" in card.capabilities)
+    assert "reads text only" in panel_texts("text2fmri")[0]
+    assert "baseline" in panel_texts("nforge-lite")[0]
+
+
+@pytest.fixture(scope="module")
+def explained(tmp_path_factory):
+    """A silent moving video (the picture only), predicted by nforge-lite and explained by the page's service."""
+    folder = tmp_path_factory.mktemp("explain")
+    video = make_video(folder / "silent.mp4", 12.0, audio=None)
+    service = AppService(settings=Settings.from_env(cache_dir=folder / "cache"))
+    run = service.predict(str(video), None, "nforge-lite")
+    return service, run, service.explain(run.prediction_id)
+
+
+def test_explain_a_silent_video(explained):
+    service, run, result = explained
+    attribution = result.attribution
+    assert attribution.model_id == "nforge-lite" and attribution.modalities == ("video",)
+    np.testing.assert_allclose(attribution.prediction(), run.prediction.data, atol=1e-5)
+    value = json.loads(result.panel_value)
+    assert value["prediction_id"] == run.prediction_id and value["map"] is True
+    path = Path(value["payload"].removeprefix(FILE_URL_PREFIX))
+    assert path.parent == service.ui_dir / "payloads"
+    meta, arrays = unpack_payload(path.read_bytes())
+    # the picture alone drives the visual regions: blue, and all of their shares are video
+    space = get_space("fsaverage5")
+    v1 = space.select(["V1"])
+    strongest = int(np.argmax(np.abs(run.prediction.data[:, v1]).mean(axis=1)))
+    rgb = arrays["rgb"][strongest, v1].astype(int)
+    assert (rgb[:, 2] > 0).mean() > 0.9 and rgb[:, :2].max() == 0
+    assert meta["channels"] == [2] and meta["n_frames"] == len(run.prediction.times_s)
+    shares = arrays["shares"]
+    assert len(meta["regions"]) == len(result.regions) > 0 and np.allclose(shares.sum(axis=1)[shares.sum(1) > 0], 1)
+    # no region was asked for: the regions with the largest responses get a heat map, one row each
+    assert result.attention is not None and meta["attention"]["roi_names"] == list(result.regions)
+    assert arrays["attention"].shape[:2] == (len(result.regions), len(run.prediction.times_s))
+    assert meta["attention"]["words"] == []  # a silent video has no words
+    # the sentences name the method and what absent means for the model
+    text = attribution_text(attribution, result.regions)
+    assert "absent" in text and (attribution.metadata.get("method_words") or "")[:20] in text
+    assert "ROI attention" in attention_text(result.attention, "nforge-lite", asked=False)
+    # a second explanation is the same payload (the engine caches the attribution)
+    assert service.explain(run.prediction_id).panel_value == result.panel_value
+
+
+def test_explain_says_what_is_wrong(explained, tmp_path):
+    service, run, _ = explained
+    with pytest.raises(UserInputError, match="unknown prediction id"):
+        service.explain("not-an-id")
+    prediction, facts = service.load(run.prediction_id)
+    gone = service.keep(prediction, [], str(tmp_path / "gone.mp4"), title="gone")
+    with pytest.raises(UserInputError, match="no longer on this server"):
+        service.explain(gone.prediction_id)
