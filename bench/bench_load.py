@@ -1,9 +1,9 @@
 """The page under load: gradio_client users against a server on 127.0.0.1 (issue 17, item 6).
 
 Each user sends a mix of requests one after another: new per-TR text predictions (nforge-lite), the same
-per-TR text again (cached), predictions of a short clip of its own (new the first time, cached after), and
-exports (npz + csv) of its last prediction. Attribution is added to the mix once the engine has it
-(``Engine.attribute``; absent: said in the table). Then, while a long new prediction runs (a 240-s clip), a
+per-TR text again (cached), predictions of a short clip of its own (new the first time, cached after),
+exports (npz + csv) of its last prediction, and its attribution (the page's *Explain*: modality attribution
+and ROI attention), when the engine has ``Engine.attribute``. Then, while a long new prediction runs (a 240-s clip), a
 cheap cached request is sent again and again: its latency says whether cached answers wait behind long jobs.
 
 Reported: failures (target 0), p50/p95 latency per request kind, the server's peak RSS (``VmHWM`` of the
@@ -29,6 +29,7 @@ from pathlib import Path
 from _common import media_helpers, report
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's nforge_app, as the server runs it
 SERVE = ("from nforge_app.ui import launch; launch(server_name='127.0.0.1', server_port={port}, quiet=True, "
          "prevent_thread_lock=False)")
 SHARED_TEXT = "\n".join(["the ship left the harbour", "", "gulls cried over the water", "the sea was calm"])
@@ -102,8 +103,9 @@ def _user(url: str, user: int, n_requests: int, clip: Path, timings: dict, failu
 
     client = Client(url, verbose=False)
     last_id = None
+    kinds = ("new text", "cached text", "export", "clip") + (("explain",) if has_attribution() else ())
     for i in range(n_requests):
-        kind = ("new text", "cached text", "export", "clip")[i % 4]
+        kind = kinds[i % len(kinds)]
         start = time.perf_counter()
         try:
             if kind == "new text":
@@ -114,6 +116,10 @@ def _user(url: str, user: int, n_requests: int, clip: Path, timings: dict, failu
             elif kind == "clip":
                 kind = "clip (new)" if i == 3 else "clip (cached)"
                 last_id, _ = _predict(client, "media", media=clip)
+            elif kind == "explain":  # attribution (and ROI attention) of the user's last prediction
+                text, *_ = client.predict(last_id, api_name="/explain")
+                if "Could not" in text:
+                    raise RuntimeError(f"the attribution failed: {text}")
             else:
                 files, note = client.predict(last_id, ["npz", "csv"], *EXPORT_ARGS, api_name="/export")
                 if not files or len(files) != 2:

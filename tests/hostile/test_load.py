@@ -1,4 +1,4 @@
-"""A reduced load test (3 users x 4 requests, and cached requests while a long job runs) against a real server
+"""A reduced load test (3 users x 5 requests, and cached requests while a long job runs) against a real server
 on 127.0.0.1; the full size, with its latency targets, is ``bench/bench_load.py``."""
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ def bench_load():
 
 @pytest.mark.slow
 def test_the_page_holds_a_small_load(bench_load, tmp_path):
-    result = bench_load.run_load(users=3, requests=4, work=tmp_path, long_clip_s=120.0, n_cached=5)
+    result = bench_load.run_load(users=3, requests=5, work=tmp_path, long_clip_s=120.0, n_cached=5)
     assert result["failures"] == []
     assert {len(values) for values in result["latency"].values()} == {3}  # every kind ran for every user
+    assert ("explain" in result["latency"]) == result["attribution"]
     assert result["overlapped"], "the cached requests did not run while the long job did"
     assert result["peak_rss_mb"] > 0
 
