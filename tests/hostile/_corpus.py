@@ -60,6 +60,7 @@ class Case:
         Short id (test ids, CASES.md).
     kind : str
         ``file`` (a stimulus file), ``per_tr`` (lines of per-TR text), ``request`` (model, subject, regions),
+        ``attribute`` (attribution options), ``explain`` (the page's Explain of a prediction id),
         ``delete`` (a subject name to delete from the adapted subjects' store), ``mask`` (a .npy mask), ``measured`` (measured fMRI), ``saved`` (a saved prediction .npz) or
         ``release`` (a TRIBE v2 release folder given as ``--variant``).
     build : callable
@@ -372,6 +373,13 @@ CASES: tuple[Case, ...] = (
          "unknown name", page_expect=GRADIO_CHOICE),
     Case("delete_subject_with_dotdot", "delete", _victim, UNKNOWN_NAME + r"|subject name .*no spaces, dots or "
          r"slashes", "unknown name (nothing outside the store touched)", ("cli", "api")),
+    # attribution (the page's Explain takes a prediction id only)
+    Case("attribution_steps_over", "attribute", lambda f: {"path": _clip(f), "steps": "100000"},
+         r"steps .*accepted: a whole number from 2 to 512", "out of range", ("cli", "api")),
+    Case("attribution_steps_not_a_number", "attribute", lambda f: {"path": _clip(f), "steps": "many"},
+         r"steps .*accepted: a whole number from 2 to 512", "out of range", ("cli", "api")),
+    Case("explain_unknown_prediction_id", "explain", lambda f: {"id": "../../etc/passwd"},
+         r"unknown prediction id", "unknown name", ("page",)),
     # masks (the page has no mask input)
     Case("mask_with_nan", "mask", _mask(np.where(np.arange(N_OUTPUTS) < 10, np.nan, 1.0), "nan_mask"), BAD_MASK,
          "bad mask", ("cli", "api")),

@@ -72,6 +72,9 @@ def cli_argv(case: Case, inputs: dict, out: Path, prediction_npz: Path) -> list[
         return ["info", str(inputs["path"])]
     if case.kind == "delete":
         return ["subjects", "delete", inputs["name"]]
+    if case.kind == "attribute":
+        return ["attribute", str(inputs["path"]), "--method", "integrated-gradients", "--steps", inputs["steps"],
+                "--quiet", "--out", str(out)]
     if case.kind == "release":
         return per_tr + ["--model", "tribe-v2", "--variant", str(inputs["variant"])]
     raise ValueError(case.kind)
@@ -97,6 +100,8 @@ def api_call(case: Case, inputs: dict, engine, prediction):
         return load_npz(inputs["path"])
     if case.kind == "release":
         return engine.predict(LINES, tr_s=1.0, model="tribe-v2", variant=str(inputs["variant"]))
+    if case.kind == "attribute":
+        return engine.attribute(str(inputs["path"]), method="integrated-gradients", steps=inputs["steps"])
     if case.kind == "delete":
         from nforge_app.analysis import delete_subject
 
@@ -115,6 +120,9 @@ def page_call(case: Case, inputs: dict, client, prediction_id: str) -> str:
             _, summary, *_ = client.predict(prediction_id, [handle_file(str(inputs["path"]))], "", None, False,
                                             api_name="/evaluate")
             return "accepted" if "Mean r" in summary else _unescape(summary)
+        if case.kind == "explain":
+            text, *_ = client.predict(inputs["id"], api_name="/explain")
+            return _unescape(text)
         source, media, text, tr_text = "per-TR text", None, None, "\n".join(LINES)
         model, subject, roi = "nforge-lite", "average", []
         if case.kind == "file":
