@@ -247,9 +247,9 @@ def zip_bomb(path: Path, shape: tuple[int, int] = (12_500, N_OUTPUTS), member: s
     return path
 
 
-def _zip_bomb(name: str, extra: dict | None = None) -> Callable[[Path], dict]:
+def _zip_bomb(name: str, extra: dict | None = None, member: str = "data.npy") -> Callable[[Path], dict]:
     def build(folder: Path) -> dict:
-        path = zip_bomb(folder / f"{name}.npz")
+        path = zip_bomb(folder / f"{name}.npz", member=member)
         if extra:
             with zipfile.ZipFile(path, "a") as archive:
                 for key, value in extra.items():
@@ -399,7 +399,7 @@ CASES: tuple[Case, ...] = (
          BAD_MEASURED, "bad measured data"),
     Case("measured_zip_bomb", "measured", _zip_bomb("bomb_run"), BAD_MEASURED, "zip bomb"),
     # saved predictions (nforge info; the page keeps its own)
-    Case("saved_zip_bomb", "saved", _zip_bomb("bomb_prediction"), r"zip bomb", "zip bomb", ("cli", "api")),
+    Case("saved_zip_bomb", "saved", _zip_bomb("bomb_prediction", member="kind.npy"), r"zip bomb", "zip bomb", ("cli", "api")),
     Case("saved_pickled_code", "saved", _pickled_npz, r"not a readable|lacks", "refused code (never unpickled)",
          ("cli", "api")),
     # model releases (given as --variant: the page has no such input)

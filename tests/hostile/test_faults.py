@@ -166,10 +166,11 @@ def test_a_job_past_the_page_time_limit_is_cancelled_cleanly(tmp_path):
     """A page whose jobs may run 10 ms: a new prediction is cancelled at its next progress report with a message
     naming the setting, nothing half-written is left, and cached answers (which take no job) still come."""
     from _hostile import SERVER_PATH, launch_page
-    from _media import make_video
     from gradio_client import Client, handle_file
 
     from nforge_app.engine import Engine
+
+    from _media import make_video
 
     settings = Settings(cache_dir=tmp_path / "cache", job_timeout_s=0.01)
     Engine(settings, device="cpu").predict(LINES, tr_s=1.0)  # cached before the page starts
