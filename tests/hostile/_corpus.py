@@ -15,6 +15,7 @@ import os
 import struct
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,6 +262,35 @@ def _zip_bomb(name: str, extra: dict | None = None, member: str = "data.npy") ->
     return build
 
 
+def _h5_bomb(folder: Path) -> dict:
+    """An HDF5 run whose gzip-compressed dataset declares 4.1 GB and stores nothing (its fill value is read)."""
+    import h5py
+
+    path = folder / "bomb_run.h5"
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("s01e01a", shape=(50_000, N_OUTPUTS), dtype="f4", chunks=(100, 1024),
+                              compression="gzip")
+    return {"path": path}
+
+
+def _gifti_bomb(folder: Path) -> dict:
+    """A left-hemisphere .func.gii whose one gzip-compressed array inflates to 1 GB of zeros."""
+    import base64
+
+    n_times, n_vertices = 26_000, 10_242
+    packer = zlib.compressobj(9)
+    chunk = bytes(4 * n_vertices * 100)
+    data = b"".join(packer.compress(chunk) for _ in range(n_times // 100)) + packer.flush()
+    xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<GIFTI Version="1.0" NumberOfDataArrays="1"><MetaData/>'
+           f'<LabelTable/><DataArray Intent="NIFTI_INTENT_NONE" DataType="NIFTI_TYPE_FLOAT32" '
+           f'ArrayIndexingOrder="RowMajorOrder" Dimensionality="2" Dim0="{n_vertices}" Dim1="{n_times}" '
+           f'Encoding="GZipBase64Binary" Endian="LittleEndian" ExternalFileName="" ExternalFileOffset="">'
+           f'<MetaData/><Data>{base64.b64encode(data).decode()}</Data></DataArray></GIFTI>\n')
+    path = folder / "bomb_run_hemi-L.func.gii"
+    path.write_text(xml)
+    return {"path": path}
+
+
 class _Payload:
     """Pickled, it would run ``open(path, "w")`` when loaded: the proof that a loader ran code."""
 
@@ -398,6 +428,8 @@ CASES: tuple[Case, ...] = (
     Case("measured_wrong_width", "measured", _measured(lambda: np.ones((10, 7), np.float32), "narrow_run"),
          BAD_MEASURED, "bad measured data"),
     Case("measured_zip_bomb", "measured", _zip_bomb("bomb_run"), BAD_MEASURED, "zip bomb"),
+    Case("measured_h5_bomb", "measured", _h5_bomb, r"zip bomb", "zip bomb"),
+    Case("measured_gifti_bomb", "measured", _gifti_bomb, r"zip bomb", "zip bomb"),
     # saved predictions (nforge info; the page keeps its own)
     Case("saved_zip_bomb", "saved", _zip_bomb("bomb_prediction", member="kind.npy"), r"zip bomb", "zip bomb", ("cli", "api")),
     Case("saved_pickled_code", "saved", _pickled_npz, r"not a readable|lacks", "refused code (never unpickled)",
