@@ -419,6 +419,8 @@ CASES: tuple[Case, ...] = (
          ("cli", "api")),
     Case("mask_selects_nothing", "mask", _mask(np.zeros(N_OUTPUTS, bool), "empty_mask"), BAD_MASK, "bad mask",
          ("cli", "api")),
+    Case("mask_not_npy", "mask", lambda f: {**_write(f, "garbage_mask.npy", b"PK\x03\x04 not numpy"),
+                                            "mask": None}, r"mask .*not a \.npy file", "bad mask", ("cli",)),
     Case("mask_pickled_code", "mask", _pickled_mask, BAD_MASK, "bad mask (never unpickled)", ("cli", "api")),
     # measured fMRI (evaluate)
     Case("measured_with_nan", "measured", _measured(lambda: np.full((10, N_OUTPUTS), np.nan, np.float32),
