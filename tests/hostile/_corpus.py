@@ -238,10 +238,9 @@ def zip_bomb(path: Path, shape: tuple[int, int] = (12_500, N_OUTPUTS), member: s
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
     n_bytes = int(np.prod(shape)) * 4
-    info = zipfile.ZipInfo(member, date_time=(2024, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_DEFLATED
     chunk = bytes(1 << 24)
-    with zipfile.ZipFile(path, "w", allowZip64=True) as archive, archive.open(info, "w", force_zip64=True) as out:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=1) as archive, \
+            archive.open(member, "w", force_zip64=True) as out:
         out.write(header.getvalue())
         for start in range(0, n_bytes, len(chunk)):
             out.write(chunk[: min(len(chunk), n_bytes - start)])
@@ -278,7 +277,7 @@ def _gifti_bomb(folder: Path) -> dict:
     import base64
 
     n_times, n_vertices = 26_000, 10_242
-    packer = zlib.compressobj(9)
+    packer = zlib.compressobj(1)
     chunk = bytes(4 * n_vertices * 100)
     data = b"".join(packer.compress(chunk) for _ in range(n_times // 100)) + packer.flush()
     xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<GIFTI Version="1.0" NumberOfDataArrays="1"><MetaData/>'

@@ -145,6 +145,7 @@ def test_a_model_whose_load_fails_leaves_the_engine_usable(reference, tmp_path, 
     from nforge_app import models
     from nforge_app.engine import Engine
 
+    _BrokenModel.loads = 0
     monkeypatch.setitem(models._REGISTRY, "test-broken-load", "test_faults:BROKEN")
     monkeypatch.setattr(sys.modules[__name__], "BROKEN", _BrokenModel.make(), raising=False)
     engine = Engine(Settings(cache_dir=tmp_path / "cache"), device="cpu")
