@@ -190,3 +190,33 @@ def test_a_job_past_the_page_time_limit_is_cancelled_cleanly(tmp_path):
         assert "time steps" in status and prediction_id
     finally:
         demo.close()
+
+
+@pytest.mark.slow
+def test_a_full_disk_through_the_page(tmp_path, monkeypatch):
+    """The page says the disk is full, names no server path, keeps nothing, and serves again once there is
+    room."""
+    from _hostile import SERVER_PATH, launch_page
+    from gradio_client import Client
+
+    settings = Settings(cache_dir=tmp_path / "cache")
+    demo = launch_page(settings)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        before = cache_files(settings.cache_dir)
+
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr("nforge_app.features._cache.np.save", full)
+        _, _, status, *_ = client.predict("per-TR text", None, None, None, "\n".join(LINES), 1.0, "nforge-lite",
+                                          "average", [], api_name="/predict")
+        assert "the disk is full" in status and "NFORGE\\_CACHE\\_MAX\\_GB" in status, status
+        assert not SERVER_PATH.search(status) and str(tmp_path) not in status, status
+        assert_clean(settings.cache_dir, before, accepted=False)
+        monkeypatch.undo()
+        _, prediction_id, status, *_ = client.predict("per-TR text", None, None, None, "\n".join(LINES), 1.0,
+                                                      "nforge-lite", "average", [], api_name="/predict")
+        assert "time steps" in status and prediction_id
+    finally:
+        demo.close()
