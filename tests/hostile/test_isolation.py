@@ -22,7 +22,6 @@ from nforge_app.ui._confine import GONE, NOT_UPLOADED
 
 from _media import make_video
 
-pytestmark = pytest.mark.slow
 EXPORT_ARGS = ("surface", "inflated", ["lateral_left"], "symmetric", 20, 160)
 
 

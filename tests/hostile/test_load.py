@@ -22,7 +22,6 @@ def bench_load():
         sys.path.remove(str(BENCH))
 
 
-@pytest.mark.slow
 def test_the_page_holds_a_small_load(bench_load, tmp_path):
     result = bench_load.run_load(users=3, requests=5, work=tmp_path, long_clip_s=120.0, n_cached=5)
     assert result["failures"] == []
