@@ -61,7 +61,7 @@ class Case:
         Short id (test ids, CASES.md).
     kind : str
         ``file`` (a stimulus file), ``per_tr`` (lines of per-TR text), ``request`` (model, subject, regions),
-        ``attribute`` (attribution options), ``explain`` (the page's Explain of a prediction id),
+        ``attribute`` (attribution options), ``export`` (export options), ``explain`` (the page's Explain of a prediction id),
         ``delete`` (a subject name to delete from the adapted subjects' store), ``mask`` (a .npy mask), ``measured`` (measured fMRI), ``saved`` (a saved prediction .npz) or
         ``release`` (a TRIBE v2 release folder given as ``--variant``).
     build : callable
@@ -409,6 +409,15 @@ CASES: tuple[Case, ...] = (
          r"steps .*accepted: a whole number from 2 to 512", "out of range", ("cli", "api")),
     Case("explain_unknown_prediction_id", "explain", lambda f: {"id": "../../etc/passwd"},
          r"unknown prediction id", "unknown name", ("page",)),
+    # exports of a prediction (the page's sliders and check boxes refuse what they do not offer)
+    Case("export_picture_of_100000_px", "export", lambda f: {"size_px": 100_000}, r"size_px 100000: accepted: a "
+         r"whole number from 64 to 4096", "out of range", page_expect=r"greater than maximum value 800"),
+    Case("export_unknown_format", "export", lambda f: {"formats": ["../../x"]}, UNKNOWN_NAME, "unknown name",
+         page_expect=GRADIO_CHOICE),
+    Case("export_view_with_dotdot", "export", lambda f: {"views": ["../etc"]}, UNKNOWN_NAME, "unknown name",
+         page_expect=GRADIO_CHOICE),
+    Case("export_threshold_nan", "export", lambda f: {"threshold_pct": float("nan")}, r"threshold.*accepted",
+         "out of range", ("cli", "api")),
     # masks (the page has no mask input)
     Case("mask_with_nan", "mask", _mask(np.where(np.arange(N_OUTPUTS) < 10, np.nan, 1.0), "nan_mask"), BAD_MASK,
          "bad mask", ("cli", "api")),
