@@ -61,7 +61,7 @@ class Case:
         Short id (test ids, CASES.md).
     kind : str
         ``file`` (a stimulus file), ``per_tr`` (lines of per-TR text), ``request`` (model, subject, regions),
-        ``attribute`` (attribution options), ``export`` (export options), ``explain`` (the page's Explain of a prediction id),
+        ``adapt`` (a subject to fit, named with ``../``), ``attribute`` (attribution options), ``export`` (export options), ``explain`` (the page's Explain of a prediction id),
         ``delete`` (a subject name to delete from the adapted subjects' store), ``mask`` (a .npy mask), ``measured`` (measured fMRI), ``saved`` (a saved prediction .npz) or
         ``release`` (a TRIBE v2 release folder given as ``--variant``).
     build : callable
@@ -402,6 +402,8 @@ CASES: tuple[Case, ...] = (
          "unknown name", page_expect=GRADIO_CHOICE),
     Case("delete_subject_with_dotdot", "delete", _victim, UNKNOWN_NAME + r"|subject name .*no spaces, dots or "
          r"slashes", "unknown name (nothing outside the store touched)", ("cli", "api")),
+    Case("adapt_name_with_dotdot", "adapt", _victim, r"subject name .*no spaces, dots or slashes",
+         "unknown name (nothing outside the store touched)", ("cli", "api")),
     # attribution (the page's Explain takes a prediction id only)
     Case("attribution_steps_over", "attribute", lambda f: {"path": _clip(f), "steps": "100000"},
          r"steps .*accepted: a whole number from 2 to 512", "out of range", ("cli", "api")),

@@ -74,6 +74,10 @@ def cli_argv(case: Case, inputs: dict, out: Path, prediction_npz: Path) -> list[
         return ["info", str(inputs["path"])]
     if case.kind == "delete":
         return ["subjects", "delete", inputs["name"]]
+    if case.kind == "adapt":
+        text = lines_file(folder)
+        return ["adapt", "--stimuli", str(text), str(text), "--measured", str(prediction_npz), str(prediction_npz),
+                "--name", inputs["name"], "--quiet"]
     if case.kind == "export":
         options = {**EXPORT_OPTIONS, **{k: v for k, v in inputs.items() if k in EXPORT_OPTIONS}}
         return ["export", str(prediction_npz), "--format", *options["formats"], "--view", *options["views"],
@@ -114,6 +118,12 @@ def api_call(case: Case, inputs: dict, engine, prediction):
 
         options = {**EXPORT_OPTIONS, **{k: v for k, v in inputs.items() if k in EXPORT_OPTIONS}}
         return export_prediction(prediction, options.pop("formats"), inputs["folder"] / "export", **options)
+    if case.kind == "adapt":
+        from nforge_app.analysis import adapt
+
+        text = str(lines_file(inputs["folder"]))
+        return adapt("nforge-lite", [text, text], [prediction.data, prediction.data], name=inputs["name"],
+                     engine=engine)
     if case.kind == "delete":
         from nforge_app.analysis import delete_subject
 
