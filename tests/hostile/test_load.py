@@ -48,3 +48,26 @@ def test_a_cached_prediction_is_found_without_decoding(tmp_path, monkeypatch):
     engine._memory.clear()
     full = engine.cached(lines, tr_s=1.0)
     assert full is None  # only the selection was predicted
+
+
+def test_an_experiment_takes_a_prediction_slot_and_the_time_limit(tmp_path, monkeypatch):
+    """The page's experiments (Compare) share the prediction slots, and are cancelled past the time limit."""
+    import time
+
+    from nforge_app._jobs import JobTimeout
+    from nforge_app.config import Settings
+    from nforge_app.ui import _compare
+    from nforge_app.ui._service import AppService
+
+    service = AppService(settings=Settings(cache_dir=tmp_path, max_jobs=1, job_timeout_s=0.05))
+    seen = []
+
+    def slow_contrast(a, b, progress=None, **options):
+        seen.append(service.jobs.running("predict"))
+        time.sleep(0.1)
+        progress(0.5, "relabelling")
+
+    monkeypatch.setattr(_compare, "contrast", slow_contrast)
+    with pytest.raises(JobTimeout, match="job_timeout_s"):
+        _compare.CompareService(service).run("blocks", "nforge-lite", files_a=["a.wav"], files_b=["b.wav"])
+    assert seen == [1] and service.jobs.running("predict") == 0
