@@ -15,8 +15,9 @@ method is the most faithful one each model affords at a bounded cost, and is nam
   the drop of each region's response is that chunk's contribution, all chunks of a 100-s window as one
   batch through the exact float32 encoder. The windows are independent, so a chunk only reaches the outputs
   of its own window. Contributions do not add up to the response (the transformer is not additive); the
-  shares say which moments matter. Cost: one forward per chunk, 50 per 100-s window at 2-s chunks
-  (``bench/``). ``rollout``: attention rollout over the encoder's layers (Abnar & Zuidema 2020; heads
+  shares say which moments matter. Cost: one forward per chunk, 50 per 100-s window at 2-s chunks, about
+  51 forwards with the plain one whatever the number of regions (``bench/bench_attribution.py``; 1-s chunks,
+  ``chunk_s=1``, cost 101 per window, over the 60-forward target, hence 2 s by default). ``rollout``: attention rollout over the encoder's layers (Abnar & Zuidema 2020; heads
   averaged, the residual as 0.5 I), "where the model looks", not a measure of any region.
 - ``text2fmri``: occlusion of each TR's text: its language-model feature set to zeros, which is exactly what
   a TR without words gives (the language model itself is not re-run, so the earlier words' context in later

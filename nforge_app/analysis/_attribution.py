@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -46,6 +47,10 @@ DEFAULT_STEPS = 32
 STEPS_RANGE = (2, 512)
 ROWS_PER_CALL = 8
 """Batch rows (windows x coalitions or x path points) per encoder call: bounds memory at real sizes."""
+
+# The hidden features of the empty coalition depend on the encoder's weights and the window length only
+# (every modality absent: the time embedding through the transformer), so they are kept per encoder.
+_EMPTY_COALITION: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 _METHOD_WORDS = {
     "shapley": "exact Shapley values over the modalities present (every coalition predicted, others absent)",
@@ -292,12 +297,19 @@ def _tribe_coalition_hidden(encoder, windows: dict, players: list[str], wanted: 
     depend on the stimulus: it is computed once, for one window."""
     import torch
 
-    n_windows = next(iter(windows.values())).shape[0]
+    first = next(iter(windows.values()))
+    n_windows, n_steps = first.shape[0], first.shape[-1]
     with torch.inference_mode():
+        empty_key = (n_steps, encoder._signature("fp32"))  # changes when a weight does
+        known = _EMPTY_COALITION.setdefault(encoder, {})
+        cached = known.get(empty_key) if frozenset() in wanted else None
         embeddings = encoder.project(windows, fast="fp32")
-        # rows: (coalition, window); the empty coalition needs one row only
-        rows = [(c, w) for c in wanted for w in (range(1) if not c else range(n_windows))]
+        # rows: (coalition, window); the empty coalition needs one row only, and none once it is known
+        rows = [(c, w) for c in wanted for w in (range(1) if not c else range(n_windows))
+                if c or cached is None]
         hidden: dict[frozenset, list] = {c: [] for c in wanted}
+        if cached is not None:
+            hidden[frozenset()].append(cached)
         for start in range(0, len(rows), rows_per_call):
             progress(0.9 * start / len(rows), f"attribution: coalitions {start + 1}-"
                                               f"{min(start + rows_per_call, len(rows))} of {len(rows)}")
@@ -308,6 +320,9 @@ def _tribe_coalition_hidden(encoder, windows: dict, players: list[str], wanted: 
             out = encoder.hidden(embeddings=batch, modality_scale=scales, fast="fp32", differentiable=False)
             for (c, _), row in zip(chunk, out, strict=True):
                 hidden[c].append(row.numpy())
+    if frozenset() in wanted:
+        known.clear()  # one entry per encoder: the last window length and weights
+        known[empty_key] = hidden[frozenset()][0]
     return {c: np.stack(rows_of_c) for c, rows_of_c in hidden.items()}
 
 

@@ -79,6 +79,7 @@ class LiveSession:
     """One browser's stream: the predictor (made at the first chunk, at its sample rate) and its recent rows."""
 
     regions: tuple[str, ...] = ()
+    subject: str | None = None
     stream: StreamingPredictor | None = None
     rows: list[np.ndarray] = field(default_factory=list)
     times_s: list[float] = field(default_factory=list)
@@ -100,8 +101,9 @@ class LiveService:
     def __init__(self, service: AppService) -> None:
         self.service = service
 
-    def start(self, roi: Sequence[str] | None = None) -> LiveSession:
-        """A new session tracing the regions of ``roi`` the lite model has (else :data:`TRACE_REGIONS`)."""
+    def start(self, roi: Sequence[str] | None = None, subject: str | None = None) -> LiveSession:
+        """A new session tracing the regions of ``roi`` the lite model has (else :data:`TRACE_REGIONS`), with
+        ``subject`` (one of the lite model's, or a subject adapted to it; its default when None)."""
         space = get_space(get_card(LIVE_MODEL).space_id, self.service.settings)
         asked = [str(name) for name in (roi or [])]
         regions, note = [], ""
@@ -114,26 +116,28 @@ class LiveService:
         if asked and not regions:
             note = (f"None of the regions picked ({escape_markdown(', '.join(asked))}) is in the lite model's "
                     f"space: tracing {', '.join(TRACE_REGIONS)}.")
-        return LiveSession(regions=tuple(regions) or TRACE_REGIONS, note=note)
+        return LiveSession(regions=tuple(regions) or TRACE_REGIONS, subject=subject or None, note=note)
 
     def push(self, session: LiveSession | None, chunk_path: str | Path | None,
-             roi: Sequence[str] | None = None) -> tuple[LiveSession, LiveView | None]:
-        """Add one microphone chunk; return the session and, when the chunk completed rows, what to show.
+             roi: Sequence[str] | None = None, subject: str | None = None) -> tuple[LiveSession, LiveView | None]:
+        """Add one microphone chunk; return the session and, when the chunk completed rows, what to show
+        (``roi`` and ``subject`` are read when a session starts, see :meth:`start`).
 
         Raises
         ------
         UserInputError
-            The chunk cannot be read.
+            The chunk cannot be read, or the subject is not one of the lite model's.
         """
         started = time.perf_counter()
-        session = session if session is not None else self.start(roi)
+        session = session if session is not None else self.start(roi, subject)
         if chunk_path is None:
             return session, None
         rate_hz, samples = read_chunk(chunk_path)
         if session.stream is None or session.stream.sample_rate_hz != rate_hz:
             # the first chunk sets the rate (a new microphone starts a new stream)
-            session = self.start(session.regions) if session.stream is not None else session
-            session.stream = StreamingPredictor(self.service.engine, LIVE_MODEL, sample_rate_hz=rate_hz)
+            session = self.start(session.regions, session.subject) if session.stream is not None else session
+            session.stream = StreamingPredictor(self.service.engine, LIVE_MODEL, subject=session.subject,
+                                                sample_rate_hz=rate_hz)
         rows = session.stream.push_audio(samples)
         if rows is None:
             return session, None
@@ -167,8 +171,8 @@ class LiveService:
             return "Press **Record** and speak: the map and the traces update every second."
         compute_ms = 1000 * np.asarray(session.compute_s)
         heard_s = session.times_s[-1] + session.stream.card.tr_s
-        lines = [f"**Live** · {heard_s:.0f} s heard · update {session.updates} · latency: compute "
-                 f"{compute_ms[-1]:.0f} ms for this update (median {np.median(compute_ms):.0f} ms), after the "
+        lines = [f"**Live** · subject {escape_markdown(session.stream.subject)} · {heard_s:.0f} s heard · update "
+                 f"{session.updates} · latency: compute {compute_ms[-1]:.0f} ms for this update (median {np.median(compute_ms):.0f} ms), after the "
                  "browser's 1-s chunk; each row appears once its second of sound is in."]
         if session.note:
             lines.append(session.note)

@@ -270,13 +270,14 @@ class AppService:
         return load_npz(npz_path), facts
 
     # -- explanations ----------------------------------------------------------------------------------
-    def explain(self, prediction_id: str, progress: Callable[[float, str], None] | None = None
-                ) -> ExplanationResult:
+    def explain(self, prediction_id: str, method: str | None = None,
+                progress: Callable[[float, str], None] | None = None) -> ExplanationResult:
         """Split a kept prediction over its modalities with the engine (which caches it), with the ROI temporal
         attention of its regions, and write what the analysis panels download.
 
         Without regions asked for, the panels show the regions with the largest responses
-        (:func:`~nforge_app.viz.default_regions`), explained with every output.
+        (:func:`~nforge_app.viz.default_regions`), explained with every output. ``method`` is one of
+        ``ATTRIBUTION_METHODS`` (Shapley values by default).
 
         Raises
         ------
@@ -296,7 +297,7 @@ class AppService:
         with self.jobs.run("explain", progress) as checked:
             attribution = self.engine.attribute(stimulus, prediction.model_id, subject=prediction.subject,
                                                 roi=list(regions) if attend else roi or None, mask=whole,
-                                                tr_s=tr_s, progress=checked)
+                                                method=method, tr_s=tr_s, progress=checked)
         attention = attribution.roi_attention
         digest = hashlib.sha256(np.ascontiguousarray(attribution.scores).tobytes())
         digest.update(json.dumps([attribution.method, regions, attention is not None]).encode())

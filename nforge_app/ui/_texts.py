@@ -80,7 +80,8 @@ def attribution_text(attribution, regions: Sequence[str]) -> str:
     lines = [f"**Modality attribution** of `{escape_markdown(attribution.model_id)}`: {escape_markdown(method)}.",
              f"A modality is *absent* when the stimulus lacks it: {escape_markdown(absent or 'as the model says')}."]
     if meta.get("note"):
-        lines.append(escape_markdown(meta["note"]).rstrip(".") + ".")
+        note = escape_markdown(meta["note"]).rstrip(".") + "."
+        lines.append(note[:1].upper() + note[1:])
     if attribution.method == "ablation" and "interaction_relative" in meta:
         lines.append(f"What the modalities do only together (left out): {100 * meta['interaction_relative']:.2g}% "
                      "of the prediction's range.")

@@ -241,3 +241,26 @@ def test_a_model_without_weights_is_refused(engine, experiment, tmp_path):
     with pytest.raises(UserInputError):
         adapt("tribe-v2", experiment["stimuli"][:2], experiment["measured"][:2], name="x", engine=empty)
     assert list_subjects(empty.settings) == []
+
+
+@pytest.mark.parametrize("n_columns", [3, 12])
+def test_the_few_columns_solver_gives_himalayas_ridge(n_columns):
+    """With a few hidden columns the ridge is solved in their space: the alphas and weights of himalaya's
+    RidgeCV on the same folds (near-ties in the criterion aside)."""
+    from himalaya.ridge import RidgeCV
+    from sklearn.model_selection import PredefinedSplit
+
+    from nforge_app.analysis._adapt import DEFAULT_ALPHAS, _few_columns_ridge_cv
+
+    rng = np.random.default_rng(n_columns)
+    x = rng.standard_normal((180, n_columns)).astype(np.float32)
+    noise = rng.uniform(0.2, 20.0, 500)  # outputs from clean to hopeless: every alpha gets chosen somewhere
+    y = (x @ rng.standard_normal((n_columns, 500)) + noise * rng.standard_normal((180, 500))).astype(np.float32)
+    y = (y - y.mean(axis=0)) / y.std(axis=0)
+    folds = np.repeat(np.arange(3), 60)
+    alphas = DEFAULT_ALPHAS.astype(np.float32)
+    reference = RidgeCV(alphas=alphas, cv=PredefinedSplit(folds), solver_params=dict(warn=False)).fit(x, y)
+    weights, chosen = _few_columns_ridge_cv(x, y, folds, alphas)
+    assert len(np.unique(chosen)) >= 3
+    assert np.mean(np.isclose(chosen, np.asarray(reference.best_alphas_), rtol=1e-3)) >= 0.97
+    np.testing.assert_allclose(x @ weights, x @ np.asarray(reference.coef_), atol=2e-3 * np.abs(y).max())

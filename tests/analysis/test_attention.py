@@ -32,7 +32,11 @@ def planted(tmp_path_factory):
 @pytest.fixture(scope="module")
 def planted_attention(planted):
     features, stimulus = planted_inputs()
-    return roi_attention(planted, features, stimulus, {"A": REGION_A, "B": REGION_B, "mixed": REGION_MIXED})
+    fractions = []
+    result = roi_attention(planted, features, stimulus, {"A": REGION_A, "B": REGION_B, "mixed": REGION_MIXED},
+                           progress=lambda fraction, stage: fractions.append(fraction))
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 2
+    return result
 
 
 def _chunk_of(result, time_s: float) -> int:

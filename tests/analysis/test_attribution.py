@@ -140,9 +140,14 @@ def test_tribe_shapley_is_exactly_additive_and_matches_the_coalitions(tribe):
     assert attribution.scores.shape == (3, 130, 40) and attribution.metadata["precision"] == "fp32"
     np.testing.assert_allclose(attribution.prediction(), prediction.data, atol=1e-5 * np.abs(prediction.data).max())
     assert attribution.completeness_error < 1e-5
-    # the all-absent baseline does not depend on the stimulus
-    other, _ = _inputs(130.0, seed=1)
-    np.testing.assert_allclose(attribute(tribe, other, stimulus).baseline, attribution.baseline, atol=1e-6)
+    # the all-absent baseline (kept per encoder) is every modality scaled to 0 on any stimulus
+    other, _ = _inputs(100.0, seed=1)
+    with torch.inference_mode():
+        window = {m: torch.from_numpy(a[None]) for m, a in other.features.items()}
+        hidden = tribe.encoder_.hidden(window, modality_scale={m: 0.0 for m in window}, fast="fp32")
+        absent = tribe.encoder_.readout(hidden, fast="fp32")[0].numpy().T
+    np.testing.assert_allclose(attribution.baseline[:100], absent, atol=1e-6)
+    np.testing.assert_allclose(attribution.baseline[100:], absent[:30], atol=1e-6)
     # each Shapley value from the model's own predictions with modalities left out of the FeatureSet
     f = {tuple(c): tribe.predict(features.subset(c), stimulus).data.astype(np.float64)
          for c in (["text", "audio"], ["text", "video"], ["audio", "video"], ["text"], ["audio"], ["video"])}

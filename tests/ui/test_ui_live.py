@@ -70,6 +70,7 @@ def test_chunks_update_the_picture_traces_and_latency_then_the_whole_equals_offl
     assert sorted(set(last.traces["region"])) == sorted(TRACE_REGIONS)
     assert len(last.traces["time_s"]) == 6 * len(TRACE_REGIONS)
     assert "update 6" in last.status and "latency" in last.status and "ms" in last.status
+    assert "subject average" in last.status
     assert len(session.compute_s) == 6  # one compute time per update (speed: bench/bench_adapt.py)
     # the traces are the ROI means of the rows the stream emitted
     space_rows = np.asarray(session.rows)
@@ -110,12 +111,17 @@ def test_the_page_reads_only_microphone_chunks_uploaded_to_it(tmp_path, speech):
                   and fn.fn.__name__ == "push")
     outside = _chunk(tmp_path / "elsewhere.wav", speech[1][:RATE_HZ])  # a file the page never received
     with pytest.raises(gr.Error, match=NOT_UPLOADED[:30]):
-        stream.fn(str(outside), None, [])
+        stream.fn(str(outside), None, [], "nforge-lite", "average")
     inside = upload_roots(settings)[0] / "nforge-test-live" / "chunk.wav"
     inside.parent.mkdir(parents=True, exist_ok=True)
     try:
-        session, *_ = stream.fn(str(_chunk(inside, speech[1][:RATE_HZ])), None, [])
+        session, *_ = stream.fn(str(_chunk(inside, speech[1][:RATE_HZ])), None, [], "nforge-lite", "average")
         assert session.stream is not None
     finally:
         inside.unlink()
         inside.parent.rmdir()
+
+
+def test_a_subject_the_lite_model_lacks_is_refused(service, speech, tmp_path):
+    with pytest.raises(UserInputError, match="subject 'nobody'"):
+        LiveService(service).push(None, _chunk(tmp_path / "c.wav", speech[1][:RATE_HZ]), subject="nobody")

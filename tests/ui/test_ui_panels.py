@@ -79,3 +79,30 @@ def test_explain_says_what_is_wrong(explained, tmp_path):
     gone = service.keep(prediction, [], str(tmp_path / "gone.mp4"), title="gone")
     with pytest.raises(UserInputError, match="no longer on this server"):
         service.explain(gone.prediction_id)
+
+
+@pytest.mark.slow
+def test_explain_through_the_api(ui_server):
+    """``/explain`` of a per-TR text prediction with two regions: sentences, then the payload the panels read."""
+    import urllib.request
+
+    from gradio_client import Client
+
+    client = Client(ui_server.url, verbose=False)
+    lines = ["The storm passed.", "", "The sea was calm again.", "Birds came back to the shore.", ""]
+    _, prediction_id, *_ = client.predict("per-TR text", None, None, None, "\n".join(lines), 1.0, "nforge-lite",
+                                          "average", ["44", "V1"], api_name="/predict")
+    attribution, attention, view, same = client.predict(prediction_id, api_name="/explain")
+    assert "Modality attribution" in attribution and "absent" in attribution and "Not available" not in attribution
+    assert "ROI attention" in attention and "regions asked for" in attention
+    value = json.loads(view)
+    assert value == json.loads(same) and value["prediction_id"] == prediction_id
+    with urllib.request.urlopen(ui_server.url + value["payload"]) as response:
+        meta, arrays = unpack_payload(response.read())
+    assert meta["modalities"] == ["text"] and meta["regions"] == ["44", "V1"]
+    assert meta["attention"]["roi_names"] == ["44", "V1"] and arrays["attention"].shape[:2] == (2, meta["n_frames"])
+    assert [word[2] for word in meta["attention"]["words"]] == [line for line in lines if line]  # one per TR
+    ablation, *_, view = client.predict(prediction_id, "ablation", api_name="/explain")
+    assert "ablation" in ablation and json.loads(view)["payload"] != value["payload"]  # another method, another file
+    error_text, *_ = client.predict("0123456789abcdef", api_name="/explain")  # an id this server never made
+    assert error_text.startswith("**Could not explain.**") and "no prediction with id" in error_text

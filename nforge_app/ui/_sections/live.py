@@ -9,7 +9,7 @@ import html
 
 from nforge_app.errors import UserInputError
 from nforge_app.ui._gradio import import_gradio
-from nforge_app.ui._live import LABEL, LiveService, LiveSession
+from nforge_app.ui._live import LABEL, LIVE_MODEL, LiveService, LiveSession
 from nforge_app.ui._page import Page
 from nforge_app.ui._texts import error_markdown
 
@@ -23,7 +23,8 @@ TIME_LIMIT_S = 600
 
 def layout(page: Page) -> None:
     gr.Markdown("Speak into your **microphone**: the prediction follows you, one row per second. " + LABEL +
-                " Press **Stop** to show the whole recording in the viewer above (to scrub and export it).")
+                " With the lite model picked above, its subject in the subject menu is used (an adapted one too). Press "
+                "**Stop** to show the whole recording in the viewer above (to scrub and export it).")
     microphone = gr.Audio(sources=["microphone"], streaming=True, type="filepath", format=None,
                           label="Microphone", elem_id="nforge-live-microphone")
     status = gr.Markdown(LiveService.status(LiveSession()), elem_id="nforge-live-status")
@@ -41,11 +42,12 @@ def layout(page: Page) -> None:
 def events(page: Page) -> None:
     service = LiveService(page.service)
 
-    def push(chunk, session, roi):
+    def push(chunk, session, roi, model, subject):
         """One chunk in: the brain picture, the traces and the status, when the chunk completed a row (the first
-        chunk of a recording starts this browser's stream; the regions menu says what to trace)."""
+        chunk of a recording starts this browser's stream; the regions menu says what to trace, and the subject
+        menu, while the lite model is picked, which of its subjects: an adapted one too)."""
         try:
-            session, view = service.push(session, chunk, roi)
+            session, view = service.push(session, chunk, roi, subject if model == LIVE_MODEL else None)
         except UserInputError as error:
             gr.Warning(html.escape(str(error)))
             return session, gr.skip(), gr.skip(), error_markdown(error, "stream")
@@ -67,7 +69,9 @@ def events(page: Page) -> None:
         return None, result.viewer_value, result.prediction_id
 
     microphone = page["live_microphone"]
-    microphone.stream(push, inputs=page("live_microphone", "live_session", "roi"),
+    # a new recording starts a new stream (a chunk that came in after the last Stop is dropped with it)
+    microphone.start_recording(lambda: None, outputs=page["live_session"], queue=False, api_visibility="private")
+    microphone.stream(push, inputs=page("live_microphone", "live_session", "roi", "model", "subject"),
                       outputs=page("live_session", "live_brain", "live_traces", "live_status"),
                       stream_every=CHUNK_S, time_limit=TIME_LIMIT_S, show_progress="hidden", api_visibility="private")
     microphone.stop_recording(stop, inputs=page["live_session"],

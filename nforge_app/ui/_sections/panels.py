@@ -17,6 +17,7 @@ from nforge_app.ui._gradio import import_gradio
 from nforge_app.ui._page import Page
 from nforge_app.ui._sections.model import default_model
 from nforge_app.ui._texts import attention_text, attribution_text, error_markdown, panel_texts
+from nforge_app.values import ATTRIBUTION_METHODS
 
 gr = import_gradio()
 
@@ -38,8 +39,13 @@ def _view(name: str):
 
 def attribution_layout(page: Page) -> None:
     text = gr.Markdown(panel_texts(default_model())[0], label="modality attribution")
-    button = gr.Button("Explain", variant="secondary", size="sm", elem_id="nforge-explain-attribution")
-    page.add(attribution=text, attribution_view=_view("attribution"), explain_attribution=button)
+    with gr.Row(equal_height=True):
+        method = gr.Dropdown(list(ATTRIBUTION_METHODS), value=ATTRIBUTION_METHODS[0], label="Method",
+                             info="Shapley: exact; integrated gradients: a path; ablation: a quick view "
+                                  "(all agree on nforge-lite)", scale=3)
+        button = gr.Button("Explain", variant="secondary", elem_id="nforge-explain-attribution", scale=1)
+    page.add(attribution=text, attribution_view=_view("attribution"), explain_attribution=button,
+             attribution_method=method)
 
 
 def attention_layout(page: Page) -> None:
@@ -51,16 +57,17 @@ def attention_layout(page: Page) -> None:
 def events(page: Page) -> None:
     service = page.service
 
-    def explain(prediction_id, progress=gr.Progress()):  # noqa: B008 (gradio idiom)
-        """Split the prediction on screen over its modalities, with its regions' temporal attention."""
+    def explain(prediction_id, method="shapley", progress=gr.Progress()):  # noqa: B008 (gradio idiom)
+        """Split the prediction on screen over its modalities (``method``: one of ``ATTRIBUTION_METHODS``),
+        with its regions' temporal attention."""
         try:
             if not prediction_id:
                 raise UserInputError("nothing to explain yet: run a prediction (or pick an example) first")
-            result = service.explain(prediction_id,
+            result = service.explain(prediction_id, method=method or None,
                                      progress=lambda fraction, stage: progress(fraction, desc=stage))
         except UserInputError as error:
             gr.Warning(html.escape(str(error)))
-            return error_markdown(error, "explain"), gr.skip(), gr.skip(), gr.skip()
+            return error_markdown(error, "explain"), error_markdown(error, "explain"), gr.skip(), gr.skip()
         facts_roi = bool(service.load(prediction_id)[1].get("roi"))
         return (attribution_text(result.attribution, result.regions),
                 attention_text(result.attention, result.attribution.model_id, facts_roi),
@@ -76,7 +83,7 @@ def events(page: Page) -> None:
 
     outputs = page("attribution", "attention", "attribution_view", "attention_view")
     for button, api_name in ((page["explain_attribution"], "explain"), (page["explain_attention"], None)):
-        button.click(explain, inputs=page("prediction_id"), outputs=outputs, concurrency_limit=1,
+        button.click(explain, inputs=page("prediction_id", "attribution_method"), outputs=outputs, concurrency_limit=1,
                      concurrency_id="explain", **({"api_name": api_name} if api_name else
                                                   {"api_visibility": "private"}))
     page["prediction_id"].change(reset, inputs=page("prediction_id"), outputs=outputs, api_visibility="private",

@@ -182,10 +182,15 @@ function drawHeat() {
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   ctx.setTransform(L.ratio, 0, 0, L.ratio, 0, 0);
   const lut = att.lut;
+  // The colours span +- the largest |share| at this output time (the key says how much), so that the pattern
+  // of every time step shows; att.bound (over all times) is the floor's reference.
+  let largest = 0;
+  for (let r = 0; r < R; r++) for (let c = 0; c < n; c++) largest = Math.max(largest, Math.abs(values[(r * Tout + row) * n + c]));
+  const bound = Math.max(largest * att.scale, 1e-3 * att.bound, 1e-9);
   for (let r = 0; r < R; r++) {
     for (let c = 0; c < n; c++) {
       const value = values[(r * Tout + row) * n + c] * att.scale;
-      const i = 3 * Math.max(0, Math.min(255, Math.round(127.5 + 127.5 * value / att.bound)));
+      const i = 3 * Math.max(0, Math.min(255, Math.round(127.5 + 127.5 * value / bound)));
       ctx.fillStyle = "rgb(" + lut[i] + "," + lut[i + 1] + "," + lut[i + 2] + ")";
       const x0 = L.x(att.stimulus_times_s[c]);
       ctx.fillRect(x0, HEAT.top + r * HEAT.rowH, Math.max(1, L.x(att.stimulus_times_s[c] + L.span) - x0 + 0.5), HEAT.rowH - 1);
@@ -225,7 +230,7 @@ function drawHeat() {
     ends[line] = x + width;
     placed += 1;
   }
-  drawHeatKey(ctx, L, lut, att.bound);
+  drawHeatKey(ctx, L, lut, bound);
   root.dataset.rows = String(R);
   root.dataset.cols = String(n);
   root.dataset.words = String(placed);
