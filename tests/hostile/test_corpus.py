@@ -60,6 +60,8 @@ def _accepted_result(result) -> None:
 @pytest.mark.parametrize("case", API_CASES, ids=lambda case: case.name)
 def test_python_api(case, corpus, engine, prediction, _private_cache):
     inputs = corpus[case.name]
+    if "skip" in inputs:
+        pytest.skip(inputs["skip"])
     before, peak = cache_files(_private_cache), _peak_mb()
     start = time.monotonic()
     if case.accepted:
@@ -79,6 +81,8 @@ def test_command_line(case, corpus, corpus_env, prediction_npz, tmp_path, capsys
     from nforge_app.cli import EXIT_USER_ERROR, main
 
     inputs = corpus[case.name]
+    if "skip" in inputs:
+        pytest.skip(inputs["skip"])
     out = tmp_path / "out.npz"
     before, peak = cache_files(_private_cache), _peak_mb()
     start = time.monotonic()
