@@ -74,31 +74,40 @@ MAX_INFLATION = 100
 """Most times a member above 64 MB may grow when inflated (float data compresses about 1.1 to 3 times)."""
 
 
-def check_npz_inflation(path: str | os.PathLike, name: str | None = None) -> None:
-    """Refuse an .npz file (a zip archive) whose members would inflate to too much: a zip bomb.
-
-    Reads the zip directory only (the sizes the archive declares; a member that lies about its size is caught
-    by ``zipfile`` when read). A file that is not a zip archive is left for the reader to refuse.
+def check_inflation(name: str, inflated_bytes: float, stored_bytes: float, n_arrays: int = 1) -> None:
+    """Refuse arrays stored compressed that would inflate to too much: a zip (or gzip, HDF5) bomb.
 
     Raises
     ------
     UserInputError
-        Naming the file (``name``, else its file name), the size it would inflate to, and the limits.
+        When they would inflate past :data:`MAX_INFLATED_BYTES`, or past 64 MB at more than
+        :data:`MAX_INFLATION` times their stored size; the message names ``name``, the sizes and the limits.
+    """
+    ratio = inflated_bytes / max(stored_bytes, 1)
+    if inflated_bytes > MAX_INFLATED_BYTES or (inflated_bytes > 64 * 2**20 and ratio > MAX_INFLATION):
+        from nforge_app.errors import UserInputError
+
+        raise UserInputError(
+            f"{name} looks like a zip bomb: its {n_arrays} array(s) would inflate to {inflated_bytes / 1e9:.2f} GB "
+            f"({ratio:.0f} times their stored size); accepted: at most {MAX_INFLATED_BYTES / 1e9:g} GB of "
+            f"arrays, large ones stored at most {MAX_INFLATION} times smaller")
+
+
+def check_npz_inflation(path: str | os.PathLike, name: str | None = None) -> None:
+    """Refuse an .npz file (a zip archive) whose members would inflate to too much: a zip bomb.
+
+    Reads the zip directory only (the sizes the archive declares; a member that lies about its size is caught
+    by ``zipfile`` when read). A file that is not a zip archive is left for the reader to refuse. See
+    :func:`check_inflation`.
     """
     import zipfile
-
-    from nforge_app.errors import UserInputError
 
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
         return
-    total = sum(member.file_size for member in members)
-    worst = max((member.file_size / max(member.compress_size, 1) for member in members
-                 if member.file_size > 64 * 2**20), default=1.0)
-    if total > MAX_INFLATED_BYTES or worst > MAX_INFLATION:
-        raise UserInputError(
-            f"{name or Path(path).name} looks like a zip bomb: its {len(members)} arrays would inflate to "
-            f"{total / 1e9:.2f} GB ({worst:.0f} times their compressed size); accepted: .npz files of at most "
-            f"{MAX_INFLATED_BYTES / 1e9:g} GB inflated, whose large arrays compress at most {MAX_INFLATION} times")
+    name = name or Path(path).name
+    for member in members:
+        check_inflation(name, member.file_size, member.compress_size, len(members))
+    check_inflation(name, sum(m.file_size for m in members), sum(m.compress_size for m in members), len(members))

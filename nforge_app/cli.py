@@ -724,6 +724,15 @@ def _subjects(args) -> int:
 
 def _read_mask(path: str) -> np.ndarray:
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except OSError as error:
+        raise UserInputError(f"cannot read mask {path}: {error.strerror or error}; expected a .npy file with a "
+                             "binary array") from None
+    if magic != b"\x93NUMPY":
+        raise UserInputError(f"mask {path} is not a .npy file (numpy's format: np.save); expected a .npy file "
+                             "with a binary array")
+    try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
         raise UserInputError(f"cannot read mask {path}: {error}; expected a .npy file with a binary array") from None

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nforge_app._files import check_npz_inflation
+from nforge_app._files import check_inflation, check_npz_inflation
 from nforge_app.errors import UserInputError
 from nforge_app.values import MeasuredRun
 
@@ -126,6 +126,7 @@ def _gifti_hemisphere(image, path: Path) -> str | None:
 def _read_gifti(path: Path) -> tuple[np.ndarray, float | None, list[str], str | None]:
     import nibabel as nib
 
+    _check_gifti_size(path)
     try:
         image = nib.load(str(path))
     except Exception as error:  # nibabel raises many kinds for a damaged file
@@ -147,6 +148,18 @@ def _read_gifti(path: Path) -> tuple[np.ndarray, float | None, list[str], str | 
             tr_s = _positive_tr(float(step) / 1000.0, path.name)  # milliseconds, as FreeSurfer writes it
             break
     return data, tr_s, [f"TR {tr_s:g} s from its TimeStep"] if tr_s else [], _gifti_hemisphere(image, path)
+
+
+_GIFTI_ARRAY = re.compile(rb"<DataArray\b[^>]*>")
+_GIFTI_DIM = re.compile(rb"\bDim\d+\s*=\s*\"(\d+)\"")
+
+
+def _check_gifti_size(path: Path) -> None:
+    """Refuse a GIfTI file whose compressed arrays would inflate to too much (before nibabel decodes them)."""
+    head = path.read_bytes()
+    declared = [np.prod([int(d) for d in _GIFTI_DIM.findall(tag)], dtype=np.float64) * 8
+                for tag in _GIFTI_ARRAY.findall(head)]  # at most 8 bytes a value
+    check_inflation(path.name, float(sum(declared)), len(head), len(declared))
 
 
 def _h5_datasets(group, prefix: str = "") -> list[str]:
@@ -183,6 +196,8 @@ def _read_h5(path: Path, run: str | None) -> tuple[np.ndarray, float | None, lis
             problem = "matches none" if not chosen else f"matches {len(chosen)} ({', '.join(chosen[:8])})"
             raise UserInputError(f"{path.name}: run {run!r} {problem}; runs: {listed}")
         dataset = handle[chosen[0]]
+        check_inflation(f"{path.name}:{chosen[0]}", float(dataset.size * dataset.dtype.itemsize),
+                        dataset.id.get_storage_size())
         data = dataset[()]
         tr_s = next((_positive_tr(attrs["tr_s"], path.name) for attrs in (dataset.attrs, handle.attrs)
                      if "tr_s" in attrs), None)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nforge_app._files import atomic_path
+from nforge_app._files import atomic_path, check_npz_inflation
 from nforge_app.checks import check_all_in
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
@@ -99,6 +99,7 @@ def save_attribution(attribution: Attribution, path: str | os.PathLike) -> str:
 
 def is_attribution_npz(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an npz written by :func:`save_attribution` (False for anything else)."""
+    check_npz_inflation(path)  # a zip bomb is refused before any array is read
     try:
         with np.load(path, allow_pickle=False) as npz:
             return "kind" in npz.files and str(npz["kind"]) == KIND

@@ -102,6 +102,14 @@ class CompareService:
             A missing file or contrast, or anything the experiment refuses.
         """
         check_in("design", mode, MODES)
+        # An experiment predicts every stimulus: it takes one of the page's prediction slots, and its time limit.
+        with self.service.jobs.run("predict", progress) as checked:
+            result = self._run(mode, model, subject, roi, seed, n_permutations, checked, files_a, files_b, names,
+                               block_s, rest_s, stimulus, events, contrast_text)
+        return self.keep(result)
+
+    def _run(self, mode, model, subject, roi, seed, n_permutations, progress, files_a, files_b, names, block_s,
+             rest_s, stimulus, events, contrast_text) -> ContrastMap:
         options = dict(engine=self.service.engine, model=model, subject=subject or None, roi=list(roi) or None,
                        seed=int(seed), n_permutations=int(n_permutations), progress=progress)
         if mode == "blocks":
@@ -109,17 +117,15 @@ class CompareService:
             if not a or not b:
                 raise UserInputError("drop at least one stimulus for each condition (A and B), or pick a teaching "
                                      "example")
-            result = contrast(a, b, names=tuple(name.strip() for name in names), block_s=block_s or None,
-                              rest_s=rest_s, **options)
-        else:
-            stimulus, events = _paths(stimulus), _paths(events)
-            if not stimulus or not events:
-                raise UserInputError("drop a stimulus and its events file (BIDS events.tsv: onset, duration, "
-                                     "trial_type)")
-            if not (contrast_text or "").strip():
-                raise UserInputError("write the contrast with the trial types of the events, e.g. speech - music")
-            result = glm(stimulus[0], events[0], contrast_text.strip(), **options)
-        return self.keep(result)
+            return contrast(a, b, names=tuple(name.strip() for name in names), block_s=block_s or None,
+                            rest_s=rest_s, **options)
+        stimulus, events = _paths(stimulus), _paths(events)
+        if not stimulus or not events:
+            raise UserInputError("drop a stimulus and its events file (BIDS events.tsv: onset, duration, "
+                                 "trial_type)")
+        if not (contrast_text or "").strip():
+            raise UserInputError("write the contrast with the trial types of the events, e.g. speech - music")
+        return glm(stimulus[0], events[0], contrast_text.strip(), **options)
 
     def teaching_inputs(self, key: str) -> tuple[list[str], list[str], tuple[str, str]]:
         """The files (made when missing) and condition names of a teaching experiment."""

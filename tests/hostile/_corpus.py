@@ -15,6 +15,7 @@ import os
 import struct
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,8 @@ class Case:
         Short id (test ids, CASES.md).
     kind : str
         ``file`` (a stimulus file), ``per_tr`` (lines of per-TR text), ``request`` (model, subject, regions),
-        ``mask`` (a .npy mask), ``measured`` (measured fMRI), ``saved`` (a saved prediction .npz) or
+        ``adapt`` (a subject to fit, named with ``../``), ``attribute`` (attribution options), ``export`` (export options), ``explain`` (the page's Explain of a prediction id),
+        ``delete`` (a subject name to delete from the adapted subjects' store), ``mask`` (a .npy mask), ``measured`` (measured fMRI), ``saved`` (a saved prediction .npz) or
         ``release`` (a TRIBE v2 release folder given as ``--variant``).
     build : callable
         ``build(folder) -> dict`` writes what the case needs under ``folder`` and returns its inputs.
@@ -178,6 +180,14 @@ def _symlink_passwd(folder: Path) -> dict:
     return {"path": path}
 
 
+def _victim(folder: Path) -> dict:
+    """A folder outside the subject store that ``../`` in a subject's name would reach."""
+    victim = folder / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("keep")
+    return {"name": f"../../../../../../../../{victim.relative_to('/')}", "victim": victim}
+
+
 # -- text -----------------------------------------------------------------------------------------------------
 def _text(name: str, data: bytes | str) -> Callable[[Path], dict]:
     def build(folder: Path) -> dict:
@@ -228,19 +238,18 @@ def zip_bomb(path: Path, shape: tuple[int, int] = (12_500, N_OUTPUTS), member: s
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
     n_bytes = int(np.prod(shape)) * 4
-    info = zipfile.ZipInfo(member, date_time=(2024, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_DEFLATED
     chunk = bytes(1 << 24)
-    with zipfile.ZipFile(path, "w", allowZip64=True) as archive, archive.open(info, "w", force_zip64=True) as out:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=1) as archive, \
+            archive.open(member, "w", force_zip64=True) as out:
         out.write(header.getvalue())
         for start in range(0, n_bytes, len(chunk)):
             out.write(chunk[: min(len(chunk), n_bytes - start)])
     return path
 
 
-def _zip_bomb(name: str, extra: dict | None = None) -> Callable[[Path], dict]:
+def _zip_bomb(name: str, extra: dict | None = None, member: str = "data.npy") -> Callable[[Path], dict]:
     def build(folder: Path) -> dict:
-        path = zip_bomb(folder / f"{name}.npz")
+        path = zip_bomb(folder / f"{name}.npz", member=member)
         if extra:
             with zipfile.ZipFile(path, "a") as archive:
                 for key, value in extra.items():
@@ -250,6 +259,35 @@ def _zip_bomb(name: str, extra: dict | None = None) -> Callable[[Path], dict]:
         return {"path": path}
 
     return build
+
+
+def _h5_bomb(folder: Path) -> dict:
+    """An HDF5 run whose gzip-compressed dataset declares 4.1 GB and stores nothing (its fill value is read)."""
+    import h5py
+
+    path = folder / "bomb_run.h5"
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("s01e01a", shape=(50_000, N_OUTPUTS), dtype="f4", chunks=(100, 1024),
+                              compression="gzip")
+    return {"path": path}
+
+
+def _gifti_bomb(folder: Path) -> dict:
+    """A left-hemisphere .func.gii whose one gzip-compressed array inflates to 1 GB of zeros."""
+    import base64
+
+    n_times, n_vertices = 26_000, 10_242
+    packer = zlib.compressobj(1)
+    chunk = bytes(4 * n_vertices * 100)
+    data = b"".join(packer.compress(chunk) for _ in range(n_times // 100)) + packer.flush()
+    xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<GIFTI Version="1.0" NumberOfDataArrays="1"><MetaData/>'
+           f'<LabelTable/><DataArray Intent="NIFTI_INTENT_NONE" DataType="NIFTI_TYPE_FLOAT32" '
+           f'ArrayIndexingOrder="RowMajorOrder" Dimensionality="2" Dim0="{n_vertices}" Dim1="{n_times}" '
+           f'Encoding="GZipBase64Binary" Endian="LittleEndian" ExternalFileName="" ExternalFileOffset="">'
+           f'<MetaData/><Data>{base64.b64encode(data).decode()}</Data></DataArray></GIFTI>\n')
+    path = folder / "bomb_run_hemi-L.func.gii"
+    path.write_text(xml)
+    return {"path": path}
 
 
 class _Payload:
@@ -324,7 +362,7 @@ CASES: tuple[Case, ...] = (
          page_expect=GRADIO_FILE_TYPE),
     Case("no_extension", "file", lambda f: _write(f, "clip", b"data"), NOT_ACCEPTED, "not accepted",
          page_expect=GRADIO_FILE_TYPE),
-    Case("symlink_to_etc_passwd", "file", _symlink_passwd, DAMAGED, "damaged media (page: not uploaded)"),
+    Case("symlink_to_etc_passwd", "file", _symlink_passwd, DAMAGED, "damaged media (nothing of the target is shown)"),
     Case("latin1_text", "file", _text("latin1.txt", "Caf\xe9 cr\xe8me".encode("latin-1") * 10), NOT_TEXT,
          "not text"),
     Case("binary_text", "file", _text("binary.txt", bytes(range(256)) * 20), NOT_TEXT, "not text"),
@@ -362,6 +400,26 @@ CASES: tuple[Case, ...] = (
     Case("unknown_subject", "request", lambda f: {"subject": "sub-99"}, UNKNOWN_NAME, "unknown name", page_expect=GRADIO_CHOICE),
     Case("subject_with_dotdot", "request", lambda f: {"subject": "../../../etc/passwd"}, UNKNOWN_NAME,
          "unknown name", page_expect=GRADIO_CHOICE),
+    Case("delete_subject_with_dotdot", "delete", _victim, UNKNOWN_NAME + r"|subject name .*no spaces, dots or "
+         r"slashes", "unknown name (nothing outside the store touched)", ("cli", "api")),
+    Case("adapt_name_with_dotdot", "adapt", _victim, r"subject name .*no spaces, dots or slashes",
+         "unknown name (nothing outside the store touched)", ("cli", "api")),
+    # attribution (the page's Explain takes a prediction id only)
+    Case("attribution_steps_over", "attribute", lambda f: {"path": _clip(f), "steps": "100000"},
+         r"steps .*accepted: a whole number from 2 to 512", "out of range", ("cli", "api")),
+    Case("attribution_steps_not_a_number", "attribute", lambda f: {"path": _clip(f), "steps": "many"},
+         r"steps .*accepted: a whole number from 2 to 512", "out of range", ("cli", "api")),
+    Case("explain_unknown_prediction_id", "explain", lambda f: {"id": "../../etc/passwd"},
+         r"unknown prediction id", "unknown name", ("page",)),
+    # exports of a prediction (the page's sliders and check boxes refuse what they do not offer)
+    Case("export_picture_of_100000_px", "export", lambda f: {"size_px": 100_000}, r"size_px 100000: accepted: a "
+         r"whole number from 64 to 4096", "out of range", page_expect=r"greater than maximum value 800"),
+    Case("export_unknown_format", "export", lambda f: {"formats": ["../../x"]}, UNKNOWN_NAME, "unknown name",
+         page_expect=GRADIO_CHOICE),
+    Case("export_view_with_dotdot", "export", lambda f: {"views": ["../etc"]}, UNKNOWN_NAME, "unknown name",
+         page_expect=GRADIO_CHOICE),
+    Case("export_threshold_nan", "export", lambda f: {"threshold_pct": float("nan")}, r"threshold.*accepted",
+         "out of range", ("cli", "api")),
     # masks (the page has no mask input)
     Case("mask_with_nan", "mask", _mask(np.where(np.arange(N_OUTPUTS) < 10, np.nan, 1.0), "nan_mask"), BAD_MASK,
          "bad mask", ("cli", "api")),
@@ -371,6 +429,8 @@ CASES: tuple[Case, ...] = (
          ("cli", "api")),
     Case("mask_selects_nothing", "mask", _mask(np.zeros(N_OUTPUTS, bool), "empty_mask"), BAD_MASK, "bad mask",
          ("cli", "api")),
+    Case("mask_not_npy", "mask", lambda f: {**_write(f, "garbage_mask.npy", b"PK\x03\x04 not numpy"),
+                                            "mask": None}, r"mask .*not a \.npy file", "bad mask", ("cli",)),
     Case("mask_pickled_code", "mask", _pickled_mask, BAD_MASK, "bad mask (never unpickled)", ("cli", "api")),
     # measured fMRI (evaluate)
     Case("measured_with_nan", "measured", _measured(lambda: np.full((10, N_OUTPUTS), np.nan, np.float32),
@@ -380,8 +440,10 @@ CASES: tuple[Case, ...] = (
     Case("measured_wrong_width", "measured", _measured(lambda: np.ones((10, 7), np.float32), "narrow_run"),
          BAD_MEASURED, "bad measured data"),
     Case("measured_zip_bomb", "measured", _zip_bomb("bomb_run"), BAD_MEASURED, "zip bomb"),
+    Case("measured_h5_bomb", "measured", _h5_bomb, r"zip bomb", "zip bomb"),
+    Case("measured_gifti_bomb", "measured", _gifti_bomb, r"zip bomb", "zip bomb"),
     # saved predictions (nforge info; the page keeps its own)
-    Case("saved_zip_bomb", "saved", _zip_bomb("bomb_prediction"), r"zip bomb", "zip bomb", ("cli", "api")),
+    Case("saved_zip_bomb", "saved", _zip_bomb("bomb_prediction", member="kind.npy"), r"zip bomb", "zip bomb", ("cli", "api")),
     Case("saved_pickled_code", "saved", _pickled_npz, r"not a readable|lacks", "refused code (never unpickled)",
          ("cli", "api")),
     # model releases (given as --variant: the page has no such input)
@@ -400,7 +462,10 @@ def build_all(root: Path) -> dict[str, dict]:
         folder = root / case.name
         folder.mkdir(parents=True, exist_ok=True)
         os.chmod(folder, 0o755)
-        built[case.name] = {**case.build(folder), "folder": folder}
+        try:
+            built[case.name] = {**case.build(folder), "folder": folder}
+        except ImportError as error:  # an optional reader (h5py) is not installed: its case is skipped
+            built[case.name] = {"folder": folder, "skip": f"needs {error.name}"}
     return built
 
 

@@ -11,6 +11,8 @@ from _corpus import N_OUTPUTS, Case
 
 LINES = ["the ship left the harbour", "", "gulls cried over the water", "the sea was calm"]
 """Per-TR text that the request, mask and release cases are made with (nothing wrong with it)."""
+EXPORT_OPTIONS = {"formats": ["gif"], "views": ["dorsal"], "threshold_pct": 20.0, "size_px": 160}
+"""Export options that are fine; an export case changes one of them."""
 MAX_S = {"cli": 60.0, "api": 60.0, "page": 90.0}
 """Bounded time: a case must end within this (generous: two cores shared by every test)."""
 
@@ -70,6 +72,20 @@ def cli_argv(case: Case, inputs: dict, out: Path, prediction_npz: Path) -> list[
         return ["evaluate", str(prediction_npz), str(inputs["path"]), "--out", str(out.with_suffix(".eval.npz"))]
     if case.kind == "saved":
         return ["info", str(inputs["path"])]
+    if case.kind == "delete":
+        return ["subjects", "delete", inputs["name"]]
+    if case.kind == "adapt":
+        text = lines_file(folder)
+        return ["adapt", "--stimuli", str(text), str(text), "--measured", str(prediction_npz), str(prediction_npz),
+                "--name", inputs["name"], "--quiet"]
+    if case.kind == "export":
+        options = {**EXPORT_OPTIONS, **{k: v for k, v in inputs.items() if k in EXPORT_OPTIONS}}
+        return ["export", str(prediction_npz), "--format", *options["formats"], "--view", *options["views"],
+                "--threshold", str(options["threshold_pct"]), "--size", str(options["size_px"]), "--out",
+                str(out.parent / "export")]
+    if case.kind == "attribute":
+        return ["attribute", str(inputs["path"]), "--method", "integrated-gradients", "--steps", inputs["steps"],
+                "--quiet", "--out", str(out)]
     if case.kind == "release":
         return per_tr + ["--model", "tribe-v2", "--variant", str(inputs["variant"])]
     raise ValueError(case.kind)
@@ -95,6 +111,23 @@ def api_call(case: Case, inputs: dict, engine, prediction):
         return load_npz(inputs["path"])
     if case.kind == "release":
         return engine.predict(LINES, tr_s=1.0, model="tribe-v2", variant=str(inputs["variant"]))
+    if case.kind == "attribute":
+        return engine.attribute(str(inputs["path"]), method="integrated-gradients", steps=inputs["steps"])
+    if case.kind == "export":
+        from nforge_app.export import export_prediction
+
+        options = {**EXPORT_OPTIONS, **{k: v for k, v in inputs.items() if k in EXPORT_OPTIONS}}
+        return export_prediction(prediction, options.pop("formats"), inputs["folder"] / "export", **options)
+    if case.kind == "adapt":
+        from nforge_app.analysis import adapt
+
+        text = str(lines_file(inputs["folder"]))
+        return adapt("nforge-lite", [text, text], [prediction.data, prediction.data], name=inputs["name"],
+                     engine=engine)
+    if case.kind == "delete":
+        from nforge_app.analysis import delete_subject
+
+        return delete_subject(engine.settings, inputs["name"])
     raise ValueError(case.kind)
 
 
@@ -109,6 +142,14 @@ def page_call(case: Case, inputs: dict, client, prediction_id: str) -> str:
             _, summary, *_ = client.predict(prediction_id, [handle_file(str(inputs["path"]))], "", None, False,
                                             api_name="/evaluate")
             return "accepted" if "Mean r" in summary else _unescape(summary)
+        if case.kind == "export":
+            options = {**EXPORT_OPTIONS, **{k: v for k, v in inputs.items() if k in EXPORT_OPTIONS}}
+            files, note = client.predict(prediction_id, options["formats"], "surface", "inflated", options["views"],
+                                         "symmetric", options["threshold_pct"], options["size_px"], api_name="/export")
+            return "accepted" if files else _unescape(note)
+        if case.kind == "explain":
+            text, *_ = client.predict(inputs["id"], api_name="/explain")
+            return _unescape(text)
         source, media, text, tr_text = "per-TR text", None, None, "\n".join(LINES)
         model, subject, roi = "nforge-lite", "average", []
         if case.kind == "file":

@@ -51,6 +51,8 @@ def _still_serving(client) -> None:
 @pytest.mark.parametrize("case", PAGE_CASES, ids=lambda case: case.name)
 def test_page_api(case, corpus, client, prediction_id, _private_cache):
     inputs = corpus[case.name]
+    if "skip" in inputs:
+        pytest.skip(inputs["skip"])
     before = cache_files(_private_cache)
     start = time.monotonic()
     message = page_call(case, inputs, client, prediction_id)

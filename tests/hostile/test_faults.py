@@ -145,6 +145,7 @@ def test_a_model_whose_load_fails_leaves_the_engine_usable(reference, tmp_path, 
     from nforge_app import models
     from nforge_app.engine import Engine
 
+    _BrokenModel.loads = 0
     monkeypatch.setitem(models._REGISTRY, "test-broken-load", "test_faults:BROKEN")
     monkeypatch.setattr(sys.modules[__name__], "BROKEN", _BrokenModel.make(), raising=False)
     engine = Engine(Settings(cache_dir=tmp_path / "cache"), device="cpu")
@@ -159,3 +160,63 @@ def test_a_model_whose_load_fails_leaves_the_engine_usable(reference, tmp_path, 
     with pytest.raises(UserInputError, match="weights"):
         engine.predict(LINES, "test-no-weights", tr_s=1.0)
     assert engine.predict(["another line"], tr_s=1.0).data.shape[0] == 1
+
+
+@pytest.mark.slow
+def test_a_job_past_the_page_time_limit_is_cancelled_cleanly(tmp_path):
+    """A page whose jobs may run 10 ms: a new prediction is cancelled at its next progress report with a message
+    naming the setting, nothing half-written is left, and cached answers (which take no job) still come."""
+    from _hostile import SERVER_PATH, launch_page
+    from gradio_client import Client, handle_file
+
+    from nforge_app.engine import Engine
+
+    from _media import make_video
+
+    settings = Settings(cache_dir=tmp_path / "cache", job_timeout_s=0.01)
+    Engine(settings, device="cpu").predict(LINES, tr_s=1.0)  # cached before the page starts
+    before = cache_files(settings.cache_dir)
+    clip = make_video(tmp_path / "clip.mp4", 20.0, audio="tone")
+    demo = launch_page(settings)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        _, _, status, *_ = client.predict("media", handle_file(clip), None, None, "", 1.0, "nforge-lite", "average",
+                                          [], api_name="/predict")
+        assert "ran longer than the limit of 0.01 s and was cancelled" in status and "job\\_timeout\\_s" in status
+        assert not SERVER_PATH.search(status)
+        assert_clean(settings.cache_dir, before, accepted=False)
+        _, prediction_id, status, *_ = client.predict("per-TR text", None, None, None, "\n".join(LINES), 1.0,
+                                                      "nforge-lite", "average", [], api_name="/predict")
+        assert "time steps" in status and prediction_id
+    finally:
+        demo.close()
+
+
+@pytest.mark.slow
+def test_a_full_disk_through_the_page(tmp_path, monkeypatch):
+    """The page says the disk is full, names no server path, keeps nothing, and serves again once there is
+    room."""
+    from _hostile import SERVER_PATH, launch_page
+    from gradio_client import Client
+
+    settings = Settings(cache_dir=tmp_path / "cache")
+    demo = launch_page(settings)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        before = cache_files(settings.cache_dir)
+
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr("nforge_app.features._cache.np.save", full)
+        _, _, status, *_ = client.predict("per-TR text", None, None, None, "\n".join(LINES), 1.0, "nforge-lite",
+                                          "average", [], api_name="/predict")
+        assert "the disk is full" in status and "NFORGE\\_CACHE\\_MAX\\_GB" in status, status
+        assert not SERVER_PATH.search(status) and str(tmp_path) not in status, status
+        assert_clean(settings.cache_dir, before, accepted=False)
+        monkeypatch.undo()
+        _, prediction_id, status, *_ = client.predict("per-TR text", None, None, None, "\n".join(LINES), 1.0,
+                                                      "nforge-lite", "average", [], api_name="/predict")
+        assert "time steps" in status and prediction_id
+    finally:
+        demo.close()

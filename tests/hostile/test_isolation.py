@@ -4,6 +4,7 @@ server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -21,7 +22,6 @@ from nforge_app.ui._confine import GONE, NOT_UPLOADED
 
 from _media import make_video
 
-pytestmark = pytest.mark.slow
 EXPORT_ARGS = ("surface", "inflated", ["lateral_left"], "symmetric", 20, 160)
 
 
@@ -153,6 +153,15 @@ def test_one_visitor_cannot_find_another_visitors_files(server, home, tmp_path):
     assert _fetch(url, served_first) == 200  # the one who has the link can fetch it...
     assert _fetch(url, Path(served_first).parent) in (403, 404)  # ...no one can list the folders above it
     assert _fetch(url, Path(served_first).parent.parent) in (403, 404)
+    # Alice's upload: under a hash seeded by the server, so its content alone does not find it
+    from gradio.utils import get_upload_folder
+
+    uploads = Path(get_upload_folder())
+    stored = [path for path in uploads.rglob("alice.mp4") if path.read_bytes() == clip.read_bytes()]
+    assert stored and _fetch(url, stored[0]) == 200  # the one who has the path can fetch it...
+    unseeded = hashlib.sha256(clip.read_bytes()).hexdigest()
+    assert stored[0].parent.name != unseeded and _fetch(url, uploads / unseeded / "alice.mp4") in (403, 404)
+    assert _fetch(url, uploads) in (403, 404) and _fetch(url, stored[0].parent) in (403, 404)  # ...no listing
     # Bob sees none of Alice's results in what the page gives him.
     _, bob_id, *_ = bob.predict("per-TR text", None, None, None, "\n".join(LINES), 1.0, "nforge-lite", "average",
                                 [], api_name="/predict")
