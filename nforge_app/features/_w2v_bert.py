@@ -38,18 +38,39 @@ def relative_key_bias_block(scores, first: int, n_rows: int, n_keys: int, left: 
 
     Returns
     -------
-    tensor (B, H, n_rows, n_keys)
-        ``bias[..., i, r] = scores[..., first + i, clamp(r - first - i, -left, right) + left]``, a strided
-        view (last dimension contiguous).
+    tensor (B, H, n_rows, n_keys), contiguous
+        ``bias[..., i, r] = scores[..., first + i, clamp(r - first - i, -left, right) + left]``.
     """
     import torch
 
     block = scores[:, :, first:first + n_rows]
-    batch, heads = block.shape[:2]
+    shape = block.shape[:3]
+    # keys left of the band are clamped to -left for every query of the block, keys right of it to +right:
+    # those columns repeat one score per row; only the band between them needs the per-pair lookup.
+    band_first = max(0, min(n_keys, first - left + 1))
+    band_stop = min(n_keys, max(band_first, first + n_rows - 1 + right))
+    parts = []
+    if band_first:
+        parts.append(block[..., :1].expand(*shape, band_first))
+    if band_stop > band_first:
+        parts.append(_skewed(block, first - band_first, band_stop - band_first, left, right))
+    if band_stop < n_keys:
+        parts.append(block[..., -1:].expand(*shape, n_keys - band_stop))
+    return torch.cat(parts, dim=-1)
+
+
+def _skewed(block, offset: int, n_keys: int, left: int, right: int):
+    """``out[..., i, c] = block[..., i, clamp(c - offset - i, -left, right) + left]`` (a strided view).
+
+    Row i of a padded tensor holds, at column m, the score of distance ``m - (n_rows - 1) - offset``
+    (clamped); ``out[i, c]`` is then ``padded[i, c - i + n_rows - 1]``: a view with row stride width - 1
+    (the Transformer-XL shift).
+    """
+    import torch
+
+    batch, heads, n_rows = block.shape[:3]
     width = n_keys + n_rows - 1
-    # Row i of the padded tensor at column m holds the score of distance m - (n_rows - 1) - first, clamped;
-    # bias[i, r] is then padded[i, r - i + n_rows - 1]: a view with row stride width - 1.
-    lead = n_rows - 1 + first - left  # columns before distance -left (all the clamped left value)
+    lead = n_rows - 1 + offset - left  # columns before distance -left (all the clamped left value)
     parts = []
     if lead > 0:
         parts.append(block[..., :1].expand(batch, heads, n_rows, lead))
@@ -86,7 +107,7 @@ def _forward(self, hidden_states, attention_mask=None, relative_position_embeddi
             else:
                 bias = bias + mask
         out[:, :, first:first + rows] = torch.nn.functional.scaled_dot_product_attention(
-            query[:, :, first:first + rows], key, value, attn_mask=bias.contiguous(), scale=self.scaling)
+            query[:, :, first:first + rows], key, value, attn_mask=bias, scale=self.scaling)
     return self.linear_out(out.transpose(1, 2).reshape(batch, length, -1)), None
 
 

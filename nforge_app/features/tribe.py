@@ -403,6 +403,8 @@ class TribeAudioExtractor(_TribeExtractor):
             if self.normalize_waveform:
                 wave = (wave - wave.mean()) / (wave.std() + 1e-7)
             inputs = feature_extractor(wave, sampling_rate=rate, return_tensors="pt")
+            if "attention_mask" in inputs and bool(inputs["attention_mask"].all()):
+                del inputs["attention_mask"]  # nothing padded: the same outputs, without masking every layer
             inputs = {name: value.to(model.device) for name, value in inputs.items()}
             inputs["input_features"] = inputs["input_features"].to(model.dtype)
             hidden = grouped_states(model, groups, **inputs)
