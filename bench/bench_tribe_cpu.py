@@ -299,11 +299,8 @@ def _build_models(folder: Path) -> dict[str, Path]:
 
 def _run_extractors(text_model: str, audio_model: str, repeats: int) -> dict:
     """In the child: load both extractors, extract one minute of text and audio; times and peak RSS."""
-    import numpy as np
-
     sys.path.insert(0, str(ROOT))
     from nforge_app.features.tribe import TribeAudioExtractor, TribeTextExtractor
-    from nforge_app.stimuli import AudioTrack, Stimulus, Word
 
     out = {"threads": torch.get_num_threads()}
     text, audio = TribeTextExtractor(text_model), TribeAudioExtractor(audio_model)
@@ -312,18 +309,9 @@ def _run_extractors(text_model: str, audio_model: str, repeats: int) -> dict:
         extractor._parts = extractor._load_parts()
         out[f"{name} load s"] = time.perf_counter() - started
         out[f"{name} rss after load GiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    # words until their tokens are those of a minute of speech for Llama 3 (150 words x 1.3 tokens): the random
-    # tokenizer splits words more finely than Llama 3's, and the pass costs per token
-    rng, tokenizer = np.random.default_rng(0), text._parts["tokenizer"]
-    texts: list[str] = []
-    while len(tokenizer(" ".join(texts), add_special_tokens=False)["input_ids"]) < WORDS_PER_MINUTE * TOKENS_PER_WORD:
-        texts.append(str(rng.choice(_WORDS)))
-    words = tuple(Word(w, 60.0 * i / len(texts) + 0.05, 0.3) for i, w in enumerate(texts))
-    t = np.arange(60 * 16000) / 16000
-    samples = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(t)) + 0.05 * rng.standard_normal(len(t)))
-    stimulus = Stimulus(kind="audio", source="bench", content_hash="bench", duration_s=60.0, words=words,
-                        audio=AudioTrack(samples.astype(np.float32), 16000))
-    out["tokens"] = len(tokenizer(" ".join(texts), add_special_tokens=False)["input_ids"])
+    stimulus = _minute_of_stimulus(text._parts["tokenizer"])
+    out["tokens"] = len(text._parts["tokenizer"](" ".join(w.text for w in stimulus.words),
+                                                 add_special_tokens=False)["input_ids"])
     for name, extractor in (("text", text), ("audio", audio)):
         model = extractor._parts["model"]
         out[f"{name} dtype"] = str(model.dtype)
@@ -339,6 +327,59 @@ def _run_extractors(text_model: str, audio_model: str, repeats: int) -> dict:
     return out
 
 
+def _minute_of_stimulus(tokenizer, duration_s: float = 60.0):
+    """Words with the tokens of ``duration_s`` of speech for Llama 3 (150 words x 1.3 tokens per minute): the
+    random tokenizer splits words more finely than Llama 3's, and the pass costs per token; and a sound."""
+    import numpy as np
+
+    from nforge_app.stimuli import AudioTrack, Stimulus, Word
+
+    rng = np.random.default_rng(0)
+    texts: list[str] = []
+    wanted = WORDS_PER_MINUTE * TOKENS_PER_WORD * duration_s / 60
+    while len(tokenizer(" ".join(texts), add_special_tokens=False)["input_ids"]) < wanted:
+        texts.append(str(rng.choice(_WORDS)))
+    words = tuple(Word(w, duration_s * i / len(texts) + 0.05, 0.3) for i, w in enumerate(texts))
+    t = np.arange(int(duration_s * 16000)) / 16000
+    samples = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(t)) + 0.05 * rng.standard_normal(len(t)))
+    return Stimulus(kind="audio", source="bench", content_hash="bench", duration_s=duration_s, words=words,
+                    audio=AudioTrack(samples.astype(np.float32), 16000))
+
+
+def _feature_errors(text_model: str, audio_model: str, duration_s: float = 20.0) -> dict:
+    """In a child: the extractors' bf16 features against fp32 on the real-size random models.
+
+    Text: the bf16 checkpoint computed in fp32 one layer at a time (each layer upcast for its forward, so
+    memory holds one fp32 layer, not a 12-GiB fp32 Llama). Audio: the model loaded in fp32 against bf16.
+    """
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from nforge_app.features.tribe import TribeAudioExtractor, TribeTextExtractor
+
+    def error(low: np.ndarray, exact: np.ndarray) -> dict:
+        return {"relative": float(np.linalg.norm(low - exact) / np.linalg.norm(exact)),
+                "of range": float(np.abs(low - exact).max() / (exact.max() - exact.min()))}
+
+    text = TribeTextExtractor(text_model, dtype="bfloat16")
+    text._parts = text._load_parts()
+    stimulus = _minute_of_stimulus(text._parts["tokenizer"], duration_s)
+    low = text.extract(stimulus)
+    model = text._parts["model"]
+    handles = [model.embed_tokens.register_forward_hook(lambda module, args, out: out.float())]
+    for module in [*model.layers, model.norm]:
+        handles.append(module.register_forward_pre_hook(lambda module, args: module.float() and None))
+        handles.append(module.register_forward_hook(lambda module, args, out: (module.bfloat16(), out)[1]))
+    exact = text.extract(stimulus)
+    for handle in handles:
+        handle.remove()
+    out = {"text": error(low, exact)}
+    text.release()
+    audio = {name: TribeAudioExtractor(audio_model, dtype=name).extract(stimulus) for name in ("bfloat16", "float32")}
+    out["audio"] = error(audio["bfloat16"], audio["float32"])
+    return out
+
+
 def _end_to_end(folder: Path, dtype_name: str, repeats: int = 2) -> list[tuple]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = _build_models(folder)
@@ -346,6 +387,10 @@ def _end_to_end(folder: Path, dtype_name: str, repeats: int = 2) -> list[tuple]:
             f"print(json.dumps(b._run_extractors({str(paths['text'])!r}, {str(paths['audio'])!r}, {repeats})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     got = json.loads(done.stdout.strip().splitlines()[-1])
+    code = (f"import sys, json; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_tribe_cpu as b; "
+            f"print(json.dumps(b._feature_errors({str(paths['text'])!r}, {str(paths['audio'])!r})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    errors = json.loads(done.stdout.strip().splitlines()[-1])
     total = got["text s"] + got["audio s"]
     return [
         (f"end to end: text, 1 min ({got['tokens']} tokens, as 150 words of Llama 3; {got['text dtype']}, "
@@ -360,6 +405,9 @@ def _end_to_end(folder: Path, dtype_name: str, repeats: int = 2) -> list[tuple]:
         ("end to end: peak RSS after loading both (mapped weights are read on first use)",
          got["audio rss after load GiB"], "GiB", ""),
         ("end to end: peak RSS, both models loaded, after both", got["peak rss GiB"], "GiB", "<= 12"),
+        *((f"features bf16 vs fp32, {m} (20 s, real-size random model), ||diff|| / ||fp32||",
+           errors[m]["relative"], "", f"(max |diff| = {errors[m]['of range']:.1e} of the fp32 range)")
+          for m in ("text", "audio")),
     ]
 
 
