@@ -6,12 +6,15 @@ transformers computes the bias of ``position_embeddings_type="relative_key"`` (w
 layer), then a batched product over it. Profiled on one real-width layer (bf16, 60 s, one core), that
 gather and product took about half the layer's time. But the clamped distance takes only
 ``left + right + 1`` values (73 in the release), so the bias is ``q . E[p]`` for 73 embeddings ``E``,
-looked up per pair: one small product ``(L, d) x (d, 73)``, then a skewed strided view of it (the
-Transformer-XL "shift" trick, plain memory copies) for a block of queries at a time, passed to
+looked up per pair: one small product ``(L, d) x (d, 73)``; then, for a block of 256 queries at a time,
+the keys left and right of the block's band repeat one score per row and the band takes a skewed
+strided view (the Transformer-XL "shift" trick): plain memory copies, passed to
 ``scaled_dot_product_attention`` as the additive mask, as transformers' SDPA path does with the bias.
+On one real-width layer over 60 s (bf16, 2 cores) the layer takes 0.86 s instead of 1.63 s.
 
 The arithmetic is the same (same products, same scaling, same mask); only the summation order of the
-query-embedding products can differ, so float32 outputs agree with transformers' to rounding (1e-6).
+query-embedding products could differ: the tests find float32 outputs equal to transformers' to 1e-6
+(bitwise equal in the runs made).
 """
 
 from __future__ import annotations
