@@ -8,25 +8,28 @@ by the real depth (28 and 24 layers): layers are identical in cost, so this extr
 model's time up to the embedding lookup (negligible); the vocabulary is cut to 1,000 rows for memory
 (the lookup does not depend on it). Stated in the output as "extrapolated".
 
-Text, reference vs fast, for a 5-minute transcript (750 words, 1.3 tokens per word): the reference runs
-188 batches of 4 contexts, each context all the words so far (up to 1,024 words); the fast path one pass
-over the 975 tokens. Both are costed from timed passes of the layer: t(T) = a * T + b * T^2 fitted per
-batch size (batch 1 on 256 and 1,024 tokens for the fast path, batch 4 on 128 and 512 for the reference). Video (V-JEPA2 giant, about 16 TFLOP
-per 64-frame clip, 120 clips per minute) is costed from this machine's measured matrix speed, not run.
-Also measured on those layers: bf16 against fp32 (relative error of the output states), and how much
-a word's states change when its context is 512 words instead of 1,024 (the chunked fast path's worst case;
-one random layer, so only an indication of the size for trained weights). Peak RSS: this process (reduced models) and the weights of the real models (computed). Other processes on
-the machine slow every figure; each time is the minimum of ``repeats``, printed with the load average
-(``os.getloadavg``) and the process CPU time of that run. The feature models run in the dtype the extractors
-use on this CPU (bfloat16 on CPUs with native bf16, AVX512-BF16 or AMX; float32 elsewhere;
-``NFORGE_FEATURE_DTYPE`` overrides), and the w2v-BERT layer with the extractor's blocked relative-key
-attention (transformers' own path is timed beside it). Run:
+Text, reference vs fast, for a 5-minute transcript (750 words, 1.3 tokens per word): the reference runs 188
+batches of 4 contexts, each context all the words so far (up to 1,024 words); the fast path one pass over the
+975 tokens. Both are costed from timed passes of the layer: t(T) = a * T + b * T^2 fitted per batch size
+(batch 1 on 256 and 1,024 tokens for the fast path, batch 4 on 128 and 512 for the reference). Video (V-JEPA2
+giant, about 16 TFLOP per 64-frame clip, 120 clips per minute) is costed from this machine's measured matrix
+speed, not run. Also measured on those layers: bf16 against fp32 (relative error of the output states), and
+how much a word's states change when its context is 512 words instead of 1,024 (the chunked fast path's worst
+case; one random layer, so only an indication of the size for trained weights). Peak RSS: this process
+(reduced models) and the weights of the real models (computed). Other processes on the machine slow every
+figure; each time is the minimum of ``repeats``, printed with the load average (``os.getloadavg``) and the
+process CPU time of that run. The feature models run in the dtype the extractors use on this CPU (bfloat16 on
+CPUs with native bf16, AVX512-BF16 or AMX; float32 elsewhere; ``NFORGE_FEATURE_DTYPE`` overrides), and the
+w2v-BERT layer with the extractor's blocked relative-key attention (transformers' own path is timed beside
+it). Run:
 ``.venv/bin/python bench/bench_tribe_cpu.py [repeats]``.
 
-``--end-to-end [FOLDER]`` also builds the real-size models with random weights in FOLDER (Llama-3.2-3B
-saved in bf16 and w2v-BERT 2.0 saved in fp32, as released; about 9 GB of disk, built once) and runs the
-text and audio extractors on one minute of stimulus (the tokens of 150 words, a 60-s sound) in a child process: measured
-end to end, not extrapolated, with the child's peak RSS (both models loaded at once).
+``--end-to-end [FOLDER]`` also builds the real-size models with random weights in FOLDER (Llama-3.2-3B saved
+in bf16 and w2v-BERT 2.0 saved in fp32, as released; about 9 GB of disk, built once) and runs the text and
+audio extractors on one minute of stimulus (the tokens of 150 words, a 60-s sound) in a child process:
+measured end to end, not extrapolated, with the child's peak RSS (both models loaded at once). A second child
+measures the extractors' bf16 features against fp32 on those models (20 s; the bf16 Llama checkpoint computed
+in fp32 one layer at a time).
 """
 
 from __future__ import annotations

@@ -293,9 +293,12 @@ class TribeTextExtractor(_TribeExtractor):
                                     attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device))
             return group_hidden_states(hidden, groups)[:, 0]  # (L, T, D)
 
-        pad = torch.full((1, 2), self._pad_id(tokenizer), dtype=torch.long, device=device)
-        pad_state = group_hidden_states(grouped_states(model, groups, input_ids=pad,
-                                                       attention_mask=torch.zeros_like(pad)), groups)[:, 0, 0]
+        pad_state = parts.get("pad_state")
+        if pad_state is None:  # one pass over two pad tokens (all the weights read once): kept with the model
+            pad = torch.full((1, 2), self._pad_id(tokenizer), dtype=torch.long, device=device)
+            pad_state = group_hidden_states(grouped_states(model, groups, input_ids=pad,
+                                                           attention_mask=torch.zeros_like(pad)), groups)[:, 0, 0]
+            parts["pad_state"] = pad_state
         result = fast_word_vectors(texts, tokenizer, run, pad_state, batch_size=self.batch_size,
                                    max_context_words=self.max_context_words, limit=limit,
                                    reference_batching=self.reference_batching, progress=progress)
