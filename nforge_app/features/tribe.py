@@ -378,10 +378,14 @@ class TribeAudioExtractor(_TribeExtractor):
         return {"normalize_waveform": self.normalize_waveform, "chunk_s": [self.chunk_min_s, self.chunk_max_s]}
 
     def _load_parts(self) -> dict:
-        from nforge_app.features._w2v_bert import use_fast_relative_key_attention
+        from nforge_app.features._w2v_bert import (
+            use_fast_relative_key_attention,
+            use_linear_pointwise_convolutions,
+        )
 
         model = self._load("model")
         use_fast_relative_key_attention(model)  # same outputs, without the (L, L, d) position tensor
+        use_linear_pointwise_convolutions(model)  # same sums, fewer layout copies
         return {"feature_extractor": self._load("feature_extractor"), "model": model}
 
     def _compute(self, stimulus: Stimulus, parts: dict, progress: ProgressFn) -> np.ndarray:
