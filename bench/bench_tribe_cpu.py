@@ -8,25 +8,28 @@ by the real depth (28 and 24 layers): layers are identical in cost, so this extr
 model's time up to the embedding lookup (negligible); the vocabulary is cut to 1,000 rows for memory
 (the lookup does not depend on it). Stated in the output as "extrapolated".
 
-Text, reference vs fast, for a 5-minute transcript (750 words, 1.3 tokens per word): the reference runs
-188 batches of 4 contexts, each context all the words so far (up to 1,024 words); the fast path one pass
-over the 975 tokens. Both are costed from timed passes of the layer: t(T) = a * T + b * T^2 fitted per
-batch size (batch 1 on 256 and 1,024 tokens for the fast path, batch 4 on 128 and 512 for the reference). Video (V-JEPA2 giant, about 16 TFLOP
-per 64-frame clip, 120 clips per minute) is costed from this machine's measured matrix speed, not run.
-Also measured on those layers: bf16 against fp32 (relative error of the output states), and how much
-a word's states change when its context is 512 words instead of 1,024 (the chunked fast path's worst case;
-one random layer, so only an indication of the size for trained weights). Peak RSS: this process (reduced models) and the weights of the real models (computed). Other processes on
-the machine slow every figure; each time is the minimum of ``repeats``, printed with the load average
-(``os.getloadavg``) and the process CPU time of that run. The feature models run in the dtype the extractors
-use on this CPU (bfloat16 on CPUs with native bf16, AVX512-BF16 or AMX; float32 elsewhere;
-``NFORGE_FEATURE_DTYPE`` overrides), and the w2v-BERT layer with the extractor's blocked relative-key
-attention (transformers' own path is timed beside it). Run:
+Text, reference vs fast, for a 5-minute transcript (750 words, 1.3 tokens per word): the reference runs 188
+batches of 4 contexts, each context all the words so far (up to 1,024 words); the fast path one pass over the
+975 tokens. Both are costed from timed passes of the layer: t(T) = a * T + b * T^2 fitted per batch size
+(batch 1 on 256 and 1,024 tokens for the fast path, batch 4 on 128 and 512 for the reference). Video (V-JEPA2
+giant, about 16 TFLOP per 64-frame clip, 120 clips per minute) is costed from this machine's measured matrix
+speed, not run. Also measured on those layers: bf16 against fp32 (relative error of the output states), and
+how much a word's states change when its context is 512 words instead of 1,024 (the chunked fast path's worst
+case; one random layer, so only an indication of the size for trained weights). Peak RSS: this process
+(reduced models) and the weights of the real models (computed). Other processes on the machine slow every
+figure; each time is the minimum of ``repeats``, printed with the load average (``os.getloadavg``) and the
+process CPU time of that run. The feature models run in the dtype the extractors use on this CPU (bfloat16 on
+CPUs with native bf16, AVX512-BF16 or AMX; float32 elsewhere; ``NFORGE_FEATURE_DTYPE`` overrides), and the
+w2v-BERT layer with the extractor's blocked relative-key attention (transformers' own path is timed beside
+it). Run:
 ``.venv/bin/python bench/bench_tribe_cpu.py [repeats]``.
 
-``--end-to-end [FOLDER]`` also builds the real-size models with random weights in FOLDER (Llama-3.2-3B
-saved in bf16 and w2v-BERT 2.0 saved in fp32, as released; about 9 GB of disk, built once) and runs the
-text and audio extractors on one minute of stimulus (150 words, a 60-s sound) in a child process: measured
-end to end, not extrapolated, with the child's peak RSS (both models loaded at once).
+``--end-to-end [FOLDER]`` also builds the real-size models with random weights in FOLDER (Llama-3.2-3B saved
+in bf16 and w2v-BERT 2.0 saved in fp32, as released; about 9 GB of disk, built once) and runs the text and
+audio extractors on one minute of stimulus (the tokens of 150 words, a 60-s sound) in a child process:
+measured end to end, not extrapolated, with the child's peak RSS (both models loaded at once). A second child
+measures the extractors' bf16 features against fp32 on those models (20 s; the bf16 Llama checkpoint computed
+in fp32 one layer at a time).
 """
 
 from __future__ import annotations
@@ -299,18 +302,9 @@ def _build_models(folder: Path) -> dict[str, Path]:
 
 def _run_extractors(text_model: str, audio_model: str, repeats: int) -> dict:
     """In the child: load both extractors, extract one minute of text and audio; times and peak RSS."""
-    import numpy as np
-
     sys.path.insert(0, str(ROOT))
     from nforge_app.features.tribe import TribeAudioExtractor, TribeTextExtractor
-    from nforge_app.stimuli import AudioTrack, Stimulus, Word
 
-    rng = np.random.default_rng(0)
-    words = tuple(Word(str(rng.choice(_WORDS)), 0.4 * i + 0.05, 0.3) for i in range(WORDS_PER_MINUTE))
-    t = np.arange(60 * 16000) / 16000
-    samples = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(t)) + 0.05 * rng.standard_normal(len(t)))
-    stimulus = Stimulus(kind="audio", source="bench", content_hash="bench", duration_s=60.0, words=words,
-                        audio=AudioTrack(samples.astype(np.float32), 16000))
     out = {"threads": torch.get_num_threads()}
     text, audio = TribeTextExtractor(text_model), TribeAudioExtractor(audio_model)
     for name, extractor in (("text", text), ("audio", audio)):
@@ -318,6 +312,10 @@ def _run_extractors(text_model: str, audio_model: str, repeats: int) -> dict:
         extractor._parts = extractor._load_parts()
         out[f"{name} load s"] = time.perf_counter() - started
         out[f"{name} rss after load GiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    stimulus = _minute_of_stimulus(text._parts["tokenizer"])
+    out["tokens"] = len(text._parts["tokenizer"](" ".join(w.text for w in stimulus.words),
+                                                 add_special_tokens=False)["input_ids"])
+    for name, extractor in (("text", text), ("audio", audio)):
         model = extractor._parts["model"]
         out[f"{name} dtype"] = str(model.dtype)
         out[f"{name} attention"] = model.config._attn_implementation
@@ -328,10 +326,60 @@ def _run_extractors(text_model: str, audio_model: str, repeats: int) -> dict:
             run = (time.perf_counter() - started, time.process_time() - cpu, _load())
             best = run if best is None or run < best else best
         out[f"{name} s"], out[f"{name} cpu s"], out[f"{name} load"] = best
-    tokenizer = text._parts["tokenizer"]
-    out["tokens per word"] = len(tokenizer(" ".join(w.text for w in words), add_special_tokens=False)["input_ids"]) \
-        / len(words)
     out["peak rss GiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return out
+
+
+def _minute_of_stimulus(tokenizer, duration_s: float = 60.0):
+    """Words with the tokens of ``duration_s`` of speech for Llama 3 (150 words x 1.3 tokens per minute): the
+    random tokenizer splits words more finely than Llama 3's, and the pass costs per token; and a sound."""
+    import numpy as np
+
+    from nforge_app.stimuli import AudioTrack, Stimulus, Word
+
+    rng = np.random.default_rng(0)
+    texts: list[str] = []
+    wanted = WORDS_PER_MINUTE * TOKENS_PER_WORD * duration_s / 60
+    while len(tokenizer(" ".join(texts), add_special_tokens=False)["input_ids"]) < wanted:
+        texts.append(str(rng.choice(_WORDS)))
+    words = tuple(Word(w, duration_s * i / len(texts) + 0.05, 0.3) for i, w in enumerate(texts))
+    t = np.arange(int(duration_s * 16000)) / 16000
+    samples = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(t)) + 0.05 * rng.standard_normal(len(t)))
+    return Stimulus(kind="audio", source="bench", content_hash="bench", duration_s=duration_s, words=words,
+                    audio=AudioTrack(samples.astype(np.float32), 16000))
+
+
+def _feature_errors(text_model: str, audio_model: str, duration_s: float = 20.0) -> dict:
+    """In a child: the extractors' bf16 features against fp32 on the real-size random models.
+
+    Text: the bf16 checkpoint computed in fp32 one layer at a time (each layer upcast for its forward, so
+    memory holds one fp32 layer, not a 12-GiB fp32 Llama). Audio: the model loaded in fp32 against bf16.
+    """
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    from nforge_app.features.tribe import TribeAudioExtractor, TribeTextExtractor
+
+    def error(low: np.ndarray, exact: np.ndarray) -> dict:
+        return {"relative": float(np.linalg.norm(low - exact) / np.linalg.norm(exact)),
+                "of range": float(np.abs(low - exact).max() / (exact.max() - exact.min()))}
+
+    text = TribeTextExtractor(text_model, dtype="bfloat16")
+    text._parts = text._load_parts()
+    stimulus = _minute_of_stimulus(text._parts["tokenizer"], duration_s)
+    low = text.extract(stimulus)
+    model = text._parts["model"]
+    handles = [model.embed_tokens.register_forward_hook(lambda module, args, out: out.float())]
+    for module in [*model.layers, model.norm]:
+        handles.append(module.register_forward_pre_hook(lambda module, args: module.float() and None))
+        handles.append(module.register_forward_hook(lambda module, args, out: (module.bfloat16(), out)[1]))
+    exact = text.extract(stimulus)
+    for handle in handles:
+        handle.remove()
+    out = {"text": error(low, exact)}
+    text.release()
+    audio = {name: TribeAudioExtractor(audio_model, dtype=name).extract(stimulus) for name in ("bfloat16", "float32")}
+    out["audio"] = error(audio["bfloat16"], audio["float32"])
     return out
 
 
@@ -342,17 +390,27 @@ def _end_to_end(folder: Path, dtype_name: str, repeats: int = 2) -> list[tuple]:
             f"print(json.dumps(b._run_extractors({str(paths['text'])!r}, {str(paths['audio'])!r}, {repeats})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     got = json.loads(done.stdout.strip().splitlines()[-1])
+    code = (f"import sys, json; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_tribe_cpu as b; "
+            f"print(json.dumps(b._feature_errors({str(paths['text'])!r}, {str(paths['audio'])!r})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    errors = json.loads(done.stdout.strip().splitlines()[-1])
     total = got["text s"] + got["audio s"]
     return [
-        (f"end to end: text, 1 min (150 words, {got['tokens per word']:.2f} tokens/word, {got['text dtype']}, "
+        (f"end to end: text, 1 min ({got['tokens']} tokens, as 150 words of Llama 3; {got['text dtype']}, "
          f"{got['text attention']})", got["text s"], "s", f"(load {got['text load']}, CPU {got['text cpu s']:.1f} s)"),
         (f"end to end: audio, 60 s ({got['audio dtype']}, {got['audio attention']})", got["audio s"], "s",
          f"(load {got['audio load']}, CPU {got['audio cpu s']:.1f} s)"),
         ("end to end: audio + text per minute of stimulus (measured)", total, "s/min", "<= 20"),
+        (f"the same from CPU seconds / {got['threads']} threads", (got["text cpu s"] + got["audio cpu s"]) / got["threads"],
+         "s/min", "<= 20"),
         ("end to end: loading Llama-3.2-3B (bf16 file) / w2v-BERT (fp32 file)", got["text load s"] + got["audio load s"],
          "s", f"({got['text load s']:.1f} + {got['audio load s']:.1f})"),
-        ("end to end: peak RSS after loading Llama", got["text rss after load GiB"], "GiB", ""),
+        ("end to end: peak RSS after loading both (mapped weights are read on first use)",
+         got["audio rss after load GiB"], "GiB", ""),
         ("end to end: peak RSS, both models loaded, after both", got["peak rss GiB"], "GiB", "<= 12"),
+        *((f"features bf16 vs fp32, {m} (20 s, real-size random model), ||diff|| / ||fp32||",
+           errors[m]["relative"], "", f"(max |diff| = {errors[m]['of range']:.1e} of the fp32 range)")
+          for m in ("text", "audio")),
     ]
 
 

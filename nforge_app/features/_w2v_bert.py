@@ -6,12 +6,15 @@ transformers computes the bias of ``position_embeddings_type="relative_key"`` (w
 layer), then a batched product over it. Profiled on one real-width layer (bf16, 60 s, one core), that
 gather and product took about half the layer's time. But the clamped distance takes only
 ``left + right + 1`` values (73 in the release), so the bias is ``q . E[p]`` for 73 embeddings ``E``,
-looked up per pair: one small product ``(L, d) x (d, 73)``, then a skewed strided view of it (the
-Transformer-XL "shift" trick, plain memory copies) for a block of queries at a time, passed to
+looked up per pair: one small product ``(L, d) x (d, 73)``; then, for a block of 256 queries at a time,
+the keys left and right of the block's band repeat one score per row and the band takes a skewed
+strided view (the Transformer-XL "shift" trick): plain memory copies, passed to
 ``scaled_dot_product_attention`` as the additive mask, as transformers' SDPA path does with the bias.
+On one real-width layer over 60 s (bf16, 2 cores) the layer takes 0.86 s instead of 1.63 s.
 
 The arithmetic is the same (same products, same scaling, same mask); only the summation order of the
-query-embedding products can differ, so float32 outputs agree with transformers' to rounding (1e-6).
+query-embedding products could differ: the tests find float32 outputs equal to transformers' to 1e-6
+(bitwise equal in the runs made).
 """
 
 from __future__ import annotations
@@ -38,18 +41,39 @@ def relative_key_bias_block(scores, first: int, n_rows: int, n_keys: int, left: 
 
     Returns
     -------
-    tensor (B, H, n_rows, n_keys)
-        ``bias[..., i, r] = scores[..., first + i, clamp(r - first - i, -left, right) + left]``, a strided
-        view (last dimension contiguous).
+    tensor (B, H, n_rows, n_keys), contiguous
+        ``bias[..., i, r] = scores[..., first + i, clamp(r - first - i, -left, right) + left]``.
     """
     import torch
 
     block = scores[:, :, first:first + n_rows]
-    batch, heads = block.shape[:2]
+    shape = block.shape[:3]
+    # keys left of the band are clamped to -left for every query of the block, keys right of it to +right:
+    # those columns repeat one score per row; only the band between them needs the per-pair lookup.
+    band_first = max(0, min(n_keys, first - left + 1))
+    band_stop = min(n_keys, max(band_first, first + n_rows - 1 + right))
+    parts = []
+    if band_first:
+        parts.append(block[..., :1].expand(*shape, band_first))
+    if band_stop > band_first:
+        parts.append(_skewed(block, first - band_first, band_stop - band_first, left, right))
+    if band_stop < n_keys:
+        parts.append(block[..., -1:].expand(*shape, n_keys - band_stop))
+    return torch.cat(parts, dim=-1)
+
+
+def _skewed(block, offset: int, n_keys: int, left: int, right: int):
+    """``out[..., i, c] = block[..., i, clamp(c - offset - i, -left, right) + left]`` (a strided view).
+
+    Row i of a padded tensor holds, at column m, the score of distance ``m - (n_rows - 1) - offset``
+    (clamped); ``out[i, c]`` is then ``padded[i, c - i + n_rows - 1]``: a view with row stride width - 1
+    (the Transformer-XL shift).
+    """
+    import torch
+
+    batch, heads, n_rows = block.shape[:3]
     width = n_keys + n_rows - 1
-    # Row i of the padded tensor at column m holds the score of distance m - (n_rows - 1) - first, clamped;
-    # bias[i, r] is then padded[i, r - i + n_rows - 1]: a view with row stride width - 1.
-    lead = n_rows - 1 + first - left  # columns before distance -left (all the clamped left value)
+    lead = n_rows - 1 + offset - left  # columns before distance -left (all the clamped left value)
     parts = []
     if lead > 0:
         parts.append(block[..., :1].expand(batch, heads, n_rows, lead))
@@ -68,9 +92,10 @@ def _forward(self, hidden_states, attention_mask=None, relative_position_embeddi
 
     batch, length = hidden_states.shape[:2]
     shape = (batch, length, -1, self.head_size)
-    query = self.linear_q(hidden_states).view(shape).transpose(1, 2)
-    key = self.linear_k(hidden_states).view(shape).transpose(1, 2)
-    value = self.linear_v(hidden_states).view(shape).transpose(1, 2)
+    # (B, H, L, d) laid out contiguously: the CPU flash kernel runs about 10% faster than on transposed views
+    query = self.linear_q(hidden_states).view(shape).transpose(1, 2).contiguous()
+    key = self.linear_k(hidden_states).view(shape).transpose(1, 2).contiguous()
+    value = self.linear_v(hidden_states).view(shape).transpose(1, 2).contiguous()
     embeddings = self.distance_embedding.weight.to(query.dtype)
     scores = torch.matmul(query, embeddings.T) * self.scaling  # (B, H, L, left + right + 1)
     out = torch.empty_like(query)
@@ -86,7 +111,7 @@ def _forward(self, hidden_states, attention_mask=None, relative_position_embeddi
             else:
                 bias = bias + mask
         out[:, :, first:first + rows] = torch.nn.functional.scaled_dot_product_attention(
-            query[:, :, first:first + rows], key, value, attn_mask=bias.contiguous(), scale=self.scaling)
+            query[:, :, first:first + rows], key, value, attn_mask=bias, scale=self.scaling)
     return self.linear_out(out.transpose(1, 2).reshape(batch, length, -1)), None
 
 
@@ -108,3 +133,37 @@ def use_fast_relative_key_attention(model) -> int:
             changed += 1
     logger.debug("w2v-BERT: blocked relative-key attention in %d layers", changed)
     return changed
+
+
+def _convolution_forward(self, hidden_states, attention_mask=None):
+    """``Wav2Vec2BertConvolutionModule.forward`` with its pointwise convolutions as matrix products on the
+    (B, L, C) layout: the same sums, without two transposes and oneDNN's layout reorders (inference only)."""
+    import torch.nn.functional as F
+
+    hidden_states = self.layer_norm(hidden_states)
+    if attention_mask is not None:  # padded frames leak nothing into the depthwise convolution
+        hidden_states = hidden_states.masked_fill(~attention_mask.bool().unsqueeze(-1), 0.0)
+    hidden_states = F.glu(F.linear(hidden_states, self.pointwise_conv1.weight[:, :, 0], self.pointwise_conv1.bias),
+                          dim=-1)
+    hidden_states = F.pad(hidden_states.transpose(1, 2), (self.depthwise_conv.kernel_size[0] - 1, 0))
+    hidden_states = self.depthwise_conv(hidden_states).transpose(1, 2)
+    hidden_states = self.activation(self.depthwise_layer_norm(hidden_states))
+    return F.linear(hidden_states, self.pointwise_conv2.weight[:, :, 0], self.pointwise_conv2.bias)
+
+
+def use_linear_pointwise_convolutions(model) -> int:
+    """Give every w2v-BERT conformer convolution module the (B, L, C) forward above (eval mode only).
+
+    About a quarter of the module's time on the CPU (0.16 s to 0.12 s per 60-s layer on one core, bf16).
+    Returns the modules changed.
+    """
+    if model.training:
+        return 0
+    changed = 0
+    for module in model.modules():
+        if type(module).__name__ == "Wav2Vec2BertConvolutionModule" \
+                and module.pointwise_conv1.kernel_size == (1,) and module.pointwise_conv2.kernel_size == (1,):
+            module.forward = types.MethodType(_convolution_forward, module)
+            changed += 1
+    return changed
+

@@ -293,9 +293,12 @@ class TribeTextExtractor(_TribeExtractor):
                                     attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device))
             return group_hidden_states(hidden, groups)[:, 0]  # (L, T, D)
 
-        pad = torch.full((1, 2), self._pad_id(tokenizer), dtype=torch.long, device=device)
-        pad_state = group_hidden_states(grouped_states(model, groups, input_ids=pad,
-                                                       attention_mask=torch.zeros_like(pad)), groups)[:, 0, 0]
+        pad_state = parts.get("pad_state")
+        if pad_state is None:  # one pass over two pad tokens (all the weights read once): kept with the model
+            pad = torch.full((1, 2), self._pad_id(tokenizer), dtype=torch.long, device=device)
+            pad_state = group_hidden_states(grouped_states(model, groups, input_ids=pad,
+                                                           attention_mask=torch.zeros_like(pad)), groups)[:, 0, 0]
+            parts["pad_state"] = pad_state
         result = fast_word_vectors(texts, tokenizer, run, pad_state, batch_size=self.batch_size,
                                    max_context_words=self.max_context_words, limit=limit,
                                    reference_batching=self.reference_batching, progress=progress)
@@ -375,10 +378,14 @@ class TribeAudioExtractor(_TribeExtractor):
         return {"normalize_waveform": self.normalize_waveform, "chunk_s": [self.chunk_min_s, self.chunk_max_s]}
 
     def _load_parts(self) -> dict:
-        from nforge_app.features._w2v_bert import use_fast_relative_key_attention
+        from nforge_app.features._w2v_bert import (
+            use_fast_relative_key_attention,
+            use_linear_pointwise_convolutions,
+        )
 
         model = self._load("model")
         use_fast_relative_key_attention(model)  # same outputs, without the (L, L, d) position tensor
+        use_linear_pointwise_convolutions(model)  # same sums, fewer layout copies
         return {"feature_extractor": self._load("feature_extractor"), "model": model}
 
     def _compute(self, stimulus: Stimulus, parts: dict, progress: ProgressFn) -> np.ndarray:
@@ -403,6 +410,8 @@ class TribeAudioExtractor(_TribeExtractor):
             if self.normalize_waveform:
                 wave = (wave - wave.mean()) / (wave.std() + 1e-7)
             inputs = feature_extractor(wave, sampling_rate=rate, return_tensors="pt")
+            if "attention_mask" in inputs and bool(inputs["attention_mask"].all()):
+                del inputs["attention_mask"]  # nothing padded: the same outputs, without masking every layer
             inputs = {name: value.to(model.device) for name, value in inputs.items()}
             inputs["input_features"] = inputs["input_features"].to(model.dtype)
             hidden = grouped_states(model, groups, **inputs)

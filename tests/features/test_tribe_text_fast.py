@@ -63,6 +63,18 @@ def test_pad_heavy_batches_are_reproduced(llama):
     _assert_relative(fast, TribeTextExtractor(llama, text_mode="reference").extract(stimulus))
 
 
+def test_the_pad_state_is_computed_once_per_loaded_model(llama):
+    words = ["a", "neurons-and-cortex-encoding-prediction", "b", "language...!?", "c"] * 2
+    extractor = TribeTextExtractor(llama)
+    first = extractor.extract(_stimulus(words))
+    kept = extractor._parts["pad_state"]
+    np.testing.assert_array_equal(extractor.extract(_stimulus(words)), first)
+    assert extractor._parts["pad_state"] is kept
+    extractor.release()
+    np.testing.assert_array_equal(extractor.extract(_stimulus(words)), first)  # computed again after loading
+    assert extractor._parts["pad_state"] is not kept
+
+
 def test_fast_is_the_default_and_named_in_the_cache_key(llama):
     assert TribeTextExtractor(llama).params()["text_mode"] == "fast"
     assert TribeTextExtractor(llama, text_mode="reference").params()["text_mode"] == "reference"

@@ -1,4 +1,4 @@
-"""The blocked relative-key attention of w2v-BERT equals transformers' on tiny random models."""
+"""The blocked relative-key attention and the (B, L, C) convolution module of w2v-BERT equal transformers'."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import pytest
 import torch
 
 from nforge_app.features import _w2v_bert
-from nforge_app.features._w2v_bert import relative_key_bias_block, use_fast_relative_key_attention
+from nforge_app.features._w2v_bert import (
+    relative_key_bias_block,
+    use_fast_relative_key_attention,
+    use_linear_pointwise_convolutions,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -53,6 +57,7 @@ def test_blocked_attention_equals_transformers_with_and_without_padding(monkeypa
     reference = _tiny().to(dtype)
     fast = copy.deepcopy(reference)
     assert use_fast_relative_key_attention(fast) == 2
+    assert use_linear_pointwise_convolutions(fast) == 2
     torch.manual_seed(1)
     features = torch.randn(2, 70, 160).to(dtype)
     mask = torch.ones(2, 70, dtype=torch.long)
@@ -73,3 +78,4 @@ def test_other_attention_settings_are_left_alone():
     assert use_fast_relative_key_attention(_tiny(position="rotary")) == 0
     training = _tiny().train()
     assert use_fast_relative_key_attention(training) == 0
+    assert use_linear_pointwise_convolutions(training) == 0
