@@ -21,7 +21,7 @@ def test_estimate_follows_the_stages_and_the_duration():
     one = estimate(60.0, {"text", "audio"})
     two = estimate(120.0, {"text", "audio"})
     assert set(one.seconds) == {"text", "audio", "encoder"}
-    speed = 0.1 * _tribe_estimate.EFFICIENCY
+    speed = 0.1 * _tribe_estimate.EFFICIENCY["audio"]
     assert one.seconds["audio"] == pytest.approx(3.6 / speed + _tribe_estimate.LOAD_S["audio"])
     loading = sum(_tribe_estimate.LOAD_S[s] for s in one.seconds)
     assert two.total_s - loading == pytest.approx(2 * (one.total_s - loading))
