@@ -520,8 +520,13 @@ def _evaluate(args) -> int:
     evaluation = Engine().evaluate(args.prediction, measured, run=args.run,
                                    tr_s=args.tr, roi=args.roi, lag_search=args.lag_search)
     out = args.out or f"{Path(args.prediction).name.removesuffix('.npz')}.eval.npz"
-    save_evaluation(evaluation, out)
-    print(_describe_evaluation(evaluation))
+    return _save_and_describe(evaluation, out, save_evaluation, _describe_evaluation)
+
+
+def _save_and_describe(result, out, save, describe) -> int:
+    """Save a command's result, print its description and where it went (exit code 0)."""
+    save(result, out)
+    print(describe(result))
     print(f"saved: {out}")
     return 0
 
@@ -590,10 +595,7 @@ def _experiment(args) -> int:
         else:
             result = glm(args.stimulus, args.events, args.contrast, progress=progress, **options)
     out = args.out or f"{args.command}.{engine.card(args.model).model_id}.npz"
-    save_contrast_npz(result, out)
-    print(_describe_contrast(result))
-    print(f"saved: {out}")
-    return 0
+    return _save_and_describe(result, out, save_contrast_npz, _describe_contrast)
 
 
 def _describe_contrast(result, n_regions: int = 10) -> str:

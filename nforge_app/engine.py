@@ -201,12 +201,8 @@ class Engine:
             if cached is not None:
                 progress(1.0, "cached")
                 return cached
-            progress(0.0, "decoding stimulus")
-            if not isinstance(stimulus, Stimulus):
-                stimulus = load_stimulus(stimulus, self.settings, tr_s=tr_s)
-            _check_reads(get_model_class(model_id).card, stimulus)  # before any weights are looked for
-            loaded = self.load_model(model_id, variant, **options)
-            features = self.extract_features(loaded, stimulus, progress)
+            stimulus, loaded, features = self._decode_and_extract(stimulus, model_id, tr_s, variant, options,
+                                                                  progress)
             progress(_FEATURES, "predicting")
             adapted = self.adapted_subject(model_id, subject)
 
@@ -418,12 +414,8 @@ class Engine:
             if cached is not None:
                 progress(1.0, "cached")
                 return cached
-            progress(0.0, "decoding stimulus")
-            if not isinstance(stimulus, Stimulus):
-                stimulus = load_stimulus(stimulus, self.settings, tr_s=tr_s)
-            _check_reads(card, stimulus)
-            loaded = self.load_model(model_id, variant, **options)
-            features = self.extract_features(loaded, stimulus, progress)
+            stimulus, loaded, features = self._decode_and_extract(stimulus, model_id, tr_s, variant, options,
+                                                                  progress)
             attribution = self._attribute(loaded, features, stimulus, method, steps, request, regions, modalities,
                                           progress)
             attribution.metadata.setdefault("stimulus", {"source": os.path.basename(stimulus.source),
@@ -478,29 +470,21 @@ class Engine:
             regions[name] = indices
         return regions
 
+    def _decode_and_extract(self, stimulus, model_id: str, tr_s, variant, options: dict, progress):
+        """Decode the stimulus, check the model reads it (before any weights are looked for), load the model
+        and extract its features: ``(stimulus, model, features)``."""
+        progress(0.0, "decoding stimulus")
+        if not isinstance(stimulus, Stimulus):
+            stimulus = load_stimulus(stimulus, self.settings, tr_s=tr_s)
+        _check_reads(get_model_class(model_id).card, stimulus)
+        loaded = self.load_model(model_id, variant, **options)
+        return stimulus, loaded, self.extract_features(loaded, stimulus, progress)
+
     def _cached_attribution(self, key: str) -> Attribution | None:
-        with self._lock:
-            if key in self._attributions:
-                self._attributions.move_to_end(key)
-                return self._attributions[key]
-        path = self._attribution_dir / f"{key}.npz"
-        if not path.exists():
-            return None
-        try:
-            attribution = load_attribution(path)
-        except UserInputError:
-            log.warning("ignoring unreadable cached attribution %s", path)
-            return None
-        touch(path)
-        self._remember_attribution(key, attribution)
-        return attribution
+        return self._recall(self._attributions, self._attribution_dir, key, load_attribution, "attribution")
 
     def _remember_attribution(self, key: str, attribution: Attribution) -> None:
-        with self._lock:
-            self._attributions[key] = attribution
-            self._attributions.move_to_end(key)
-            while len(self._attributions) > self.memory_items:
-                self._attributions.popitem(last=False)
+        self._keep(self._attributions, key, attribution)
 
     # -- evaluation ---------------------------------------------------------------------------------
     def evaluate(self, prediction: Prediction | str | os.PathLike, measured, *, run: str | None = None,
@@ -562,21 +546,33 @@ class Engine:
             return self._key_locks.setdefault(key, threading.Lock())
 
     def _cached(self, key: str) -> Prediction | None:
+        return self._recall(self._memory, self._prediction_dir, key, load_npz, "prediction")
+
+    def _recall(self, memory: OrderedDict, folder: Path, key: str, load, what: str):
+        """A cached result: from memory, else from its ``.npz`` in ``folder`` (kept in memory), else None."""
         with self._lock:
-            if key in self._memory:
-                self._memory.move_to_end(key)
-                return self._memory[key]
-        path = self._prediction_dir / f"{key}.npz"
+            if key in memory:
+                memory.move_to_end(key)
+                return memory[key]
+        path = folder / f"{key}.npz"
         if not path.exists():
             return None
         try:
-            prediction = load_npz(path)
+            value = load(path)
         except UserInputError:
-            log.warning("ignoring unreadable cached prediction %s", path)
+            log.warning("ignoring unreadable cached %s %s", what, path)
             return None
         touch(path)
-        self._remember(key, prediction)
-        return prediction
+        self._keep(memory, key, value)
+        return value
+
+    def _keep(self, memory: OrderedDict, key: str, value) -> None:
+        """Keep ``value`` in ``memory``, the least recently used beyond ``memory_items`` dropped."""
+        with self._lock:
+            memory[key] = value
+            memory.move_to_end(key)
+            while len(memory) > self.memory_items:
+                memory.popitem(last=False)
 
     def _cached_selection(self, sel_key: str, full_key: str, indices) -> Prediction | None:
         """The cached prediction of the selection, or its columns of the cached prediction over all outputs."""
@@ -591,11 +587,7 @@ class Engine:
         save_npz(prediction, self._prediction_dir / f"{key}.npz")
 
     def _remember(self, key: str, prediction: Prediction) -> None:
-        with self._lock:
-            self._memory[key] = prediction
-            self._memory.move_to_end(key)
-            while len(self._memory) > self.memory_items:
-                self._memory.popitem(last=False)
+        self._keep(self._memory, key, prediction)
 
     @property
     def cache_dir(self) -> Path:

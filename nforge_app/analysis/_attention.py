@@ -37,7 +37,7 @@ import numpy as np
 
 from nforge_app.checks import check_indices, check_range
 from nforge_app.errors import UserInputError
-from nforge_app.features import FeatureSet, ProgressFn, n_steps, no_progress
+from nforge_app.features import FeatureSet, ProgressFn, no_progress
 from nforge_app.stimuli import Stimulus
 from nforge_app.values import RoiAttention
 
@@ -216,25 +216,20 @@ def _tribe_encoder(model):
 def _tribe(model, features, stimulus, selections, subject, progress, chunk_s=None) -> dict:
     import torch
 
-    from nforge_app.models._tribe_release import window_from_config
     from nforge_app.models.tribe import stack_windows
 
     encoder = _tribe_encoder(model)
     model._check_subject(subject)
     chunk_s = TRIBE_CHUNK_S if chunk_s is None else chunk_s
-    window_s, rate_hz = window_from_config(model.config_)
-    steps = round(window_s * rate_hz)
+    geometry = model.windows(features, stimulus.duration_s)  # the prediction's windows and rows
+    window_s, rate_hz, steps = geometry.window_s, geometry.rate_hz, geometry.steps
+    tr_s, n_windows, n_rows = geometry.tr_s, geometry.n_windows, geometry.n_rows
     chunk_s = check_range("chunk_s", chunk_s, 1.0 / rate_hz, window_s)
     chunk_steps = round(chunk_s * rate_hz)
     if not math.isclose(chunk_steps / rate_hz, chunk_s) or steps % chunk_steps:
         raise UserInputError(f"chunk_s {chunk_s:g}: accepted: a multiple of the {1 / rate_hz:g}-s feature step "
                              f"that divides the {window_s:g}-s window (e.g. 0.5, 1, 2, 5)")
-    if not math.isclose(features.rate_hz, rate_hz):
-        raise UserInputError(f"TRIBE v2 reads features at {rate_hz:g} Hz; got {features.rate_hz:g} Hz")
     per_window = encoder.spec.n_output_timesteps
-    n_windows = max(1, math.ceil(features.n_steps / steps))
-    tr_s = window_s / per_window
-    n_rows = n_steps(stimulus.duration_s, 1.0 / tr_s)  # the prediction's rows, as TribeModel.transform keeps
     windows = stack_windows(features.features, n_windows, steps)
     chunks_per_window = steps // chunk_steps
     n_chunks = math.ceil(features.n_steps / chunk_steps)

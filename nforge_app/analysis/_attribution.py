@@ -383,8 +383,6 @@ def _tribe(model, features, stimulus, method, indices, steps, subject, progress,
     import torch
 
     from nforge_app.checks import check_indices
-    from nforge_app.features import n_steps
-    from nforge_app.models._tribe_release import window_from_config
     from nforge_app.models.tribe import stack_windows, stitch_windows
     from nforge_app.values import Prediction
 
@@ -392,17 +390,12 @@ def _tribe(model, features, stimulus, method, indices, steps, subject, progress,
         model.load()
     model._check_subject(subject)
     encoder = model.encoder_
-    window_s, rate_hz = window_from_config(model.config_)
-    if not math.isclose(features.rate_hz, rate_hz):
-        raise UserInputError(f"TRIBE v2 reads features at {rate_hz:g} Hz; got {features.rate_hz:g} Hz")
-    n_per_window = round(window_s * rate_hz)
-    tr_s = window_s / encoder.spec.n_output_timesteps
-    n_windows = max(1, math.ceil(features.n_steps / n_per_window))
+    geometry = model.windows(features, stimulus.duration_s)
+    window_s, tr_s, n_windows, n_rows = geometry.window_s, geometry.tr_s, geometry.n_windows, geometry.n_rows
     indices = check_indices(indices, encoder.spec.n_outputs, "vertex")
-    windows = stack_windows(features.features, n_windows, n_per_window)
+    windows = stack_windows(features.features, n_windows, geometry.steps)
     out = tribe_window_attribution(encoder, {m: torch.from_numpy(a) for m, a in windows.items()}, method, steps,
                                    indices, progress)
-    n_rows = n_steps(stimulus.duration_s, 1.0 / tr_s)
     scores = np.stack([stitch_windows(part, n_rows) for part in out["scores"]])
     baseline, prediction = stitch_windows(out["baseline"], n_rows), stitch_windows(out["prediction"], n_rows)
     template = Prediction(data=prediction, times_s=np.arange(n_rows) * tr_s, tr_s=tr_s, space_id="fsaverage5",

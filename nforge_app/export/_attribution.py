@@ -29,18 +29,17 @@ from __future__ import annotations
 import csv
 import json
 import os
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from nforge_app._files import atomic_path, check_npz_inflation
+from nforge_app._files import atomic_path
 from nforge_app.checks import check_all_in
 from nforge_app.config import Settings
 from nforge_app.errors import UserInputError
 from nforge_app.export._media import write_gif
-from nforge_app.export._npz import _jsonable, open_npz, write_arrays
+from nforge_app.export._npz import _jsonable, npz_kind, open_npz, write_arrays
 from nforge_app.values import Attribution, RoiAttention
 from nforge_app.viz import attribution_frames, roi_modality_scores
 
@@ -99,12 +98,7 @@ def save_attribution(attribution: Attribution, path: str | os.PathLike) -> str:
 
 def is_attribution_npz(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an npz written by :func:`save_attribution` (False for anything else)."""
-    check_npz_inflation(path)  # a zip bomb is refused before any array is read
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return "kind" in npz.files and str(npz["kind"]) == KIND
-    except (OSError, ValueError, zipfile.BadZipFile, AttributeError):
-        return False
+    return npz_kind(path) == KIND
 
 
 def load_attribution(path: str | os.PathLike) -> Attribution:

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 
 import numpy as np
 
-from nforge_app._files import atomic_path, check_npz_inflation
-from nforge_app.export._npz import open_npz
+from nforge_app._files import atomic_path
+from nforge_app.export._npz import npz_kind, open_npz
 from nforge_app.values import Evaluation
 
 KIND = "nforge-evaluation"
@@ -60,12 +59,7 @@ def save_evaluation(evaluation: Evaluation, path: str | os.PathLike) -> str:
 
 def is_evaluation_npz(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an npz written by :func:`save_evaluation` (False for anything else)."""
-    check_npz_inflation(path)  # a zip bomb is refused before any array is read
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return "kind" in npz.files and str(npz["kind"]) == KIND
-    except (OSError, ValueError, zipfile.BadZipFile, AttributeError):
-        return False
+    return npz_kind(path) == KIND
 
 
 def load_evaluation(path: str | os.PathLike) -> Evaluation:

@@ -141,6 +141,17 @@ def open_npz(path: str | os.PathLike, keys: tuple[str, ...], what: str, what_it_
                              f"program); {what_it_is}") from None
 
 
+def npz_kind(path: str | os.PathLike) -> str | None:
+    """The ``kind`` an NForge npz says it holds (``"attribution"``, ``"evaluation"`` ...), or None for any
+    other file. A zip bomb is refused before any array is read."""
+    check_npz_inflation(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return str(npz["kind"]) if "kind" in npz.files else None
+    except (OSError, ValueError, zipfile.BadZipFile, AttributeError):
+        return None
+
+
 def _jsonable(value):
     if isinstance(value, np.ndarray):
         return value.tolist()

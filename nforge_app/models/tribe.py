@@ -14,6 +14,7 @@ is BOLD at ``t + 5 s`` reported at stimulus time ``t`` (``hrf_offset_s = 5``).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -170,13 +171,10 @@ class TribeModel(EncodingModel):
 
         encoder = self._loaded()
         self._check_subject(subject)
-        window_s, rate_hz = window_from_config(self.config_)
-        if not math.isclose(features.rate_hz, rate_hz):
-            raise UserInputError(f"TRIBE v2 reads features at {rate_hz:g} Hz; got {features.rate_hz:g} Hz")
-        steps = round(window_s * rate_hz)
-        tr_s = window_s / encoder.spec.n_output_timesteps
-        n_windows = max(1, math.ceil(features.n_steps / steps))
-        windows = stack_windows(features.features, n_windows, steps)
+        geometry = self.windows(features, stimulus.duration_s)
+        window_s, rate_hz, tr_s = geometry.window_s, geometry.rate_hz, geometry.tr_s
+        n_windows, n_rows = geometry.n_windows, geometry.n_rows
+        windows = stack_windows(features.features, n_windows, geometry.steps)
         batch = self._batch_windows()
         outputs = []
         for start in range(0, n_windows, batch):
@@ -184,7 +182,6 @@ class TribeModel(EncodingModel):
                                         f"of {n_windows}")
             chunk = {modality: torch.from_numpy(array[start:start + batch]) for modality, array in windows.items()}
             outputs.append(encoder.hidden(chunk, pool_outputs=True, fast=self._precision_option()).cpu().numpy())
-        n_rows = n_steps(stimulus.duration_s, 1.0 / tr_s)
         data = stitch_windows(np.concatenate(outputs).transpose(0, 2, 1), n_rows)
         present = [m for m in encoder.spec.feature_dims if m in features.features]
         return HiddenFeatures(
@@ -202,6 +199,22 @@ class TribeModel(EncodingModel):
                 "stimulus": stimulus.source, "duration_s": stimulus.duration_s,
             },
         )
+
+    def windows(self, features: FeatureSet, duration_s: float) -> WindowGeometry:
+        """How ``features`` of a ``duration_s`` stimulus are cut into the encoder's windows (their rate checked).
+
+        Raises
+        ------
+        UserInputError
+            When the features are not at the release's rate.
+        """
+        window_s, rate_hz = window_from_config(self.config_)
+        if not math.isclose(features.rate_hz, rate_hz):
+            raise UserInputError(f"TRIBE v2 reads features at {rate_hz:g} Hz; got {features.rate_hz:g} Hz")
+        steps = round(window_s * rate_hz)
+        tr_s = window_s / self._loaded().spec.n_output_timesteps
+        return WindowGeometry(window_s, rate_hz, steps, tr_s, max(1, math.ceil(features.n_steps / steps)),
+                              n_steps(duration_s, 1.0 / tr_s))
 
     def readout(self, hidden: HiddenFeatures, subject=None, indices: np.ndarray | None = None,
                 progress: ProgressFn = no_progress) -> Prediction:
@@ -247,6 +260,19 @@ class TribeModel(EncodingModel):
     def _batch_windows(self) -> int:
         return check_range("batch_windows", self.options.get("batch_windows", BATCH_WINDOWS), 1, math.inf,
                            integer=True)
+
+
+@dataclass(frozen=True)
+class WindowGeometry:
+    """The encoder's windows over one stimulus: window length and feature rate of the release, feature steps
+    per window, output TR, number of windows, and the prediction's rows (``ceil(duration_s / tr_s)``)."""
+
+    window_s: float
+    rate_hz: float
+    steps: int
+    tr_s: float
+    n_windows: int
+    n_rows: int
 
 
 def stack_windows(features: dict[str, np.ndarray], n_windows: int, steps: int) -> dict[str, np.ndarray]:
