@@ -60,22 +60,22 @@ class OutputFolder:
 
     def save_prediction(self, name: str, prediction: Prediction) -> None:
         """Write ``prediction`` as ``name`` (``<stem>.npz``, the npz of ``nforge predict``)."""
-        if self._fs is None:
-            _save_npz(prediction, self._root / name)
-            return
-        with tempfile.TemporaryDirectory(prefix="nforge-batch-") as scratch:
-            local = _save_npz(prediction, Path(scratch) / name)
-            self._fs.put_file(local, f"{self._root}/{name}")
+        self._put(name, lambda path: _save_npz(prediction, path))
 
     def save_attribution(self, name: str, attribution) -> None:
         """Write an ``Attribution`` as ``name`` (the npz of ``nforge attribute``), whole or not at all."""
         from nforge_app.export import save_attribution
 
+        self._put(name, lambda path: save_attribution(attribution, path))
+
+    def _put(self, name: str, write) -> None:
+        """``write(path)`` the file ``name`` into the folder: directly when local, else into a scratch folder
+        and then up to the remote filesystem (the writers are atomic, so nothing half-written is seen)."""
         if self._fs is None:
-            save_attribution(attribution, self._root / name)
+            write(self._root / name)
             return
         with tempfile.TemporaryDirectory(prefix="nforge-batch-") as scratch:
-            local = save_attribution(attribution, Path(scratch) / name)
+            local = write(Path(scratch) / name)
             self._fs.put_file(local, f"{self._root}/{name}")
 
     def write_text(self, name: str, text: str) -> None:
