@@ -32,9 +32,11 @@ from nforge_app.export import (
     load_attribution,
     load_evaluation,
     load_npz,
+    load_roi_attention,
     save_attribution,
     save_evaluation,
     save_npz,
+    save_roi_attention,
 )
 from nforge_app.features import FeatureSet, ProgressFn, n_steps, no_progress
 from nforge_app.features._cache import FeatureCache
@@ -48,7 +50,7 @@ from nforge_app.models import (
 )
 from nforge_app.spaces import get_space
 from nforge_app.stimuli import Stimulus, load_stimulus, stimulus_key
-from nforge_app.values import ATTRIBUTION_METHODS, Attribution, Evaluation, MeasuredRun
+from nforge_app.values import ATTRIBUTION_METHODS, Attribution, Evaluation, MeasuredRun, RoiAttention
 
 log = logging.getLogger(__name__)
 
@@ -428,6 +430,67 @@ class Engine:
             progress(1.0, "done")
         self.cache_budget.maybe_enforce()
         return attribution
+
+    def roi_attention(self, stimulus, model: str = "nforge-lite", *, subject=None, roi, variant: str | None = None,
+                      tr_s: float | None = None, progress: ProgressFn | None = None, use_cache: bool = True,
+                      **options) -> RoiAttention:
+        """ROI temporal attention on its own: which stimulus moments drove each region, for any model (for
+        single-modality models such as Text2fMRI, which :meth:`attribute` refuses, this is the explanation:
+        which earlier TRs' text drove each region at TR t). Cached in memory and on disk like attributions.
+
+        Parameters
+        ----------
+        stimulus, model, subject, variant, tr_s, **options
+            As for :meth:`predict`.
+        roi : str or list of str
+            Regions, one row of the attention each.
+        progress : callable, optional
+            ``progress(fraction, stage)``.
+        use_cache : bool
+            Read and write the cache (keyed by the prediction's key and the regions).
+
+        Returns
+        -------
+        RoiAttention
+            Its ``metadata`` also holds ``model_id``, ``subject`` and ``stimulus``.
+        """
+        from dataclasses import replace
+
+        from nforge_app.analysis import roi_attention
+
+        progress = progress or no_progress
+        if roi is None or (not isinstance(roi, str) and not list(roi)):
+            raise UserInputError("ROI attention needs regions: give roi (names, wildcards or networks; "
+                                 "nforge regions lists them)")
+        model_id = resolve_model_id(model)
+        tr_s = _text_tr_s(stimulus, model_id, tr_s)
+        key_stimulus = stimulus.content_hash if isinstance(stimulus, Stimulus) else stimulus_key(stimulus, tr_s)
+        request = self._request(key_stimulus, model_id, subject, None, None, variant, options)
+        regions = self._attention_regions(model_id, roi)
+        key = text_sha256(request.key, "roi-attention", json.dumps(list(regions)))
+        with self._key_lock(("roi-attention", key)):
+            cached = (self._recall(self._attributions, self._attribution_dir, key, load_roi_attention,
+                                   "ROI attention") if use_cache else None)
+            if cached is not None:
+                progress(1.0, "cached")
+                return cached
+            stimulus, loaded, features = self._decode_and_extract(stimulus, model_id, tr_s, variant, options,
+                                                                  progress)
+
+            def step(f, s):
+                progress(_FEATURES + (1 - _FEATURES) * f, s)
+
+            attention = roi_attention(loaded, features, stimulus, regions, subject=request.subject, progress=step)
+            metadata = {**attention.metadata, "model_id": model_id, "subject": str(request.subject),
+                        "stimulus": {"source": os.path.basename(stimulus.source), "kind": stimulus.kind,
+                                     "duration_s": stimulus.duration_s}}
+            attention = replace(attention, metadata=metadata)
+            if use_cache:
+                save_roi_attention(attention, self._attribution_dir / f"{key}.npz")
+                self._keep(self._attributions, key, attention)
+            progress(1.0, "done")
+        self.cache_budget.maybe_enforce()
+        return attention
 
     def _attribute(self, loaded: EncodingModel, features: FeatureSet, stimulus: Stimulus, method: str, steps: int,
                    request: _Request, regions: dict, modalities, progress: ProgressFn) -> Attribution:

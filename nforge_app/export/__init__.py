@@ -11,9 +11,12 @@ from nforge_app.export._attribution import (
     ATTRIBUTION_KEYS,
     export_attribution,
     is_attribution_npz,
+    is_roi_attention_npz,
     load_attribution,
+    load_roi_attention,
     save_attribution,
     save_attribution_csv,
+    save_roi_attention,
 )
 from nforge_app.export._contrast import (
     CONTRAST_NPZ_KEYS,
@@ -30,4 +33,4 @@ from nforge_app.export._npz import NPZ_KEYS, load_npz, save_npz
 from nforge_app.export._prediction import DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, SUFFIXES, export_prediction
 from nforge_app.export._tables import metadata_dict, save_gifti, save_metadata_json, save_roi_csv
 
-__all__ = ["ATTRIBUTION_EXPORT_FORMATS", "ATTRIBUTION_KEYS", "export_attribution", "save_attribution_csv", "CONTRAST_NPZ_KEYS", "DEFAULT_EXPORT_FORMATS", "EVALUATION_KEYS", "EXPORT_FORMATS", "NPZ_KEYS", "SUFFIXES", "export_prediction", "gif_frame_duration_ms", "is_attribution_npz", "is_evaluation_npz", "load_attribution", "load_contrast_npz", "load_evaluation", "load_npz", "map_prediction", "metadata_dict", "save_attribution", "save_contrast_gifti", "save_contrast_npz", "save_contrast_png", "save_evaluation", "save_gifti", "save_metadata_json", "save_npz", "save_region_csv", "save_roi_csv", "write_gif", "write_mp4"]
+__all__ = ["ATTRIBUTION_EXPORT_FORMATS", "ATTRIBUTION_KEYS", "export_attribution", "save_attribution_csv", "CONTRAST_NPZ_KEYS", "DEFAULT_EXPORT_FORMATS", "EVALUATION_KEYS", "EXPORT_FORMATS", "NPZ_KEYS", "SUFFIXES", "export_prediction", "gif_frame_duration_ms", "is_attribution_npz", "is_roi_attention_npz", "load_roi_attention", "save_roi_attention", "is_evaluation_npz", "load_attribution", "load_contrast_npz", "load_evaluation", "load_npz", "map_prediction", "metadata_dict", "save_attribution", "save_contrast_gifti", "save_contrast_npz", "save_contrast_png", "save_evaluation", "save_gifti", "save_metadata_json", "save_npz", "save_region_csv", "save_roi_csv", "write_gif", "write_mp4"]

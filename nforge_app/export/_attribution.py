@@ -78,22 +78,76 @@ def save_attribution(attribution: Attribution, path: str | os.PathLike) -> str:
         "space": np.str_(a.space_id), "subject": np.str_(a.subject), "time_axis": np.str_(a.time_axis),
         "metadata_json": _json(a.metadata),
     }
-    attention = a.roi_attention
-    if attention is not None:
-        arrays.update({
-            "roi_names": np.array(attention.roi_names, dtype=np.str_),
-            "attention": np.asarray(attention.attention, dtype=np.float32),
-            "stimulus_times_s": np.asarray(attention.stimulus_times_s, dtype=np.float64),
-            "attention_times_s": np.asarray(attention.times_s, dtype=np.float64),
-            "attention_method": np.str_(attention.method),
-            "attention_modalities": np.array(attention.modalities, dtype=np.str_),
-            "attention_metadata_json": _json(attention.metadata),
-        })
-        if attention.by_modality is not None:
-            arrays["attention_by_modality"] = np.asarray(attention.by_modality, dtype=np.float32)
-        if attention.rollout is not None:
-            arrays["attention_rollout"] = np.asarray(attention.rollout, dtype=np.float32)
+    if a.roi_attention is not None:
+        arrays.update(_attention_arrays(a.roi_attention))
     return write_arrays(arrays, path)
+
+
+def _attention_arrays(attention: RoiAttention) -> dict[str, np.ndarray]:
+    """The npz arrays of a RoiAttention (the ``roi_names`` ... ``attention_metadata_json`` keys)."""
+    arrays = {
+        "roi_names": np.array(attention.roi_names, dtype=np.str_),
+        "attention": np.asarray(attention.attention, dtype=np.float32),
+        "stimulus_times_s": np.asarray(attention.stimulus_times_s, dtype=np.float64),
+        "attention_times_s": np.asarray(attention.times_s, dtype=np.float64),
+        "attention_method": np.str_(attention.method),
+        "attention_modalities": np.array(attention.modalities, dtype=np.str_),
+        "attention_metadata_json": _json(attention.metadata),
+    }
+    if attention.by_modality is not None:
+        arrays["attention_by_modality"] = np.asarray(attention.by_modality, dtype=np.float32)
+    if attention.rollout is not None:
+        arrays["attention_rollout"] = np.asarray(attention.rollout, dtype=np.float32)
+    return arrays
+
+
+def _read_attention(npz) -> RoiAttention:
+    """The RoiAttention stored by :func:`_attention_arrays` in an open npz."""
+    return RoiAttention(
+        roi_names=tuple(str(n) for n in npz["roi_names"]), attention=npz["attention"],
+        times_s=npz["attention_times_s"], stimulus_times_s=npz["stimulus_times_s"],
+        method=str(npz["attention_method"]),
+        modalities=tuple(str(m) for m in npz["attention_modalities"]),
+        by_modality=npz["attention_by_modality"] if "attention_by_modality" in npz.files else None,
+        rollout=npz["attention_rollout"] if "attention_rollout" in npz.files else None,
+        metadata=json.loads(str(npz["attention_metadata_json"])))
+
+
+ROI_ATTENTION_KIND = "nforge-roi-attention"
+ROI_ATTENTION_KEYS = ("kind", "roi_names", "attention", "stimulus_times_s", "attention_times_s", "attention_method",
+                      "attention_modalities", "attention_metadata_json", "method")
+_WHAT_ATTENTION_IS = ("an NForge ROI attention is the .npz file that `nforge attribute --roi ... --out` writes for a "
+                      "single-modality model (Text2fMRI)")
+
+
+def save_roi_attention(attention: RoiAttention, path: str | os.PathLike) -> str:
+    """Write a RoiAttention on its own (a single-modality model's, with nothing to split over modalities) to
+    ``path`` atomically; return the path.
+
+    The keys are those of the attention in an attribution npz (``roi_names``, ``attention`` (R, T_out, T_in),
+    ``stimulus_times_s``, ``attention_times_s``, ``attention_method`` ...), with ``kind`` =
+    ``"nforge-roi-attention"`` and ``method`` (the same words as ``attention_method``).
+    """
+    arrays = {"kind": np.str_(ROI_ATTENTION_KIND), "method": np.str_(attention.method),
+              **_attention_arrays(attention)}
+    return write_arrays(arrays, path)
+
+
+def is_roi_attention_npz(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an npz written by :func:`save_roi_attention` (False for anything else)."""
+    return npz_kind(path) == ROI_ATTENTION_KIND
+
+
+def load_roi_attention(path: str | os.PathLike) -> RoiAttention:
+    """Read a RoiAttention written by :func:`save_roi_attention` (no pickles are read).
+
+    Raises
+    ------
+    UserInputError
+        When the file is missing, not an npz, or not an ROI attention, in words that say so.
+    """
+    with open_npz(path, ROI_ATTENTION_KEYS, "NForge ROI attention", _WHAT_ATTENTION_IS) as npz:
+        return _read_attention(npz)
 
 
 def is_attribution_npz(path: str | os.PathLike) -> bool:
@@ -110,16 +164,7 @@ def load_attribution(path: str | os.PathLike) -> Attribution:
         When the file is missing, not an npz, or not an attribution, in words that say so.
     """
     with open_npz(path, ATTRIBUTION_KEYS, "NForge attribution", _WHAT_IT_IS) as npz:
-        attention = None
-        if "roi_names" in npz.files:
-            attention = RoiAttention(
-                roi_names=tuple(str(n) for n in npz["roi_names"]), attention=npz["attention"],
-                times_s=npz["attention_times_s"], stimulus_times_s=npz["stimulus_times_s"],
-                method=str(npz["attention_method"]),
-                modalities=tuple(str(m) for m in npz["attention_modalities"]),
-                by_modality=npz["attention_by_modality"] if "attention_by_modality" in npz.files else None,
-                rollout=npz["attention_rollout"] if "attention_rollout" in npz.files else None,
-                metadata=json.loads(str(npz["attention_metadata_json"])))
+        attention = _read_attention(npz) if "roi_names" in npz.files else None
         return Attribution(
             modalities=tuple(str(m) for m in npz["modalities"]), scores=npz["scores"], baseline=npz["baseline"],
             times_s=npz["times_s"], tr_s=float(npz["tr_s"]), indices=npz["indices"], space_id=str(npz["space"]),
