@@ -338,6 +338,8 @@ def _attribute(args) -> int:
     engine = Engine(device=device)
     card = engine.card(args.model)
     mask = _read_mask(args.mask) if args.mask else None
+    if len(card.modalities) < 2 and args.roi:
+        return _attend_only(args, engine, card, out, fmt)
     with stderr_progress(enabled=not args.quiet) as progress:
         attribution = engine.attribute(args.stimulus, args.model, subject=args.subject, roi=args.roi, mask=mask,
                                        method=args.method, steps=steps, progress=progress, variant=args.variant,
@@ -351,6 +353,51 @@ def _attribute(args) -> int:
     for path in files:
         print(f"saved: {path}")
     return 0
+
+
+def _attend_only(args, engine, card, out: Path | None, fmt: str) -> int:
+    """``nforge attribute`` of a single-modality model with ``--roi``: its ROI temporal attention alone (nothing to
+    split over modalities), written as an ROI-attention npz."""
+    from nforge_app.analysis._attribution import single_modality_sentence
+    from nforge_app.export import save_roi_attention
+    from nforge_app.progress import stderr_progress
+
+    if fmt != "npz":
+        raise UserInputError(f"--out {out.name}: {card.model_id} gives ROI temporal attention only, written as .npz "
+                             "(there is no modality map to draw as png/gif/csv)")
+    for flag, value in (("--mask", args.mask), ("--modalities", args.modalities), ("--method", args.method)):
+        if value:
+            raise UserInputError(f"{flag} is for the modality attribution; {single_modality_sentence(card)}")
+    with stderr_progress(enabled=not args.quiet) as progress:
+        attention = engine.roi_attention(args.stimulus, args.model, subject=args.subject, roi=args.roi,
+                                         variant=args.variant, progress=progress)
+    path = out if out is not None else Path(f"{Path(args.stimulus).stem}.{card.model_id}.attention.npz")
+    save_roi_attention(attention, path)
+    print(single_modality_sentence(card))
+    print(_describe_roi_attention(attention))
+    print(f"saved: {path}")
+    return 0
+
+
+def _describe_roi_attention(attention) -> str:
+    """What an ROI temporal attention holds, in a few lines (``nforge attribute``, ``nforge info``)."""
+    meta = attention.metadata
+    lines = ["kind:       ROI temporal attention (nforge attribute --roi, single-modality model)"]
+    if meta.get("model_id"):
+        lines.append(f"model:      {meta['model_id']}, subject {meta.get('subject', '')}")
+    lines.append(f"attention:  {len(attention.roi_names)} regions ({', '.join(attention.roi_names)}) x "
+                 f"{len(attention.times_s)} output times x {len(attention.stimulus_times_s)} stimulus moments")
+    lines.append(f"method:     {attention.method}")
+    weight = np.abs(attention.attention).sum(axis=(0, 1))
+    if weight.sum() > 0:
+        top = int(np.argmax(weight))
+        lines.append(f"strongest:  the stimulus moment at {attention.stimulus_times_s[top]:.2f} s "
+                     f"({100 * weight[top] / weight.sum():.0f}% of the attention, over regions and output times)")
+    stimulus = meta.get("stimulus")
+    if stimulus:
+        lines.append(f"stimulus:   {stimulus.get('source')} ({stimulus.get('kind')}, "
+                     f"{stimulus.get('duration_s', 0):.1f} s)")
+    return "\n".join(lines)
 
 
 def _describe_attribution(attribution) -> str:
@@ -501,10 +548,17 @@ def _info(args) -> int:
             raise UserInputError(f"{args.path} holds no {SUMMARY_NAME}: not the output folder of `nforge batch`")
         print(describe_batch(summary, folder.read_text(REPORT_NAME), args.path))
         return 0
-    from nforge_app.export import is_attribution_npz, load_attribution
+    from nforge_app.export import (
+        is_attribution_npz,
+        is_roi_attention_npz,
+        load_attribution,
+        load_roi_attention,
+    )
 
     if is_attribution_npz(args.path):
         print(_describe_attribution(load_attribution(args.path)))
+    elif is_roi_attention_npz(args.path):
+        print(_describe_roi_attention(load_roi_attention(args.path)))
     elif is_evaluation_npz(args.path):
         print(_describe_evaluation(load_evaluation(args.path)))
     else:

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from nforge_app.cli import main
-from nforge_app.export import load_attribution
+from nforge_app.export import load_attribution, load_roi_attention
 
 from _media import make_video
 
@@ -119,3 +119,34 @@ def test_batch_attribute_writes_an_attribution_beside_each_prediction(clip, tmp_
     assert main(["batch", str(folder), "--out", str(out), "--model", "text2fmri", "--attribute", "shapley",
                  "--quiet"]) == 2
     assert "text2fmri reads text only" in capsys.readouterr().err
+
+
+def test_text2fmri_with_regions_writes_its_roi_attention(tmp_path, monkeypatch, capsys):
+    from _tiny_models import save_tiny_qwen2, save_tiny_text2fmri
+
+    save_tiny_text2fmri(tmp_path / "weights" / "text2fmri", save_tiny_qwen2(tmp_path / "qwen"))
+    monkeypatch.setenv("NFORGE_WEIGHTS_DIR", str(tmp_path / "weights"))
+    story = tmp_path / "story.txt"
+    story.write_text("Once upon a time there was a small fox who lived near the river and liked to sing.")
+    out = tmp_path / "attention.npz"
+    assert main(["attribute", str(story), "--model", "text2fmri", "--roi", "Vis", "Default", "--out", str(out),
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].startswith("text2fmri reads text only") and "no split" in printed.splitlines()[0]
+    assert "2 regions (Vis, Default)" in printed and "occlusion of each TR's text" in printed
+    assert f"saved: {out}" in printed
+    with np.load(out, allow_pickle=False) as npz:
+        assert [str(n) for n in npz["roi_names"]] == ["Vis", "Default"]
+        attention, stimulus_times = npz["attention"], npz["stimulus_times_s"]
+        assert "occlusion" in str(npz["method"])
+    loaded = load_roi_attention(out)
+    assert attention.shape == (2, len(loaded.times_s), len(stimulus_times)) and len(stimulus_times) >= 2
+    np.testing.assert_allclose(np.abs(attention).sum(-1), 1.0, atol=1e-5)
+    assert main(["info", str(out)]) == 0
+    info = capsys.readouterr().out
+    assert "ROI temporal attention" in info and "model:      text2fmri" in info
+    assert main(["attribute", str(story), "--model", "text2fmri", "--out", str(tmp_path / "b.npz"), "--quiet"]) == 2
+    assert "text2fmri reads text only" in capsys.readouterr().err
+    assert main(["attribute", str(story), "--model", "text2fmri", "--roi", "Vis", "--out", str(tmp_path / "b.png"),
+                 "--quiet"]) == 2
+    assert "written as .npz" in capsys.readouterr().err and not (tmp_path / "b.png").exists()
