@@ -40,6 +40,7 @@ from nforge_app.ui._texts import evaluation_summary, summary
 from nforge_app.values import Attribution, Evaluation, RoiAttention
 from nforge_app.viz import (
     DEFAULT_VIEWS,
+    attention_payload,
     attribution_payload,
     attribution_rgb,
     default_regions,
@@ -71,7 +72,7 @@ class ExplanationResult:
     attribution (its ``roi_attention``, or ``attention`` from the regions shown when none were asked for)."""
 
     panel_value: str
-    attribution: Attribution
+    attribution: Attribution | None  # None for a model that reads one modality (Text2fMRI): attention only
     attention: RoiAttention | None
     regions: tuple[str, ...]
 
@@ -101,7 +102,7 @@ def served_dirs(settings: Settings) -> list[Path]:
 def attribution_recipe() -> str:
     """A digest of the code that makes the analysis panels' payload (it versions their file names)."""
     digest = hashlib.sha256()
-    for maker in (attribution_payload, attribution_rgb):
+    for maker in (attribution_payload, attribution_rgb, attention_payload):
         digest.update(Path(inspect.getsourcefile(inspect.unwrap(maker))).read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -293,6 +294,8 @@ class AppService:
         # One call: the outputs of the prediction (a mask of them all when it has no regions) and the attention of
         # the regions shown.
         attend = "attention" in card.capabilities and bool(regions)
+        if attend and "attribution" not in card.capabilities:
+            return self._attend_only(prediction_id, prediction, facts, stimulus, tr_s, regions, progress)
         whole = np.ones(space.n_outputs, dtype=np.uint8) if attend and not roi else None
         with self.jobs.run("explain", progress) as checked:
             attribution = self.engine.attribute(stimulus, prediction.model_id, subject=prediction.subject,
@@ -313,6 +316,24 @@ class AppService:
         value = json.dumps({"payload": file_url(path), "prediction_id": prediction_id,
                             "map": "attribution" in card.capabilities})
         return ExplanationResult(value, attribution, attention, regions)
+
+    def _attend_only(self, prediction_id: str, prediction: Prediction, facts: dict, stimulus, tr_s, regions,
+                     progress) -> ExplanationResult:
+        """Explain a model with ROI temporal attention but no modality split (Text2fMRI: which TRs' text drove
+        each region) through :meth:`Engine.roi_attention`; the modality panel keeps its one sentence."""
+        with self.jobs.run("explain", progress) as checked:
+            attention = self.engine.roi_attention(stimulus, prediction.model_id, subject=prediction.subject,
+                                                  roi=list(regions), tr_s=tr_s, progress=checked)
+        digest = hashlib.sha256(np.ascontiguousarray(attention.attention).tobytes())
+        digest.update(json.dumps([attention.method, regions]).encode())
+        path = (self.ui_dir / "payloads"
+                / f"{prediction_id}-attn-{digest.hexdigest()[:12]}-{attribution_recipe()[:12]}.bin")
+        if not path.exists():
+            payload = attention_payload(attention, prediction.model_id, self._words(prediction, facts))
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(payload)
+        value = json.dumps({"payload": file_url(path), "prediction_id": prediction_id, "map": False})
+        return ExplanationResult(value, None, attention, regions)
 
     @staticmethod
     def _stimulus_of(facts: dict) -> tuple[str | list[str], float | None]:

@@ -22,7 +22,7 @@ from nforge_app.viz._frames import (
     stimulus_name,
     value_unit,
 )
-from nforge_app.viz._panels import attribution_payload, default_regions
+from nforge_app.viz._panels import attention_payload, attribution_payload, default_regions
 from nforge_app.viz._viewer import (
     VIEWER_COLORMAPS,
     evaluation_payload,
@@ -79,6 +79,7 @@ __all__ = [
     "value_stats",
     "viewer_limits",
     "VIEWER_COLORMAPS",
+    "attention_payload",
     "attribution_payload",
     "default_regions",
 ]

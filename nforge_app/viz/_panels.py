@@ -104,3 +104,29 @@ def attribution_payload(attribution: Attribution, space: OutputSpace, regions: S
         meta["attention"], more = _attention_part(attention, words)
         arrays.update(more)
     return pack_payload(meta, arrays)
+
+
+def attention_payload(attention: RoiAttention, model_id: str, words: Sequence = ()) -> bytes:
+    """The analysis panels' payload of an ROI temporal attention alone (a single-modality model such as
+    Text2fMRI: nothing to split over modalities, so no layer and no charts).
+
+    Parameters
+    ----------
+    attention : RoiAttention
+        The heat map's attention.
+    model_id : str
+        The model explained.
+    words : sequence of (start_s, end_s, text)
+        The words of the stimulus, on the heat map's stimulus-time axis.
+
+    Returns
+    -------
+    bytes
+        A payload with the keys of :func:`attribution_payload`'s ``meta`` (no modalities, no regions, no layer)
+        and the ``attention`` array.
+    """
+    meta = {"modalities": [], "channels": [], "rgb_modalities": list(RGB_MODALITIES), "method": attention.method,
+            "model_id": model_id, "n_frames": int(len(attention.times_s)), "n_vertices": 0,
+            "times_s": [float(t) for t in attention.times_s], "brightness_bound": 0.0, "regions": []}
+    meta["attention"], arrays = _attention_part(attention, words)
+    return pack_payload(meta, arrays)

@@ -106,3 +106,26 @@ def test_explain_through_the_api(ui_server):
     assert "ablation" in ablation and json.loads(view)["payload"] != value["payload"]  # another method, another file
     error_text, *_ = client.predict("0123456789abcdef", api_name="/explain")  # an id this server never made
     assert error_text.startswith("**Could not explain.**") and "no prediction with id" in error_text
+
+
+def test_explain_text2fmri_shows_which_trs_text_drove_each_region(tmp_path):
+    """Text2fMRI reads text only: Explain gives its ROI attention (occlusion of each TR's text), no modality map."""
+    from _tiny_models import save_tiny_qwen2, save_tiny_text2fmri
+
+    save_tiny_text2fmri(tmp_path / "weights" / "text2fmri", save_tiny_qwen2(tmp_path / "qwen"))
+    service = AppService(settings=Settings.from_env(cache_dir=tmp_path / "cache", weights_dir=tmp_path / "weights"))
+    run = service.predict(["Hello, are you", "awake? Yes,", "", "I am here."], 1.49, "text2fmri",
+                          roi=["Vis", "Default"])
+    result = service.explain(run.prediction_id)
+    assert result.attribution is None and result.regions == ("Vis", "Default")
+    attention = result.attention
+    assert attention.roi_names == ("Vis", "Default") and attention.attention.shape == (2, 4, 4)
+    np.testing.assert_array_equal(attention.attention[:, :, 2], 0.0)  # the TR without words drives nothing
+    value = json.loads(result.panel_value)
+    assert value["map"] is False and value["prediction_id"] == run.prediction_id
+    meta, arrays = unpack_payload(Path(value["payload"].removeprefix(FILE_URL_PREFIX)).read_bytes())
+    assert meta["modalities"] == [] and meta["regions"] == [] and "rgb" not in arrays
+    assert meta["attention"]["roi_names"] == ["Vis", "Default"] and arrays["attention"].shape == (2, 4, 4)
+    np.testing.assert_array_equal(arrays["attention"][:, :, 2], 0)
+    assert "occlusion of each TR's text" in attention_text(attention, "text2fmri", asked=True)
+    assert service.explain(run.prediction_id).panel_value == result.panel_value  # cached: the same payload

@@ -68,9 +68,11 @@ def events(page: Page) -> None:
         except UserInputError as error:
             gr.Warning(html.escape(str(error)))
             return error_markdown(error, "explain"), error_markdown(error, "explain"), gr.skip(), gr.skip()
-        facts_roi = bool(service.load(prediction_id)[1].get("roi"))
-        return (attribution_text(result.attribution, result.regions),
-                attention_text(result.attention, result.attribution.model_id, facts_roi),
+        prediction, facts = service.load(prediction_id)
+        facts_roi = bool(facts.get("roi"))
+        return (attribution_text(result.attribution, result.regions) if result.attribution is not None
+                else panel_texts(prediction.model_id)[0],
+                attention_text(result.attention, prediction.model_id, facts_roi),
                 result.panel_value, result.panel_value)
 
     def reset(prediction_id):
