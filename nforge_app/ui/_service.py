@@ -17,6 +17,7 @@ import json
 import re
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,11 @@ from nforge_app._files import atomic_path
 from nforge_app._jobs import Jobs
 from nforge_app._limits import job_timeout_s
 from nforge_app.analysis import MEASURED_SUFFIXES
+from nforge_app.checks import check_all_in
 from nforge_app.config import Settings
 from nforge_app.engine import Engine
 from nforge_app.errors import UserInputError
-from nforge_app.export import export_prediction, load_npz, save_evaluation, save_npz
+from nforge_app.export import export_attribution, export_prediction, load_npz, save_evaluation, save_npz
 from nforge_app.models import Prediction, get_card
 from nforge_app.spaces import get_space, load_fsaverage5
 from nforge_app.stimuli import stimulus_sound
@@ -64,6 +66,12 @@ class RunResult:
     viewer_value: str
     summary: str
     prediction: Prediction
+
+
+ATTRIBUTION_PAGE_FORMATS = ("png", "gif", "csv")
+"""What the Export section writes of an explanation (:func:`nforge_app.export.export_attribution`)."""
+EXPLAINED_KEPT = 64
+"""Explanations kept in memory for the Export section (the most recent)."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,7 @@ class AppService:
         self.jobs = Jobs(self.settings.max_jobs, job_timeout_s(self.settings, "page"))
         self.cache_budget = CacheBudget.from_settings(self.settings)
         self._secret: bytes | None = None
+        self._explained: OrderedDict[str, Attribution] = OrderedDict()  # prediction id -> its last attribution
 
     @property
     def engine(self) -> Engine:
@@ -315,6 +324,11 @@ class AppService:
                 tmp.write_bytes(payload)
         value = json.dumps({"payload": file_url(path), "prediction_id": prediction_id,
                             "map": "attribution" in card.capabilities})
+        with self._engine_lock:  # what the Export section writes for this prediction (the last one explained)
+            self._explained[prediction_id] = attribution
+            self._explained.move_to_end(prediction_id)
+            while len(self._explained) > EXPLAINED_KEPT:
+                self._explained.popitem(last=False)
         return ExplanationResult(value, attribution, attention, regions)
 
     def _attend_only(self, prediction_id: str, prediction: Prediction, facts: dict, stimulus, tr_s, regions,
@@ -355,8 +369,9 @@ class AppService:
     # -- exports ----------------------------------------------------------------------------------------
     def export(self, prediction_id: str, formats: Sequence[str], picture: str = "surface", surface: str = "inflated",
                views: Sequence[str] = DEFAULT_VIEWS, color_scale: str = "symmetric", threshold_pct: float = 20.0,
-               size_px: int = 400) -> tuple[list[Path], list[str]]:
-        """Write the chosen formats of a kept prediction (:func:`nforge_app.export.export_prediction`).
+               size_px: int = 400, attribution_formats: Sequence[str] = ()) -> tuple[list[Path], list[str]]:
+        """Write the chosen formats of a kept prediction (:func:`nforge_app.export.export_prediction`), and of
+        its last explanation (:func:`nforge_app.export.export_attribution`).
 
         Parameters
         ----------
@@ -367,6 +382,9 @@ class AppService:
         picture, surface, views, color_scale, threshold_pct, size_px :
             What the GIF and MP4 frames show (``views`` are used for surface pictures; a glass brain shows
             its four views). The MP4 carries the stimulus' sound.
+        attribution_formats : sequence of str
+            Any of ``png``, ``gif``, ``csv``: the modality attribution of the last *Explain* of this prediction
+            (its RGB map, one RGB frame per time step, each region's shares); refused before *Explain*.
 
         Returns
         -------
@@ -376,6 +394,13 @@ class AppService:
             could not be written or needs a word.
         """
         prediction, facts = self.load(prediction_id)
+        attribution_formats = check_all_in("attribution exports", list(attribution_formats or ()),
+                                           ATTRIBUTION_PAGE_FORMATS)
+        with self._engine_lock:
+            attribution = self._explained.get(prediction_id)
+        if attribution_formats and attribution is None:
+            raise UserInputError("the attribution exports need an explanation: press *Explain* in the analysis "
+                                 "panels first (models that split over modalities only)")
         # a folder of this request, named at random: one visitor's files cannot be found from another's
         folder = self.ui_dir / "exports" / prediction_id / secrets.token_hex(16)
         title = facts.get("title") or NO_FILE_TITLE
@@ -388,6 +413,12 @@ class AppService:
                                         surface=surface, color_scale=color_scale, threshold_pct=threshold_pct,
                                         size_px=size_px, title=picture_title(prediction, title),
                                         roi=facts.get("roi") or None, settings=self.settings, **sound)
+            if attribution_formats:
+                files, notes = export_attribution(
+                    attribution, attribution_formats, folder / f"{title}.{prediction.model_id}.attr",
+                    views=views if picture == "surface" and views else None, surface=surface, size_px=size_px,
+                    roi=facts.get("roi") or None, settings=self.settings)
+                written = (list(written[0]) + files, list(written[1]) + notes)
         self.cache_budget.maybe_enforce()
         return written
 

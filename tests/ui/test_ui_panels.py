@@ -129,3 +129,25 @@ def test_explain_text2fmri_shows_which_trs_text_drove_each_region(tmp_path):
     np.testing.assert_array_equal(arrays["attention"][:, :, 2], 0)
     assert "occlusion of each TR's text" in attention_text(attention, "text2fmri", asked=True)
     assert service.explain(run.prediction_id).panel_value == result.panel_value  # cached: the same payload
+
+
+def test_export_writes_the_last_explanation(explained):
+    """After Explain, the Export section also writes the attribution's PNG and CSV (export_attribution)."""
+    import csv
+
+    from PIL import Image
+
+    service, run, result = explained
+    files, notes = service.export(run.prediction_id, ["json"], attribution_formats=["png", "csv"])
+    names = sorted(path.name for path in files)
+    assert notes == [] and len(names) == 3 and names[0].endswith(".attr.csv") and names[1].endswith(".attr.png")
+    png = next(path for path in files if path.suffix == ".png")
+    with Image.open(png) as image:
+        assert image.size[0] > 100 and image.mode in ("RGB", "RGBA")
+    rows = list(csv.DictReader(next(path for path in files if path.name.endswith(".attr.csv")).open()))
+    assert {row["region"] for row in rows} == set(result.regions)
+    assert all(float(row["share_video"]) in (0.0, 1.0) for row in rows)  # a silent video: video or nothing
+    with pytest.raises(UserInputError, match="press \\*Explain\\*"):  # another server process: nothing explained
+        AppService(settings=service.settings).export(run.prediction_id, [], attribution_formats=["png"])
+    with pytest.raises(UserInputError, match="mp4"):
+        service.export(run.prediction_id, [], attribution_formats=["mp4"])

@@ -12,6 +12,7 @@ from nforge_app.export import DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS
 from nforge_app.spaces import SURFACES
 from nforge_app.ui._gradio import import_gradio
 from nforge_app.ui._page import Page
+from nforge_app.ui._service import ATTRIBUTION_PAGE_FORMATS
 from nforge_app.ui._texts import error_markdown, files_ready
 from nforge_app.viz import DEFAULT_VIEWS, SURFACE_VIEWS, VIEWER_COLORMAPS
 
@@ -30,21 +31,24 @@ def layout(page: Page) -> None:
             color_scale = gr.Radio(list(VIEWER_COLORMAPS), value="symmetric", label="Colours")
             threshold = gr.Slider(0, 100, value=20, step=1, label="Threshold (% of the robust maximum)")
             size_px = gr.Slider(160, 800, value=400, step=16, label="Size of each view (px)")
+        attribution_formats = gr.CheckboxGroup(list(ATTRIBUTION_PAGE_FORMATS), value=[],
+                                               label="Modality attribution (after Explain): RGB map, frames, shares")
         button = gr.Button("Export")
         downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
         status = gr.Markdown(label="export status")
     page.add(formats=formats, picture=picture, surface=surface, views=views, color_scale=color_scale,
-             threshold=threshold, size_px=size_px, export_button=button, downloads=downloads, export_status=status)
+             threshold=threshold, size_px=size_px, attribution_formats=attribution_formats, export_button=button, downloads=downloads, export_status=status)
 
 
 def events(page: Page) -> None:
     def export(prediction_id, formats, picture, surface, views, color_scale, threshold_pct, size_px,
-               progress=gr.Progress()):  # noqa: B008 (gradio idiom)
+               attribution_formats=None, progress=gr.Progress()):  # noqa: B008 (gradio idiom)
         """Write the chosen formats (npz, gif, mp4, gifti, csv, json) of a prediction; returns the files."""
         progress(0.0, desc="rendering frames")
         try:
             files, notes = page.service.export(prediction_id, formats or [], picture, surface, views or [],
-                                               color_scale, threshold_pct, size_px)
+                                               color_scale, threshold_pct, size_px,
+                                               attribution_formats=attribution_formats or [])
         except UserInputError as error:
             gr.Warning(html.escape(str(error)))
             return None, error_markdown(error, "export")
@@ -52,5 +56,5 @@ def events(page: Page) -> None:
 
     page["export_button"].click(
         export, inputs=page("prediction_id", "formats", "picture", "surface", "views", "color_scale", "threshold",
-                            "size_px"),
+                            "size_px", "attribution_formats"),
         outputs=page("downloads", "export_status"), api_name="export", concurrency_limit=2)
