@@ -394,8 +394,9 @@ class AppService:
             could not be written or needs a word.
         """
         prediction, facts = self.load(prediction_id)
-        attribution_formats = check_all_in("attribution exports", list(attribution_formats or ()),
-                                           ATTRIBUTION_PAGE_FORMATS)
+        attribution_formats = list(attribution_formats or ())
+        if attribution_formats:
+            attribution_formats = check_all_in("attribution exports", attribution_formats, ATTRIBUTION_PAGE_FORMATS)
         with self._engine_lock:
             attribution = self._explained.get(prediction_id)
         if attribution_formats and attribution is None:
