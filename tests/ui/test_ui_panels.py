@@ -151,3 +151,31 @@ def test_export_writes_the_last_explanation(explained):
         AppService(settings=service.settings).export(run.prediction_id, [], attribution_formats=["png"])
     with pytest.raises(UserInputError, match="mp4"):
         service.export(run.prediction_id, [], attribution_formats=["mp4"])
+
+
+@pytest.mark.slow
+def test_explain_text2fmri_through_the_api(tmp_path):
+    """``/explain`` of a Text2fMRI prediction: the modality panel keeps its one sentence, the ROI panel its heat map."""
+    from _ui_helpers import free_port
+    from gradio_client import Client
+
+    from nforge_app.engine import Engine
+    from nforge_app.ui import launch
+
+    from _tiny_models import save_tiny_qwen2, save_tiny_text2fmri
+
+    save_tiny_text2fmri(tmp_path / "weights" / "text2fmri", save_tiny_qwen2(tmp_path / "qwen"))
+    engine = Engine(Settings.from_env(cache_dir=tmp_path / "cache", weights_dir=tmp_path / "weights"), device="cpu")
+    demo = launch(engine, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        lines = ["Hello, are you", "awake? Yes,", "", "I am here."]
+        _, prediction_id, *_ = client.predict("per-TR text", None, None, None, "\n".join(lines), 1.49, "text2fmri",
+                                              None, ["Vis", "Default"], api_name="/predict")
+        attribution, attention, view, same = client.predict(prediction_id, api_name="/explain")
+        assert "reads text only" in attribution and "nothing to split" in attribution
+        assert "occlusion of each TR's text" in attention and "regions asked for" in attention
+        value = json.loads(view)
+        assert value == json.loads(same) and value["map"] is False
+    finally:
+        demo.close()
