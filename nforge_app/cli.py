@@ -121,7 +121,8 @@ def _add_attribute_parser(commands) -> None:
     attribute.add_argument("--steps", default=32, metavar="N",
                            help="points of the integrated-gradients path, 2 to 512 (default: 32)")
     attribute.add_argument("--roi", nargs="+", default=None, metavar="NAME",
-                           help="regions: the outputs explained, and one row each of the ROI temporal attention")
+                           help="regions: the outputs explained, and one row each of the ROI temporal attention "
+                                "(for a single-modality model such as text2fmri: the attention alone)")
     attribute.add_argument("--mask", default=None, metavar="MASK.npy", help="binary mask over the outputs (.npy)")
     attribute.add_argument("--subject", default=None, help="subject (default: the model's default)")
     attribute.add_argument("--variant", default=None, help="weight variant (hub repo id or local folder)")
