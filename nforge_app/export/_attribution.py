@@ -22,6 +22,10 @@ key                     content
                         only where computed
 ``attention_metadata_json``  str scalar, JSON
 ======================  =======================================================================================
+
+A single-modality model's ROI temporal attention alone (``nforge attribute --model text2fmri --roi ...``) is
+written by :func:`save_roi_attention` with ``kind`` ``"nforge-roi-attention"``, the attention keys above and
+``method`` (the attention's method, in words).
 """
 
 from __future__ import annotations
