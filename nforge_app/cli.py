@@ -394,11 +394,15 @@ def _describe_roi_attention(attention) -> str:
         top = int(np.argmax(weight))
         lines.append(f"strongest:  the stimulus moment at {attention.stimulus_times_s[top]:.2f} s "
                      f"({100 * weight[top] / weight.sum():.0f}% of the attention, over regions and output times)")
+    return "\n".join(lines + _stimulus_lines(meta))
+
+
+def _stimulus_lines(meta: dict) -> list[str]:
+    """The ``stimulus:`` line of a description, when the metadata name the stimulus."""
     stimulus = meta.get("stimulus")
-    if stimulus:
-        lines.append(f"stimulus:   {stimulus.get('source')} ({stimulus.get('kind')}, "
-                     f"{stimulus.get('duration_s', 0):.1f} s)")
-    return "\n".join(lines)
+    if not stimulus:
+        return []
+    return [f"stimulus:   {stimulus.get('source')} ({stimulus.get('kind')}, {stimulus.get('duration_s', 0):.1f} s)"]
 
 
 def _describe_attribution(attribution) -> str:
@@ -428,11 +432,7 @@ def _describe_attribution(attribution) -> str:
         lines.append(f"attention:  {len(attention.roi_names)} regions ({', '.join(attention.roi_names)}) x "
                      f"{len(attention.times_s)} output times x {len(attention.stimulus_times_s)} stimulus moments; "
                      f"{attention.method}")
-    stimulus = meta.get("stimulus")
-    if stimulus:
-        lines.append(f"stimulus:   {stimulus.get('source')} ({stimulus.get('kind')}, "
-                     f"{stimulus.get('duration_s', 0):.1f} s)")
-    return "\n".join(lines)
+    return "\n".join(lines + _stimulus_lines(meta))
 
 
 def _batch(args) -> int:
