@@ -20,7 +20,6 @@ from nforge_app.viz._frames import (
     picture_title,
     prediction_frames,
     stimulus_name,
-    value_unit,
 )
 from nforge_app.viz._panels import attention_payload, attribution_payload, default_regions
 from nforge_app.viz._viewer import (
@@ -32,6 +31,7 @@ from nforge_app.viz._viewer import (
     quantise,
     unpack_payload,
     value_stats,
+    value_unit,
     viewer_limits,
 )
 from nforge_app.viz.glass import VIEW_LETTERS, check_glass_views, glass_brain_frames, plot_glass_brain

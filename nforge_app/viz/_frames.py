@@ -20,29 +20,12 @@ from nforge_app.errors import UserInputError
 from nforge_app.spaces import SURFACES, get_space
 from nforge_app.values import Prediction
 from nforge_app.viz._canvas import check_size
-from nforge_app.viz._viewer import VIEWER_COLORMAPS, value_stats, viewer_limits
+from nforge_app.viz._viewer import VIEWER_COLORMAPS, value_stats, value_unit, viewer_limits
 from nforge_app.viz.glass import check_glass_views, glass_brain_frames
 from nforge_app.viz.surface import DEFAULT_VIEWS, check_views, surface_frames
 
 PICTURES = ("surface", "glass")
 DEFAULT_GLASS_VIEWS = "lyrz"
-BASELINE_UNIT = "z-scored predicted BOLD"
-MODEL_UNIT = "predicted BOLD (a.u.)"
-
-
-def value_unit(prediction: Prediction) -> str:
-    """What a prediction's values are, for colour bars and tables.
-
-    The prediction's own ``metadata["unit"]`` when a model records one; else ``"z-scored predicted BOLD"``
-    for a baseline (its channels are z-scored over the stimulus) and ``"predicted BOLD (a.u.)"`` for a model
-    trained on fMRI (arbitrary units: the scale of the training targets).
-    """
-    unit = prediction.metadata.get("unit")
-    if unit:
-        return str(unit)
-    return BASELINE_UNIT if prediction.metadata.get("baseline") else MODEL_UNIT
-
-
 def stimulus_name(prediction: Prediction) -> str:
     """A short name for what was predicted: the stimulus file's stem (``"per-TR text"`` for text lines)."""
     stimulus = prediction.metadata.get("stimulus")

@@ -39,6 +39,23 @@ MAX_ROI_LINES = 12
 VIEWER_COLORMAPS = {"symmetric": DIVERGING_DEFAULT, "one-sided": "hot"}
 
 
+BASELINE_UNIT = "z-scored predicted BOLD"
+MODEL_UNIT = "predicted BOLD (a.u.)"
+
+
+def value_unit(prediction: Prediction) -> str:
+    """What a prediction's values are, for colour bars and tables.
+
+    The prediction's own ``metadata["unit"]`` when a model records one; else ``"z-scored predicted BOLD"``
+    for a baseline (its channels are z-scored over the stimulus) and ``"predicted BOLD (a.u.)"`` for a model
+    trained on fMRI (arbitrary units: the scale of the training targets).
+    """
+    unit = prediction.metadata.get("unit")
+    if unit:
+        return str(unit)
+    return BASELINE_UNIT if prediction.metadata.get("baseline") else MODEL_UNIT
+
+
 def _padding(size: int) -> int:
     return -size % _ALIGN
 
@@ -364,7 +381,6 @@ def prediction_payload(prediction: Prediction, space: OutputSpace, mesh: Surface
     glass_bytes, glass_scale, glass_offset = quantise(glass["values"])
     lines = _roi_lines(prediction, space, roi, max_lines)
     stats = value_stats(on_surface)
-    from nforge_app.viz._frames import value_unit  # _frames imports this module
 
     meta = {
         "n_frames": int(len(prediction.times_s)), "n_vertices": int(on_surface.shape[1]),
