@@ -145,6 +145,25 @@ def small_spec():
     return spec_from_release(load_config_text(small_config()), SMALL_BUILD_ARGS)
 
 
+SMALL_FEATURE_DIMS = {"text": (2, 24), "audio": (2, 16), "video": (2, 20)}
+"""(layers, dims) of each modality's features in the small release."""
+
+
+def small_inputs(duration_s: float, modalities=("text", "audio", "video"), seed: int = 0):
+    """Random 2-Hz features of the small release for ``duration_s`` seconds, and a matching stimulus."""
+    import numpy as np
+
+    from nforge_app.features import FeatureSet
+    from nforge_app.stimuli import Stimulus
+
+    n = int(np.ceil(duration_s * 2 - 1e-9))
+    rng = np.random.default_rng(seed)
+    arrays = {m: rng.standard_normal((*SMALL_FEATURE_DIMS[m], n)).astype(np.float32) for m in modalities}
+    features = FeatureSet(arrays, rate_hz=2.0, n_steps=n, duration_s=duration_s,
+                          extractor_ids={m: f"test-{m}" for m in modalities})
+    return features, Stimulus(kind="video", source="<test>", content_hash="h", duration_s=duration_s)
+
+
 def write_tribe_release(folder: Path, config_text: str | None = None, build_args: dict = SMALL_BUILD_ARGS, *,
                         state_dict: dict | None = None, extra: dict | None = None, seed: int = 0,
                         **save_options) -> Path:

@@ -18,10 +18,7 @@ from nforge_app.spaces import get_space
 from nforge_app.stimuli import Stimulus, load_stimulus
 
 from _media import ffmpeg
-from _releases import write_flow_release, write_tribe_release
-
-DIMS = {"text": (2, 24), "audio": (2, 16), "video": (2, 20)}
-
+from _releases import SMALL_FEATURE_DIMS, small_inputs, write_flow_release, write_tribe_release
 
 # -- nforge-lite on generated media ----------------------------------------------------------------------------
 
@@ -122,18 +119,11 @@ def tribe(tmp_path_factory):
     return model
 
 
-def _inputs(duration_s: float, modalities=("text", "audio", "video"), seed: int = 0):
-    n = int(np.ceil(duration_s * 2 - 1e-9))
-    rng = np.random.default_rng(seed)
-    arrays = {m: rng.standard_normal((*DIMS[m], n)).astype(np.float32) for m in modalities}
-    features = FeatureSet(arrays, rate_hz=2.0, n_steps=n, duration_s=duration_s,
-                          extractor_ids={m: f"test-{m}" for m in modalities})
-    return features, Stimulus(kind="video", source="<test>", content_hash="h", duration_s=duration_s)
 
 
 @pytest.mark.usefixtures("one_torch_thread")
 def test_tribe_shapley_is_exactly_additive_and_matches_the_coalitions(tribe):
-    features, stimulus = _inputs(130.0)  # two windows, the second padded
+    features, stimulus = small_inputs(130.0)  # two windows, the second padded
     attribution = attribute(tribe, features, stimulus)
     prediction = tribe.predict(features, stimulus)
     assert attribution.method == "shapley" and attribution.modalities == ("text", "audio", "video")
@@ -141,7 +131,7 @@ def test_tribe_shapley_is_exactly_additive_and_matches_the_coalitions(tribe):
     np.testing.assert_allclose(attribution.prediction(), prediction.data, atol=1e-5 * np.abs(prediction.data).max())
     assert attribution.completeness_error < 1e-5
     # the all-absent baseline (kept per encoder) is every modality scaled to 0 on any stimulus
-    other, _ = _inputs(100.0, seed=1)
+    other, _ = small_inputs(100.0, seed=1)
     with torch.inference_mode():
         window = {m: torch.from_numpy(a[None]) for m, a in other.features.items()}
         hidden = tribe.encoder_.hidden(window, modality_scale={m: 0.0 for m in window}, fast="fp32")
@@ -160,7 +150,7 @@ def test_tribe_shapley_is_exactly_additive_and_matches_the_coalitions(tribe):
 
 @pytest.mark.usefixtures("one_torch_thread")
 def test_tribe_ablation_reports_the_interaction(tribe):
-    features, stimulus = _inputs(40.0)
+    features, stimulus = small_inputs(40.0)
     attribution = attribute(tribe, features, stimulus, "ablation", indices=np.arange(0, 40, 3))
     prediction = tribe.predict(features, stimulus, indices=np.arange(0, 40, 3)).data
     without_audio = tribe.predict(features.subset(["text", "video"]), stimulus, indices=np.arange(0, 40, 3)).data
@@ -172,7 +162,7 @@ def test_tribe_ablation_reports_the_interaction(tribe):
 
 @pytest.mark.usefixtures("one_torch_thread")
 def test_tribe_integrated_gradients_are_nearly_complete(tribe):
-    features, stimulus = _inputs(30.0, modalities=("audio", "text"))
+    features, stimulus = small_inputs(30.0, modalities=("audio", "text"))
     attribution = attribute(tribe, features, stimulus, "integrated-gradients", steps=16)
     assert attribution.modalities == ("text", "audio") and attribution.metadata["steps"] == 16
     assert attribution.completeness_error < 0.02
@@ -187,10 +177,10 @@ def test_window_attribution_integrated_gradients_match_finite_differences():
     from nforge_app.models._tribe_net import EncoderSpec, TribeEncoder
 
     torch.manual_seed(0)
-    spec = EncoderSpec(feature_dims=dict(DIMS), n_outputs=12, n_output_timesteps=5, hidden=96, depth=1, heads=2,
+    spec = EncoderSpec(feature_dims=dict(SMALL_FEATURE_DIMS), n_outputs=12, n_output_timesteps=5, hidden=96, depth=1, heads=2,
                        low_rank=8, max_seq_len=32)
     encoder = TribeEncoder(spec).eval()
-    windows = {m: torch.randn(2, *DIMS[m], 10) for m in ("audio", "video")}
+    windows = {m: torch.randn(2, *SMALL_FEATURE_DIMS[m], 10) for m in ("audio", "video")}
     out = tribe_window_attribution(encoder, windows, "integrated-gradients", steps=64)
     assert out["modalities"] == ["audio", "video"] and out["scores"].shape == (2, 2, 12, 5)
     # the audio part: the integral of d f / d alpha_audio along alpha (audio, video) = (a, a), by midpoints

@@ -15,11 +15,8 @@ from nforge_app.errors import UserInputError
 from nforge_app.features import FeatureSet
 from nforge_app.models._tribe_net import resolve_precision
 from nforge_app.models.tribe import TribeModel, stack_windows, stitch_windows
-from nforge_app.stimuli import Stimulus
 
-from _releases import write_tribe_release
-
-DIMS = {"text": (2, 24), "audio": (2, 16), "video": (2, 20)}
+from _releases import small_inputs, write_tribe_release
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +32,6 @@ def model(release, tmp_path_factory):
     return model
 
 
-def _inputs(duration_s: float, modalities=("text", "audio", "video"), seed: int = 0):
-    n = int(np.ceil(duration_s * 2 - 1e-9))
-    rng = np.random.default_rng(seed)
-    arrays = {m: rng.standard_normal((*DIMS[m], n)).astype(np.float32) for m in modalities}
-    features = FeatureSet(arrays, rate_hz=2.0, n_steps=n, duration_s=duration_s,
-                          extractor_ids={m: f"test-{m}" for m in modalities})
-    stimulus = Stimulus(kind="video", source="<test>", content_hash="h", duration_s=duration_s)
-    return features, stimulus
 
 
 def test_card():
@@ -56,7 +45,7 @@ def test_card():
 
 
 def test_250_s_uses_three_windows_stitched_at_1_hz(model):
-    features, stimulus = _inputs(250.0)
+    features, stimulus = small_inputs(250.0)
     prediction = model.predict(features, stimulus, "average", None)
     assert prediction.data.shape == (250, 40) and prediction.data.dtype == np.float32
     np.testing.assert_array_equal(prediction.times_s, np.arange(250.0))
@@ -78,7 +67,7 @@ def test_250_s_uses_three_windows_stitched_at_1_hz(model):
 
 @pytest.mark.parametrize(("duration_s", "rows"), [(3.0, 3), (2.5, 3), (0.4, 1), (200.0, 200)])
 def test_short_and_exact_durations(model, duration_s, rows):
-    features, stimulus = _inputs(duration_s, modalities=("audio",))
+    features, stimulus = small_inputs(duration_s, modalities=("audio",))
     prediction = model.predict(features, stimulus, None, None)
     assert prediction.data.shape == (rows, 40)
     assert prediction.metadata["n_windows"] == (2 if duration_s == 200.0 else 1)
@@ -86,7 +75,7 @@ def test_short_and_exact_durations(model, duration_s, rows):
 
 
 def test_selection_equals_slicing(model):
-    features, stimulus = _inputs(30.0)
+    features, stimulus = small_inputs(30.0)
     indices = np.array([5, 39, 0, 12])
     full = model.predict(features, stimulus, "average", None)
     part = model.predict(features, stimulus, "average", indices)
@@ -106,7 +95,7 @@ def test_window_helpers_round_trip():
 
 
 def test_bad_inputs_are_named(model):
-    features, stimulus = _inputs(10.0)
+    features, stimulus = small_inputs(10.0)
     with pytest.raises(UserInputError, match="not valid for tribe-v2; accepted: average"):
         model.predict(features, stimulus, "sub-01", None)
     slow = FeatureSet({"audio": np.zeros((2, 16, 10), np.float32)}, rate_hz=1.0, n_steps=10, duration_s=10.0)
@@ -154,7 +143,7 @@ def test_precision_is_fp32_by_default_opt_in_and_in_the_cache_key(release, tmp_p
     assert engine.prediction_key("h", "tribe-v2", variant=str(release)) in keys - {
         engine.prediction_key("h", "tribe-v2", variant=str(release), precision="fp32")}
     model = TribeModel(settings, variant=str(release), device="cpu")
-    features, stimulus = _inputs(12.0)
+    features, stimulus = small_inputs(12.0)
     assert model.predict(features, stimulus, "average", None).metadata["precision"] == "bf16"
     with pytest.raises(UserInputError, match="NFORGE_TRIBE_PRECISION must be one of"):
         monkeypatch.setenv(_tribe_net.PRECISION_ENV, "half")
