@@ -3,6 +3,7 @@ local port, and how chromium is started."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 from nforge_app.errors import ModelUnavailableError
@@ -27,6 +28,25 @@ class UnavailableModel(EncodingModel):
 
     def extractors(self):
         return []
+
+
+@contextlib.contextmanager
+def open_page(url: str, *, extra_args=(), height: int = 1200, load_s: float = 120, **page_options):
+    """The page at ``url`` in headless Debian chromium, once its viewer is ready; ``page.errors`` collects
+    the page's JavaScript errors."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[*CHROMIUM_ARGS, *extra_args])
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": height}, **page_options)
+            page.errors = []
+            page.on("pageerror", lambda error: page.errors.append(str(error)))
+            page.goto(url)
+            page.wait_for_selector(".nfv[data-state=ready]", timeout=load_s * 1000)
+            yield page
+        finally:
+            browser.close()
 
 
 def free_port() -> int:

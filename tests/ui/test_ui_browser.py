@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _ui_helpers import CHROMIUM_ARGS, HOW_TO_GET, WHERE_TO_PUT
+from _ui_helpers import HOW_TO_GET, WHERE_TO_PUT, open_page
 from PIL import Image
 
 from nforge_app.ui._examples import PER_TR_LINES
@@ -22,18 +22,8 @@ LOAD_S = 120  # the examples may still be computing when the page opens (the que
 
 @pytest.fixture(scope="module")
 def page(ui_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1200}, accept_downloads=True)
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(ui_server.url)
-        page.wait_for_selector(".nfv[data-state=ready]", timeout=LOAD_S * 1000)
-        page.errors = errors
+    with open_page(ui_server.url, load_s=LOAD_S, accept_downloads=True) as page:
         yield page
-        browser.close()
 
 
 def _pixels(locator) -> np.ndarray:

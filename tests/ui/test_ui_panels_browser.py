@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _ui_helpers import CHROMIUM_ARGS
+from _ui_helpers import open_page
 from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -18,18 +18,8 @@ LOAD_S = 120
 
 @pytest.fixture(scope="module")
 def page(ui_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1200})
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(ui_server.url)
-        page.wait_for_selector(".nfv[data-state=ready]", timeout=LOAD_S * 1000)
-        page.errors = errors
+    with open_page(ui_server.url, load_s=LOAD_S) as page:
         yield page
-        browser.close()
 
 
 def _brain(page, frame: int) -> np.ndarray:
