@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from _corpus import ENV, build_all
+from _corpus import ENV, LIMITS, build_all
+from _hostile import launch_page
+
+from nforge_app.config import Settings
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +21,11 @@ def corpus_env(monkeypatch):
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     return ENV
+
+
+@pytest.fixture(scope="module")
+def server(_private_cache):
+    """The web page on 127.0.0.1 under the corpus's limits, one per test module."""
+    demo = launch_page(Settings.from_env(**LIMITS))
+    yield demo
+    demo.close()

@@ -9,21 +9,12 @@ import re
 import time
 
 import pytest
-from _corpus import CASES, LIMITS, by_name, planted_path
-from _hostile import LINES, MAX_S, SERVER_PATH, assert_clean, cache_files, launch_page, page_call
-
-from nforge_app.config import Settings
+from _corpus import CASES, by_name, planted_path
+from _hostile import LINES, MAX_S, SERVER_PATH, assert_clean, cache_files, page_call
 
 pytestmark = pytest.mark.slow
 PAGE_CASES = [case for case in CASES if "page" in case.faces]
 BROWSER_CASES = ("text_named_mp4", "latin1_text", "per_tr_100000_lines", "symlink_to_etc_passwd")
-
-
-@pytest.fixture(scope="module")
-def server(_private_cache):
-    demo = launch_page(Settings.from_env(**LIMITS))
-    yield demo
-    demo.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from _corpus import LIMITS
-from _hostile import LINES, SERVER_PATH, launch_page
+from _hostile import LINES, SERVER_PATH
 
 from nforge_app.config import Settings
 from nforge_app.ui._confine import GONE, NOT_UPLOADED
@@ -23,13 +23,6 @@ from nforge_app.ui._confine import GONE, NOT_UPLOADED
 from _media import make_video
 
 EXPORT_ARGS = ("surface", "inflated", ["lateral_left"], "symmetric", 20, 160)
-
-
-@pytest.fixture(scope="module")
-def server(_private_cache):
-    demo = launch_page(Settings.from_env(**LIMITS))
-    yield demo
-    demo.close()
 
 
 @pytest.fixture(scope="module")
