@@ -12,9 +12,18 @@ strided view (the Transformer-XL "shift" trick): plain memory copies, passed to
 ``scaled_dot_product_attention`` as the additive mask, as transformers' SDPA path does with the bias.
 On one real-width layer over 60 s (bf16, 2 cores) the layer takes 0.86 s instead of 1.63 s.
 
-The arithmetic is the same (same products, same scaling, same mask); only the summation order of the
-query-embedding products could differ: the tests find float32 outputs equal to transformers' to 1e-6
-(bitwise equal in the runs made).
+On the CPU, without padding, even that bias is built only where it varies. For a block of 512 queries,
+the keys left of the block's band all get the block's clamped ``-left`` score (one value per query), the
+keys right of it the ``+right`` one: those two parts run through the fused attention kernel without a
+mask, which adds a per-query constant to their log-sum-exp afterwards; only the band (the block plus 72
+keys) is passed a mask. The kernel returns each part's output and log-sum-exp, and the parts merge
+exactly as the kernel merges its own key blocks (softmax over the union = the parts weighted by
+``exp(lse_part - lse_all)``). On one real-width layer over 60 s the attention takes 0.33 s instead of
+0.36 s in bf16 and 0.32 s instead of 0.51 s in float32 (2 cores). Padded batches and GPUs keep the
+masked blocks.
+
+The arithmetic is the same (same products, same scaling, same bias); only the summation order differs:
+float32 outputs equal transformers' to 1e-6 relative in the tests (about 4e-7 on a real-width layer).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import types
 logger = logging.getLogger(__name__)
 
 QUERY_BLOCK = 256  # queries per attention call: a (heads, 256, L) bias block stays small (27 MB at L=3,000)
+REGION_BLOCK = 512  # queries per block of the CPU path without padding (measured best of 256 to 1,024)
 
 
 def relative_key_bias_block(scores, first: int, n_rows: int, n_keys: int, left: int, right: int):
@@ -98,8 +108,11 @@ def _forward(self, hidden_states, attention_mask=None, relative_position_embeddi
     value = self.linear_v(hidden_states).view(shape).transpose(1, 2).contiguous()
     embeddings = self.distance_embedding.weight.to(query.dtype)
     scores = torch.matmul(query, embeddings.T) * self.scaling  # (B, H, L, left + right + 1)
-    out = torch.empty_like(query)
     left, right = self.left_max_position_embeddings, self.right_max_position_embeddings
+    if attention_mask is None and query.device.type == "cpu":
+        out = _attend_in_regions(query, key, value, scores, self.scaling, left, right)
+        return self.linear_out(out.transpose(1, 2).reshape(batch, length, -1)), None
+    out = torch.empty_like(query)
     for first in range(0, length, QUERY_BLOCK):
         rows = min(QUERY_BLOCK, length - first)
         bias = relative_key_bias_block(scores, first, rows, length, left, right)
@@ -113,6 +126,46 @@ def _forward(self, hidden_states, attention_mask=None, relative_position_embeddi
         out[:, :, first:first + rows] = torch.nn.functional.scaled_dot_product_attention(
             query[:, :, first:first + rows], key, value, attn_mask=bias, scale=self.scaling)
     return self.linear_out(out.transpose(1, 2).reshape(batch, length, -1)), None
+
+
+def _attend_in_regions(query, key, value, scores, scaling: float, left: int, right: int):
+    """Attention of unpadded (B, H, L, d) queries with the relative-key bias, block by block, on the CPU.
+
+    Per block of queries: the keys far left and far right (one clamped bias per query each) without a
+    mask, the band between them with its bias block; merged by their log-sum-exp (see the module).
+    """
+    import torch
+
+    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    length = query.shape[2]
+    out = torch.empty_like(query)
+    for first in range(0, length, REGION_BLOCK):
+        stop = min(length, first + REGION_BLOCK)
+        band_first, band_stop = max(0, first - left + 1), min(length, stop - 1 + right)
+        rows, block = query[:, :, first:stop], scores[:, :, first:stop]
+        bias = _skewed(block, first - band_first, band_stop - band_first, left, right)
+        parts = [flash(rows, key[:, :, band_first:band_stop], value[:, :, band_first:band_stop],
+                       attn_mask=bias, scale=scaling)]
+        for keys, clamped in ((slice(0, band_first), 0), (slice(band_stop, length), -1)):
+            if keys.stop > keys.start:
+                part, lse = flash(rows, key[:, :, keys], value[:, :, keys], scale=scaling)
+                parts.append((part, lse + block[..., clamped]))
+        out[:, :, first:stop] = _merged(parts)
+    return out
+
+
+def _merged(parts):
+    """Attention over the union of key sets from each set's ``(output, log-sum-exp)``."""
+    import torch
+
+    if len(parts) == 1:
+        return parts[0][0]
+    total = torch.logsumexp(torch.stack([lse for _, lse in parts]), 0)
+    merged = None
+    for part, lse in parts:
+        weighted = part.float() * torch.exp(lse - total).unsqueeze(-1)
+        merged = weighted if merged is None else merged.add_(weighted)
+    return merged
 
 
 def use_fast_relative_key_attention(model) -> int:
@@ -166,4 +219,5 @@ def use_linear_pointwise_convolutions(model) -> int:
             module.forward = types.MethodType(_convolution_forward, module)
             changed += 1
     return changed
+
 

@@ -1,5 +1,11 @@
 """Loading transformers models through load_hf_model: tiny local models, and the errors users meet."""
 
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 import torch
@@ -7,6 +13,7 @@ from huggingface_hub.errors import GatedRepoError
 
 from nforge_app._device import resolve_device
 from nforge_app.errors import ModelUnavailableError, UserInputError
+from nforge_app.features import _hf
 from nforge_app.features._hf import load_hf_model, resolve_dtype
 
 from _tiny_models import save_tiny_llama, save_tiny_vjepa2, save_tiny_w2v_bert
@@ -156,3 +163,33 @@ def test_tribe_extractors_take_bf16_on_cpus_that_have_it(monkeypatch):
     assert extractor.params()["dtype"] == "bfloat16"
     assert TribeAudioExtractor("some/model", device="cpu", dtype="float32").params()["dtype"] == "float32"
     assert resolve_dtype(None, "cpu") == "float32"  # other extractors keep float32 on the CPU
+
+
+_PAGE_FAULTS = """
+import resource, sys, torch
+from nforge_app._device import reuse_freed_tensor_memory
+
+def faults_of_a_second_64mb_tensor():
+    torch.ones(2**24).sum()  # allocated, touched and freed once
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(2**24).sum()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+default = faults_of_a_second_64mb_tensor()
+print(default, reuse_freed_tensor_memory(), faults_of_a_second_64mb_tensor())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator only")
+def test_loading_a_cpu_model_keeps_freed_tensor_memory_for_reuse(tiny):
+    # by default glibc maps a 64 MB block fresh and the kernel zeroes every page again (16,384 faults);
+    # after the setting the freed block is reused
+    done = subprocess.run([sys.executable, "-c", _PAGE_FAULTS], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    default, set_, reused = done.stdout.split()
+    assert set_ == "True" and int(default) > 10_000 and int(reused) < 1_000, done.stdout
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_hf, "reuse_freed_tensor_memory", lambda: calls.append(True))
+        load_hf_model("model", tiny["w2v"], device="cpu")
+    assert calls == [True]
