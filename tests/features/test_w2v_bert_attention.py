@@ -57,6 +57,8 @@ def test_blocked_attention_equals_transformers_with_and_without_padding(monkeypa
     # left (one bias per query), band and far right; padded, it keeps the masked blocks
     monkeypatch.setattr(_w2v_bert, "QUERY_BLOCK", 16)
     monkeypatch.setattr(_w2v_bert, "REGION_BLOCK", 16)
+    monkeypatch.setattr(_w2v_bert, "BF16_QUERY_BLOCK", 16)
+    monkeypatch.setattr(_w2v_bert, "BF16_HEADS", 3)  # 4 heads: a group of 3, then 1
     exact = _tiny()
     reference = copy.deepcopy(exact).to(dtype)
     fast = copy.deepcopy(reference)
@@ -76,10 +78,27 @@ def test_blocked_attention_equals_transformers_with_and_without_padding(monkeypa
                 if dtype == torch.float32:
                     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
                     continue
-                # bf16: both round differently (the split attention merges bf16 parts); measured against
-                # float32, the fast path is as close as transformers' own bf16 forward
+                # bf16: the two round differently; measured against float32, the fast path is as close as
+                # transformers' own bf16 forward
                 error = [float((x.float() - truth).norm() / truth.norm()) for x in (want, got)]
                 assert error[1] <= 1.1 * error[0] + 1e-3, error
+
+
+def test_bf16_attention_on_the_cpu_is_transformers_eager_bf16(monkeypatch):
+    # the unpadded bf16 path computes bf16 logits, as transformers' eager attention does: its outputs are
+    # closer to eager's than transformers' SDPA ones are (float32 logits), and a wrong bias would show
+    monkeypatch.setattr(_w2v_bert, "BF16_QUERY_BLOCK", 16)
+    monkeypatch.setattr(_w2v_bert, "BF16_HEADS", 3)
+    eager = _tiny(attn_implementation="eager").to(torch.bfloat16)
+    sdpa = _tiny().to(torch.bfloat16)
+    fast = copy.deepcopy(sdpa)
+    use_fast_relative_key_attention(fast)
+    torch.manual_seed(1)
+    features = torch.randn(2, 70, 160, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        want, other, got = (model(input_features=features).last_hidden_state.float() for model in (eager, sdpa, fast))
+    distance = [float((x - want).norm() / want.norm()) for x in (other, got)]
+    assert distance[1] < distance[0] < 1e-2, distance
 
 
 def test_other_attention_settings_are_left_alone():
