@@ -4,9 +4,10 @@ The cost of each stage per minute of stimulus is counted in floating-point opera
 architectures (:data:`TFLOP_PER_MINUTE`), and this machine's speed is measured by a short calibration
 (a 0.2-s matrix product in the dtype the feature models will use). :data:`EFFICIENCY` is the share of that
 speed real model passes reach per stage, measured by ``bench/bench_tribe_cpu.py --end-to-end`` on
-random-weight models of the real sizes (2 cores with AVX512-BF16, bf16 features: text 0.85-0.9 of the
-calibration speed, audio 0.45-0.5, its attention kernels running slower than its matrix products; video is
-taken as audio, not measured; see the README).
+random-weight models of the real sizes (2 cores with AVX512-BF16, bf16 features: text 0.85-1.0 of the
+calibration speed, audio 0.6, its attention running slower than its matrix products; video, not measured,
+is taken at 0.45, what w2v-BERT reached with PyTorch's fused attention kernel, which V-JEPA2 uses; see the
+README).
 
 Per minute of stimulus (about 150 spoken words, 200 Llama tokens; 3,000 w2v-BERT frames; 120 V-JEPA2
 clips of 64 frames at 2 Hz; 120 encoder steps):
@@ -27,7 +28,7 @@ import time
 from dataclasses import dataclass
 
 TFLOP_PER_MINUTE = {"text": 1.3, "audio": 3.6, "video": 1900.0, "encoder": 0.1}
-EFFICIENCY = {"text": 0.85, "audio": 0.45, "video": 0.45, "encoder": 0.5}  # real passes / calibration speed
+EFFICIENCY = {"text": 0.9, "audio": 0.6, "video": 0.45, "encoder": 0.5}  # real passes / calibration speed
 LOAD_S = {"text": 20.0, "audio": 5.0, "video": 15.0, "encoder": 2.0}  # loading the weights, once
 
 
