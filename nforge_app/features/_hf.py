@@ -13,7 +13,7 @@ import logging
 import os
 from pathlib import Path
 
-from nforge_app._device import resolve_device, reuse_freed_tensor_memory
+from nforge_app._device import resolve_device
 from nforge_app.checks import check_in
 from nforge_app.config import Settings
 from nforge_app.errors import ModelUnavailableError, UserInputError
@@ -232,7 +232,5 @@ def _load_model(source: str, device: str, dtype: str, hub: dict):
 
     torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
     logger.info("loading %s (%s) on %s", source, dtype, device)
-    if device == "cpu":
-        reuse_freed_tensor_memory()  # activations reused, not re-mapped and re-zeroed layer after layer
     model = AutoModel.from_pretrained(source, dtype=torch_dtype, **hub)
     return model.to(device).eval()

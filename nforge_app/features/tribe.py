@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nforge_app._device import resolve_device
+from nforge_app._device import resolve_device, reuse_freed_tensor_memory
 from nforge_app.checks import check_all_in, check_in, check_range
 from nforge_app.errors import UserInputError
 from nforge_app.features._base import ProgressFn, n_steps, no_progress
@@ -148,6 +148,10 @@ class _TribeExtractor:
         return resolve_dtype(self.dtype, self._device(), native_bf16_cpu=True)
 
     def _load(self, kind: str):
+        if kind == "model" and self._device() == "cpu":
+            # the feature models' activations reused, not re-mapped and re-zeroed layer after layer; only
+            # here, where it is measured (see the README: with it set in the page server, a browser test failed)
+            reuse_freed_tensor_memory()
         return load_hf_model(kind, self.model, device=self._device(), dtype=self._dtype(), cache_dir=self.cache_dir,
                              token=self.token)
 
@@ -348,7 +352,8 @@ class TribeAudioExtractor(_TribeExtractor):
     nearest-neighbour interpolation; the chunks follow each other on the grid. The release's
     ``cache_n_layers`` does not apply to this extractor (the reference never sub-selects audio layers).
     Its relative-key attention runs in blocks of queries without the ``(L, L, head_size)`` position tensor
-    transformers builds (same outputs, half the time of a layer on the CPU; see
+    transformers builds: in float32 the same outputs, in bfloat16 on the CPU the arithmetic of
+    transformers' eager bf16 attention; a layer takes about 0.4 of transformers' time on the CPU (see
     ``nforge_app.features._w2v_bert``).
 
     Parameters
@@ -384,7 +389,7 @@ class TribeAudioExtractor(_TribeExtractor):
         )
 
         model = self._load("model")
-        use_fast_relative_key_attention(model)  # same outputs, without the (L, L, d) position tensor
+        use_fast_relative_key_attention(model)  # without the (L, L, d) position tensor
         use_linear_pointwise_convolutions(model)  # same sums, fewer layout copies
         return {"feature_extractor": self._load("feature_extractor"), "model": model}
 

@@ -13,7 +13,7 @@ from huggingface_hub.errors import GatedRepoError
 
 from nforge_app._device import resolve_device
 from nforge_app.errors import ModelUnavailableError, UserInputError
-from nforge_app.features import _hf
+from nforge_app.features import tribe
 from nforge_app.features._hf import load_hf_model, resolve_dtype
 
 from _tiny_models import save_tiny_llama, save_tiny_vjepa2, save_tiny_w2v_bert
@@ -181,7 +181,7 @@ print(default, reuse_freed_tensor_memory(), faults_of_a_second_64mb_tensor())
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator only")
-def test_loading_a_cpu_model_keeps_freed_tensor_memory_for_reuse(tiny):
+def test_a_tribe_extractor_on_the_cpu_keeps_freed_tensor_memory_for_reuse(tiny):
     # by default glibc maps a 64 MB block fresh and the kernel zeroes every page again (16,384 faults);
     # after the setting the freed block is reused
     done = subprocess.run([sys.executable, "-c", _PAGE_FAULTS], capture_output=True, text=True, check=True,
@@ -190,6 +190,6 @@ def test_loading_a_cpu_model_keeps_freed_tensor_memory_for_reuse(tiny):
     assert set_ == "True" and int(default) > 10_000 and int(reused) < 1_000, done.stdout
     calls = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_hf, "reuse_freed_tensor_memory", lambda: calls.append(True))
-        load_hf_model("model", tiny["w2v"], device="cpu")
+        patch.setattr(tribe, "reuse_freed_tensor_memory", lambda: calls.append(True))
+        tribe.TribeAudioExtractor(str(tiny["w2v"]), device="cpu")._load("model")
     assert calls == [True]
