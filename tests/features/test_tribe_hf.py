@@ -169,25 +169,28 @@ _PAGE_FAULTS = """
 import resource, sys, torch
 from nforge_app._device import reuse_freed_tensor_memory
 
-def faults_of_a_second_64mb_tensor():
+def faults_of_eight_64mb_tensors():
     torch.ones(2**24).sum()  # allocated, touched and freed once
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    torch.ones(2**24).sum()
+    for _ in range(8):
+        torch.ones(2**24).sum()
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
-default = faults_of_a_second_64mb_tensor()
-print(default, reuse_freed_tensor_memory(), faults_of_a_second_64mb_tensor())
+default = faults_of_eight_64mb_tensors()
+print(default, reuse_freed_tensor_memory(), faults_of_eight_64mb_tensors())
 """
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator only")
 def test_a_tribe_extractor_on_the_cpu_keeps_freed_tensor_memory_for_reuse(tiny):
-    # by default glibc maps a 64 MB block fresh and the kernel zeroes every page again (16,384 faults);
-    # after the setting the freed block is reused
+    # by default glibc maps each 64 MB block fresh and the kernel zeroes every page again (8 x 16,384
+    # faults); after the setting freed blocks are reused. Not every time: torch's aligned allocation can
+    # ask for a few bytes more than the freed block holds (it depends on where the heap starts, so on
+    # address-space randomisation), and then the heap grows once more; 0-2 of 8 blocks were fresh in runs.
     done = subprocess.run([sys.executable, "-c", _PAGE_FAULTS], capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
     default, set_, reused = done.stdout.split()
-    assert set_ == "True" and int(default) > 10_000 and int(reused) < 1_000, done.stdout
+    assert set_ == "True" and int(default) > 8 * 16_000 and int(reused) < int(default) // 2, done.stdout
     calls = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tribe, "reuse_freed_tensor_memory", lambda: calls.append(True))
