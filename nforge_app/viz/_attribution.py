@@ -80,8 +80,9 @@ class _RgbPainter(_SurfacePainter):
         (i0, i1, i2), (w0, w1, w2) = self.vertices, self.weights
         at_pixel = rgb[i0] * w0[:, None] + rgb[i1] * w1[:, None] + rgb[i2] * w2[:, None]
         shade = _DATA_DARKEST + (1 - _DATA_DARKEST) * (self.level_rows / 256) / (_LIGHT_LEVELS - 1)
-        colors = pack_rgb(np.round(np.clip(at_pixel * (255 * shade[:, None]), 0, 255)).astype(np.uint8))
-        brightness = np.nan_to_num(at_pixel.max(axis=1), nan=-1.0)
+        brightness = np.nan_to_num(at_pixel.max(axis=1), nan=-1.0)  # vertices without scores are NaN
+        lit = np.nan_to_num(at_pixel * (255 * shade[:, None]), nan=0.0)
+        colors = pack_rgb(np.round(np.clip(lit, 0, 255)).astype(np.uint8))
         return np.where(brightness >= (self.threshold or 0.0), colors, self.background)
 
 
