@@ -632,10 +632,7 @@ class Engine:
     def _keep(self, memory: OrderedDict, key: str, value) -> None:
         """Keep ``value`` in ``memory``, the least recently used beyond ``memory_items`` dropped."""
         with self._lock:
-            memory[key] = value
-            memory.move_to_end(key)
-            while len(memory) > self.memory_items:
-                memory.popitem(last=False)
+            keep_recent(memory, key, value, self.memory_items)
 
     def _cached_selection(self, sel_key: str, full_key: str, indices) -> Prediction | None:
         """The cached prediction of the selection, or its columns of the cached prediction over all outputs."""
@@ -655,6 +652,15 @@ class Engine:
     @property
     def cache_dir(self) -> Path:
         return self.settings.cache_dir
+
+
+def keep_recent(memory: OrderedDict, key, value, limit: int) -> None:
+    """Put ``value`` under ``key`` as the most recent entry of ``memory``; drop the least recent beyond
+    ``limit`` (the caller holds its lock)."""
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > limit:
+        memory.popitem(last=False)
 
 
 def _text_tr_s(stimulus, model_id: str, tr_s: float | None) -> float | None:

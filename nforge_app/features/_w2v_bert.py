@@ -256,5 +256,3 @@ def use_linear_pointwise_convolutions(model) -> int:
             module.forward = types.MethodType(_convolution_forward, module)
             changed += 1
     return changed
-
-

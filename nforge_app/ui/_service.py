@@ -31,7 +31,7 @@ from nforge_app._limits import job_timeout_s
 from nforge_app.analysis import MEASURED_SUFFIXES
 from nforge_app.checks import check_all_in
 from nforge_app.config import Settings
-from nforge_app.engine import Engine
+from nforge_app.engine import Engine, keep_recent
 from nforge_app.errors import UserInputError
 from nforge_app.export import export_attribution, export_prediction, load_npz, save_evaluation, save_npz
 from nforge_app.models import Prediction, get_card
@@ -325,10 +325,7 @@ class AppService:
         value = json.dumps({"payload": file_url(path), "prediction_id": prediction_id,
                             "map": "attribution" in card.capabilities})
         with self._engine_lock:  # what the Export section writes for this prediction (the last one explained)
-            self._explained[prediction_id] = attribution
-            self._explained.move_to_end(prediction_id)
-            while len(self._explained) > EXPLAINED_KEPT:
-                self._explained.popitem(last=False)
+            keep_recent(self._explained, prediction_id, attribution, EXPLAINED_KEPT)
         return ExplanationResult(value, attribution, attention, regions)
 
     def _attend_only(self, prediction_id: str, prediction: Prediction, facts: dict, stimulus, tr_s, regions,

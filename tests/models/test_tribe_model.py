@@ -32,8 +32,6 @@ def model(release, tmp_path_factory):
     return model
 
 
-
-
 def test_card():
     card = TribeModel.card
     assert card.model_id == "tribe-v2" and card.name == "TRIBE v2 (Meta FAIR)"

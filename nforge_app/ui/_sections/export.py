@@ -37,7 +37,8 @@ def layout(page: Page) -> None:
         downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
         status = gr.Markdown(label="export status")
     page.add(formats=formats, picture=picture, surface=surface, views=views, color_scale=color_scale,
-             threshold=threshold, size_px=size_px, attribution_formats=attribution_formats, export_button=button, downloads=downloads, export_status=status)
+             threshold=threshold, size_px=size_px, attribution_formats=attribution_formats, export_button=button,
+             downloads=downloads, export_status=status)
 
 
 def events(page: Page) -> None:
