@@ -30,6 +30,17 @@ def text_sha256(*parts: str) -> str:
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
+def _read_umask() -> int:
+    """The process's umask (read once, at import, while no other thread can create a file in between)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_read_umask()
+"""The mode ``open()`` gives a new file here; atomic writes end with it too (``mkstemp`` makes them 0600)."""
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
@@ -37,7 +48,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     A crash or an exception leaves no partial file at ``path`` (and removes the temporary one; a process
     killed midway leaves it, named ``.<name>.<random><suffix>``: ``CacheBudget`` removes such files once
     stale). ``suffix`` defaults to the target's own suffix so that writers that look at it (ffmpeg, numpy)
-    work. A full disk (or quota) raises :class:`~nforge_app.errors.DiskFullError`, which says so.
+    work. The file ends with the permissions of any file the user writes (the umask's), not the temporary
+    file's owner-only ones. A full disk (or quota) raises :class:`~nforge_app.errors.DiskFullError`, which
+    says so.
     """
     path = Path(path)
     try:
@@ -51,6 +64,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, _FILE_MODE)
         os.replace(tmp_path, path)
     except OSError as error:
         _raise_if_disk_full(error, path)

@@ -4,6 +4,7 @@ the same files for the same prediction (real ffmpeg for MP4, Pillow for GIF, nib
 import csv
 import json
 import re
+import stat
 
 import nibabel as nib
 import numpy as np
@@ -70,6 +71,15 @@ def test_every_format_from_one_base(tmp_path, clip):
     facts = json.loads(files[6].read_text())
     assert facts["roi_asked"] == ["V1"] and facts["unit"] == "z-scored predicted BOLD"
     assert facts["time_label"] == "BOLD time (s), haemodynamic delay included"
+
+
+def test_exports_get_the_permissions_of_any_file_the_user_writes(tmp_path):
+    # the atomic writes start from owner-only temporary files; the exports end as open() would make them
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    files, _ = export_prediction(_surface_prediction(), ["npz", "csv", "json"], tmp_path / "clip.nforge-lite")
+    modes = {path.suffix: stat.S_IMODE(path.stat().st_mode) for path in files}
+    assert modes == dict.fromkeys((".npz", ".csv", ".json"), stat.S_IMODE(plain.stat().st_mode)), modes
 
 
 def test_several_formats_note_what_cannot_be_written_and_one_format_raises(tmp_path):
