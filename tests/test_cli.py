@@ -86,6 +86,9 @@ def test_example_then_predict(tmp_path):
     with np.load(tmp_path / "p.npz", allow_pickle=False) as npz:
         assert npz["data"].shape == (20, 20484)
         assert "transcript" in str(npz["metadata_json"])
+    # the same clip, byte for byte, on every run (so the same numbers)
+    assert main(["example", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / clip.name).read_bytes() == clip.read_bytes()
 
 
 def test_predict_out_writes_the_format_its_suffix_names(clip, tmp_path):
