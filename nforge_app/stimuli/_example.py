@@ -19,8 +19,10 @@ CLIP_SIZE = (320, 240)
 CLIP_FPS = 25
 SPEECH_DELAY_S = 0.3  # from the start of a part to its first word
 # Speech, then silence over a dark screen, then speech over moving cells: every channel of the lite model
-# changes over the 20 s, so the example has something to show. The same clip on every machine: the cells
-# start from a fixed seed and x264 encodes on one thread (with several its output varied from run to run).
+# changes over the 20 s, so the example has something to show. The same clip from every fresh process: the
+# cells start from a fixed seed and x264 encodes on one thread (with several its output varied from run to
+# run). espeak-ng carries some state from one synthesis to the next, so a process that spoke before may
+# time the speech differently by about a millisecond.
 _CLIP_PARTS = (  # (seconds, video source, sentence or None)
     (8.0, "testsrc2=size={w}x{h}:rate={fps}", "Welcome to N Forge. This short clip has speech, colour and motion, "
                                                "so that sound, words and pictures all drive the brain."),
