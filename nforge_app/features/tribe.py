@@ -149,8 +149,8 @@ class _TribeExtractor:
 
     def _load(self, kind: str):
         if kind == "model" and self._device() == "cpu":
-            # the feature models' activations reused, not re-mapped and re-zeroed layer after layer; only
-            # here, where it is measured (see the README: with it set in the page server, a browser test failed)
+            # the feature models' activations reused, not re-mapped and re-zeroed layer after layer; a
+            # process-wide setting, so only here, where it was measured (see the README)
             reuse_freed_tensor_memory()
         return load_hf_model(kind, self.model, device=self._device(), dtype=self._dtype(), cache_dir=self.cache_dir,
                              token=self.token)
